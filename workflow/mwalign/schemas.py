@@ -1,0 +1,102 @@
+"""Explicit pyarrow schemas of every Parquet file passed between stages.
+
+Every stage writes through :func:`mwalign.io.write_table` and reads through
+:func:`mwalign.io.read_table`, both of which check the file against one of these
+schemas, so a missing column or a wrong type names the file instead of surfacing
+three stages later.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+# sample: results/corpus/en.parquet, one row per English sentence.
+#   id:     stable row id, 0..N-1 in sampled order
+#   text:   normalised English sentence
+#   source: where the corpus came from ("bible:4", "file:corpus.txt", "hf:wikitext")
+#   ref:    a locator inside that source ("1:1:1" = book:chapter:verse for the Bible,
+#           a line or row number for files); the reference backend looks it up
+CORPUS = pa.schema(
+    [
+        pa.field("id", pa.int64(), nullable=False),
+        pa.field("text", pa.string(), nullable=False),
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("ref", pa.string(), nullable=False),
+    ]
+)
+
+# Quality flags set by the translate stage on every translated row.
+FLAG_COLUMNS = (
+    "flag_empty",
+    "flag_copy",
+    "flag_length_ratio",
+    "flag_script",
+    "flag_repetition",
+)
+
+# translate: results/translations/{lang}/{shard}.parquet, one row per source row
+# of the shard, in corpus order.
+TRANSLATION = pa.schema(
+    [
+        pa.field("id", pa.int64(), nullable=False),
+        pa.field("lang", pa.string(), nullable=False),
+        pa.field("source_text", pa.string(), nullable=False),
+        pa.field("text", pa.string(), nullable=False),
+        *[pa.field(name, pa.bool_(), nullable=False) for name in FLAG_COLUMNS],
+    ]
+)
+
+SPLITS = ("train", "dev")
+
+
+def multiway_schema(languages: list[str]) -> pa.Schema:
+    """results/dataset/multiway.parquet: one row per English sentence, a column per language."""
+    fields = [
+        pa.field("id", pa.int64(), nullable=False),
+        pa.field("split", pa.string(), nullable=False),
+        pa.field("en", pa.string(), nullable=False),
+    ]
+    fields += [pa.field(lang, pa.string(), nullable=False) for lang in languages]
+    return pa.schema(fields)
+
+
+# assemble: results/dataset/enx.parquet: each English row with ONE target language.
+ENX = pa.schema(
+    [
+        pa.field("id", pa.int64(), nullable=False),
+        pa.field("split", pa.string(), nullable=False),
+        pa.field("en", pa.string(), nullable=False),
+        pa.field("lang", pa.string(), nullable=False),
+        pa.field("text", pa.string(), nullable=False),
+    ]
+)
+
+
+def teacher_schema(dim: int) -> pa.Schema:
+    """results/teacher/{teacher}.parquet: one embedding per (id, lang), L2-normalised."""
+    return pa.schema(
+        [
+            pa.field("id", pa.int64(), nullable=False),
+            pa.field("lang", pa.string(), nullable=False),
+            pa.field("embedding", pa.list_(pa.float32(), dim), nullable=False),
+        ]
+    )
+
+
+# report: results/report/scores.parquet: one row per (model, task, language, metric).
+SCORES = pa.schema(
+    [
+        pa.field("model", pa.string(), nullable=False),
+        pa.field("run", pa.string(), nullable=False),
+        pa.field("student", pa.string(), nullable=False),
+        pa.field("data", pa.string(), nullable=False),
+        pa.field("objective", pa.string(), nullable=False),
+        pa.field("seed", pa.int64(), nullable=False),
+        pa.field("task", pa.string(), nullable=False),
+        pa.field("task_type", pa.string(), nullable=False),
+        pa.field("language", pa.string(), nullable=False),
+        pa.field("seen", pa.string(), nullable=False),
+        pa.field("metric", pa.string(), nullable=False),
+        pa.field("score", pa.float64(), nullable=False),
+    ]
+)
