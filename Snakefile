@@ -1,0 +1,24 @@
+# multiway-align: wiring only. Logic lives in workflow/mwalign; one rule file per stage.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/models.smk"
+include: "workflow/rules/sample.smk"
+include: "workflow/rules/translate.smk"
+include: "workflow/rules/assemble.smk"
+include: "workflow/rules/teacher.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    input:
+        rules.report.output,
+    default_target: True

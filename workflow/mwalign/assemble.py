@@ -1,0 +1,150 @@
+"""Stage `assemble`: join translation shards into the multi-way and En-X datasets.
+
+- multiway.parquet: one row per English sentence, one column per target language. A
+  row is kept only when every language has a usable translation; every drop is
+  counted by language and reason.
+- enx.parquet: the English-centric baseline over the SAME English rows and split: each
+  row paired with ONE target language drawn uniformly (seeded) from the pool.
+- card.json: counts, flags per language, languages, sources, seed and content hashes.
+
+The train/dev split of a sentence depends only on the seed and its id, so adding a
+language or changing a filter never moves a sentence between splits.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from mwalign import io, schemas
+from mwalign.provenance import derive_seed, provenance
+
+log = logging.getLogger(__name__)
+
+
+def read_language(lang: str, shard_paths: list[Path], corpus_ids: np.ndarray) -> pd.DataFrame:
+    """All shards of ``lang`` as one frame indexed by id; every corpus id exactly once."""
+    frames = []
+    for path in shard_paths:
+        table = io.read_table(path, schemas.TRANSLATION)
+        frame = table.to_pandas()
+        wrong = sorted(set(frame["lang"]) - {lang})
+        if wrong:
+            raise io.StageInputError(f"{path}: holds languages {wrong}, expected only {lang!r}")
+        frames.append(frame)
+    merged = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["id"])
+    duplicated = merged["id"][merged["id"].duplicated()]
+    if len(duplicated):
+        raise io.StageInputError(f"{lang}: ids {duplicated.head(5).tolist()} appear in two shards")
+    missing = np.setdiff1d(corpus_ids, merged["id"].to_numpy())
+    extra = np.setdiff1d(merged["id"].to_numpy(), corpus_ids)
+    if len(missing) or len(extra):
+        raise io.StageInputError(
+            f"{lang}: shards {[str(p) for p in shard_paths]} do not match the corpus: "
+            f"{len(missing)} corpus ids missing (e.g. {missing[:5].tolist()}), "
+            f"{len(extra)} unknown ids (e.g. {extra[:5].tolist()}); rerun translate for {lang}"
+        )
+    return merged.set_index("id").sort_index()
+
+
+def usable_mask(frame: pd.DataFrame, drop_flagged: bool) -> pd.Series:
+    """Rows whose translation is kept: never empty; unflagged when ``drop_flagged``."""
+    if drop_flagged:
+        return ~frame[list(schemas.FLAG_COLUMNS)].any(axis=1)
+    return ~frame["flag_empty"] & (frame["text"].str.strip().str.len() > 0)
+
+
+def assign_splits(ids: np.ndarray, dev_fraction: float, seed: int) -> np.ndarray:
+    """'dev' for a seeded ``dev_fraction`` of ids, 'train' otherwise; stable per id."""
+    draws = np.array([derive_seed(seed, "split", int(i)) / 0x7FFFFFFF for i in ids])
+    return np.where(draws < dev_fraction, "dev", "train")
+
+
+def draw_enx_languages(ids: np.ndarray, languages: list[str], seed: int) -> np.ndarray:
+    """One target language per id, uniform over the pool, stable per id."""
+    return np.array([languages[derive_seed(seed, "enx", int(i)) % len(languages)] for i in ids])
+
+
+def flag_counts(frame: pd.DataFrame) -> dict[str, int]:
+    return {name: int(frame[name].sum()) for name in schemas.FLAG_COLUMNS}
+
+
+def assemble(
+    corpus_path: Path,
+    shards: dict[str, list[Path]],
+    shard_stats: dict[str, list[Path]],
+    settings: dict,
+    seed: int,
+    multiway_path: Path,
+    enx_path: Path,
+    card_path: Path,
+) -> dict:
+    """Run the stage; ``shards`` maps each target language to its shard files in order."""
+    languages = list(shards)
+    corpus = io.read_table(corpus_path, schemas.CORPUS).to_pandas().set_index("id").sort_index()
+    ids = corpus.index.to_numpy()
+    keep = pd.Series(True, index=corpus.index)
+    per_language, texts = {}, {}
+    for lang in languages:
+        frame = read_language(lang, [Path(p) for p in shards[lang]], ids)
+        usable = usable_mask(frame, settings["drop_flagged"])
+        per_language[lang] = {
+            "translated": int(len(frame)),
+            "flags": flag_counts(frame),
+            "unusable": int((~usable).sum()),
+        }
+        keep &= usable
+        texts[lang] = frame["text"]
+    kept_ids = corpus.index[keep].to_numpy()
+    splits = assign_splits(kept_ids, settings["dev_fraction"], seed)
+    multiway = pd.DataFrame({"id": kept_ids, "split": splits, "en": corpus.loc[kept_ids, "text"]})
+    for lang in languages:
+        multiway[lang] = texts[lang].loc[kept_ids].to_numpy()
+    enx_langs = draw_enx_languages(kept_ids, languages, seed)
+    enx = pd.DataFrame(
+        {
+            "id": kept_ids,
+            "split": splits,
+            "en": multiway["en"].to_numpy(),
+            "lang": enx_langs,
+            "text": [multiway.at[row, lang] for row, lang in enumerate(enx_langs)],
+        }
+    )
+    multiway = multiway.reset_index(drop=True)
+    io.write_table(pa.Table.from_pandas(multiway, preserve_index=False), multiway_path,
+                   schemas.multiway_schema(languages))
+    io.write_table(pa.Table.from_pandas(enx, preserve_index=False), enx_path, schemas.ENX)
+    card = dataset_card(corpus, per_language, multiway, enx, shard_stats, settings, seed,
+                        {"corpus": corpus_path, "multiway": multiway_path, "enx": enx_path})
+    io.write_json(card, card_path)
+    log.info("multi-way rows: %d of %d (%s)", len(multiway), len(corpus), card["splits"])
+    return card
+
+
+def _sources(shard_stats: dict[str, list[Path]]) -> dict[str, list[str]]:
+    sources = {}
+    for lang, paths in shard_stats.items():
+        seen = set()
+        for path in paths:
+            stats = io.read_json(path)
+            seen.add(f"{stats.get('backend', '?')}:{stats.get('model') or '-'}")
+        sources[lang] = sorted(seen)
+    return sources
+
+
+def dataset_card(corpus, per_language, multiway, enx, shard_stats, settings, seed, files) -> dict:
+    return {
+        "languages": ["en", *per_language],
+        "corpus": {"rows": int(len(corpus)), "sources": sorted(set(corpus["source"]))},
+        "translations": per_language,
+        "translation_sources": _sources(shard_stats),
+        "multiway": {"rows": int(len(multiway)), "dropped": int(len(corpus) - len(multiway))},
+        "splits": multiway["split"].value_counts().sort_index().to_dict(),
+        "enx": {"rows": int(len(enx)), "per_language": enx["lang"].value_counts().sort_index().to_dict()},
+        "sha256": {name: io.file_sha256(path) for name, path in files.items()},
+        "provenance": provenance("assemble", settings, seed),
+    }

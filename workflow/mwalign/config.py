@@ -1,0 +1,165 @@
+"""Config loading and validation: the JSON schema (with defaults) plus cross-field checks.
+
+The Snakefile calls :func:`validate_config` at parse time, so a bad config stops the
+run before any job starts, with a message naming the key, the value and what is
+allowed. Tests call :func:`load_config` on a YAML file without Snakemake.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+
+from mwalign.languages import LANGUAGES, language
+
+SCHEMA_DIR = Path(__file__).resolve().parents[1] / "schemas"
+SCHEMA_FILE = SCHEMA_DIR / "config.schema.yaml"
+SOURCE_LANGUAGE = "en"
+
+
+class ConfigError(ValueError):
+    """The experiment config is invalid; the message names the key and what is allowed."""
+
+
+def _registry() -> Registry:
+    def retrieve(uri: str) -> Resource:
+        name = uri.split("/")[-1]
+        return Resource.from_contents(yaml.safe_load((SCHEMA_DIR / name).read_text()), DRAFT202012)
+
+    return Registry(retrieve=retrieve)
+
+
+def _with_defaults(validator_class: type) -> type:
+    """A validator that fills in each property's ``default`` before validating it."""
+    validate_properties = validator_class.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for name, subschema in properties.items():
+                if "default" in subschema and name not in instance:
+                    instance[name] = copy.deepcopy(subschema["default"])
+        yield from validate_properties(validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
+
+
+def _key_path(error: jsonschema.ValidationError) -> str:
+    return ".".join(str(part) for part in error.absolute_path) or "(top level)"
+
+
+def apply_schema(config: dict[str, Any]) -> dict[str, Any]:
+    """Fill defaults into ``config`` (in place) and validate it against the schema."""
+    schema = yaml.safe_load(SCHEMA_FILE.read_text())
+    schema.setdefault("$id", SCHEMA_FILE.as_uri())
+    validator = _with_defaults(jsonschema.Draft202012Validator)(schema, registry=_registry())
+    errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
+    if errors:
+        lines = [f"config key {_key_path(err)}: {err.message}" for err in errors[:10]]
+        raise ConfigError("invalid config:\n  " + "\n  ".join(lines))
+    return config
+
+
+def check_languages(config: dict[str, Any]) -> None:
+    targets = config["languages"]
+    for code in targets:
+        try:
+            language(code)
+        except ValueError as err:
+            raise ConfigError(f"config.languages: {err}") from None
+    if SOURCE_LANGUAGE in targets:
+        raise ConfigError(
+            "config.languages lists 'en', but English is the source language; "
+            "list target languages only"
+        )
+    duplicates = sorted({code for code in targets if targets.count(code) > 1})
+    if duplicates:
+        raise ConfigError(f"config.languages lists {duplicates} more than once")
+    for code in config["teacher"]["languages"]:
+        if code != SOURCE_LANGUAGE and code not in targets:
+            raise ConfigError(
+                f"config.teacher.languages: {code!r} is not a language of the experiment; "
+                f"allowed: {[SOURCE_LANGUAGE, *targets]}"
+            )
+
+
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def check_name(kind: str, name: str) -> None:
+    """Run, student and task names become file names: letters, digits, '.', '_', '-'."""
+    if not _SAFE_NAME.match(name):
+        raise ConfigError(
+            f"{kind} name {name!r} is not allowed; use letters, digits, '.', '_' and '-' "
+            "(starting with a letter or digit)"
+        )
+
+
+def check_corpus(corpus: dict[str, Any]) -> None:
+    if corpus["min_chars"] > corpus["max_chars"]:
+        raise ConfigError(
+            f"config.corpus.min_chars ({corpus['min_chars']}) exceeds max_chars ({corpus['max_chars']})"
+        )
+    books = corpus["bible"]["books"]
+    if books[0] > books[1]:
+        raise ConfigError(f"config.corpus.bible.books {books}: first book after last book")
+    if corpus["source"] == "file" and not corpus["file"]["path"]:
+        raise ConfigError("config.corpus.source is 'file' but corpus.file.path is not set")
+    if corpus["source"] == "huggingface" and not corpus["huggingface"]["name"]:
+        raise ConfigError("config.corpus.source is 'huggingface' but corpus.huggingface.name is not set")
+
+
+def check_models(config: dict[str, Any]) -> None:
+    from mwalign.models import validate_model_id
+
+    ids = [("teacher.model", config["teacher"]["model"])]
+    ids += [(f"students.{name}.model", s["model"]) for name, s in config["students"].items()]
+    for key, model_id in ids:
+        try:
+            validate_model_id(model_id)
+        except ValueError as err:
+            raise ConfigError(f"config.{key}: {err}") from None
+
+
+def check_stages(config: dict[str, Any]) -> None:
+    """Each stage's own cross-field checks (backends, objectives, tasks)."""
+    from mwalign.evaluate import check_evaluate_config
+    from mwalign.train import check_train_config
+    from mwalign.translate import check_translate_config
+
+    try:
+        check_translate_config(config["translate"], config["languages"])
+        check_train_config(config)
+        check_evaluate_config(config)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+
+
+def validate_config(config: dict[str, Any]) -> dict[str, Any]:
+    """Schema (with defaults) + cross-field checks; returns ``config`` filled in place."""
+    apply_schema(config)
+    check_languages(config)
+    check_corpus(config["corpus"])
+    for kind in ("students", "runs"):
+        for name in config[kind]:
+            check_name(kind[:-1], name)
+    check_models(config)
+    check_stages(config)
+    return config
+
+
+def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Read, merge ``overrides`` (top-level keys) and validate a config file."""
+    config = yaml.safe_load(Path(path).read_text()) or {}
+    config.update(overrides or {})
+    return validate_config(config)
+
+
+def known_languages() -> list[str]:
+    return sorted(LANGUAGES)

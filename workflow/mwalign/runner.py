@@ -1,0 +1,53 @@
+"""What every job does first: logging to its log file, thread count, caches in the project."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+# Hugging Face and mteb caches live inside the project tree, never in the home folder.
+PROJECT_CACHES = {
+    "HF_HOME": "resources/hf",
+    "MTEB_CACHE": "resources/mteb",
+}
+
+
+def point_caches_into(root: str | Path = ".") -> None:
+    """Set the cache variables (unless the user set them) to folders under ``root``."""
+    for name, relative in PROJECT_CACHES.items():
+        os.environ.setdefault(name, str(Path(root, relative).resolve()))
+
+
+def start_job(log_path: str | Path | None, threads: int = 1) -> logging.Logger:
+    """Log to ``log_path`` and stderr, cap torch threads, log uncaught errors before dying."""
+    point_caches_into()
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_path:
+        Path(log_path).parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(log_path, mode="w"))
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        handlers=handlers,
+        force=True,
+    )
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    if "torch" in sys.modules or _torch_available():
+        import torch
+
+        torch.set_num_threads(max(1, int(threads)))
+    logger = logging.getLogger("mwalign")
+
+    def log_uncaught(kind, value, traceback):
+        logger.error("job failed: %s", value, exc_info=(kind, value, traceback))
+
+    sys.excepthook = log_uncaught
+    return logger
+
+
+def _torch_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("torch") is not None

@@ -1,0 +1,98 @@
+"""Stage `teacher`: embed every English sentence once with the monolingual teacher.
+
+Everything that needs teacher similarities (soft labels, similarity MSE, embedding
+distillation) reads this file; nothing recomputes the teacher in a training loop.
+The teacher embeds English from the sampled corpus (so adding a target language does
+not rerun it) and, when ``teacher.languages`` lists them, target-language sentences
+from the multi-way dataset (for the ``average`` label strategy).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from mwalign import io, schemas
+from mwalign.provenance import provenance
+
+log = logging.getLogger(__name__)
+
+
+def teacher_inputs(corpus_path: Path, multiway_path: Path | None, languages: list[str]) -> pd.DataFrame:
+    """Rows (id, lang, text) to embed: corpus English plus requested target languages."""
+    corpus = io.read_table(corpus_path, schemas.CORPUS).to_pandas()
+    frames = [pd.DataFrame({"id": corpus["id"], "lang": "en", "text": corpus["text"]})]
+    targets = [lang for lang in languages if lang != "en"]
+    if targets:
+        if multiway_path is None:
+            raise ValueError(f"teacher.languages {targets} need the multi-way dataset as input")
+        multiway = io.read_table(multiway_path).to_pandas()
+        for lang in targets:
+            if lang not in multiway.columns:
+                raise ValueError(f"teacher.languages: {lang!r} is not a column of {multiway_path}")
+            frames.append(pd.DataFrame({"id": multiway["id"], "lang": lang, "text": multiway[lang]}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def embed_teacher(
+    model_path: Path,
+    corpus_path: Path,
+    out_path: Path,
+    info_path: Path,
+    settings: dict,
+    multiway_path: Path | None = None,
+    device: str | None = None,
+) -> dict:
+    """Run the stage: write (id, lang, embedding) rows and a provenance record."""
+    from mwalign.models import load_sentence_transformer, read_model_info
+
+    rows = teacher_inputs(corpus_path, multiway_path, settings["languages"])
+    model = load_sentence_transformer(model_path, device=device)
+    start = time.perf_counter()
+    embeddings = model.encode(
+        rows["text"].tolist(),
+        batch_size=settings["batch_size"],
+        normalize_embeddings=True,
+        convert_to_numpy=True,
+        show_progress_bar=True,
+    ).astype(np.float32)  # (rows, dim)
+    seconds = time.perf_counter() - start
+    dim = embeddings.shape[1]
+    table = pa.table(
+        {
+            "id": pa.array(rows["id"].to_numpy(), pa.int64()),
+            "lang": pa.array(rows["lang"].tolist(), pa.string()),
+            "embedding": pa.FixedSizeListArray.from_arrays(pa.array(embeddings.reshape(-1)), dim),
+        }
+    )
+    io.write_table(table, out_path, schemas.teacher_schema(dim))
+    info = provenance(
+        "teacher",
+        settings,
+        model=read_model_info(model_path),
+        rows=len(rows),
+        dim=dim,
+        seconds=round(seconds, 2),
+        sentences_per_second=round(len(rows) / max(seconds, 1e-9), 1),
+    )
+    io.write_json(info, info_path)
+    log.info("teacher embedded %d sentences in %.1f s", len(rows), seconds)
+    return info
+
+
+def load_teacher(path: Path, lang: str = "en") -> tuple[np.ndarray, np.ndarray]:
+    """(ids, embeddings) of one language from a teacher file; embeddings (n, dim) float32."""
+    table = io.read_table(path)
+    dim = table.schema.field("embedding").type.list_size
+    io.check_schema(table.schema, schemas.teacher_schema(dim), path)
+    mask = pc.equal(table.column("lang"), lang)
+    table = table.filter(mask)
+    ids = table.column("id").to_numpy()
+    values = table.column("embedding").combine_chunks().values.to_numpy(zero_copy_only=False)
+    return ids, values.reshape(len(ids), dim)

@@ -1,0 +1,25 @@
+rule assemble:
+    input:
+        corpus=rules.sample.output.corpus,
+        shards=[path for lang in LANGUAGES for path in translation_shards(lang)],
+        stats=[path for lang in LANGUAGES for path in translation_stats(lang)],
+    output:
+        multiway="results/dataset/multiway.parquet",
+        enx="results/dataset/enx.parquet",
+        card="results/dataset/card.json",
+    params:
+        settings=config["dataset"],
+        languages=LANGUAGES,
+        shards={lang: translation_shards(lang) for lang in LANGUAGES},
+        stats={lang: translation_stats(lang) for lang in LANGUAGES},
+        seed=config["seed"],
+    log:
+        "logs/assemble.log",
+    benchmark:
+        "benchmarks/assemble.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=20,
+    script:
+        "../scripts/assemble.py"

@@ -1,0 +1,62 @@
+# Shared helpers: config validation at parse time, names and paths derived from config.
+import math
+import os
+import re
+import sys
+
+sys.path.insert(0, os.path.join(workflow.basedir, "workflow"))
+
+from mwalign.config import validate_config
+from mwalign.evaluate import evaluate_params
+from mwalign.models import model_slug
+from mwalign.train import run_instances, train_params
+from mwalign.translate import translate_params
+
+validate_config(config)
+
+LANGUAGES = config["languages"]
+SHARDS = list(range(math.ceil(config["corpus"]["size"] / config["translate"]["shard_size"])))
+TEACHER = model_slug(config["teacher"]["model"])
+STUDENTS = config["students"]
+RUNS = run_instances(config)  # instance name -> (run name, seed)
+BASE_MODELS = {f"base-{name}": name for name in STUDENTS}
+EVAL_MODELS = [*BASE_MODELS, *RUNS]
+TASKS = config["evaluate"]["tasks"]
+MODEL_IDS = {model_slug(config["teacher"]["model"]): config["teacher"]["model"]}
+MODEL_IDS.update({model_slug(s["model"]): s["model"] for s in STUDENTS.values()})
+
+
+wildcard_constraints:
+    lang="|".join(LANGUAGES),
+    shard=r"\d+",
+    slug="|".join(map(re.escape, MODEL_IDS)),
+    run="|".join(map(re.escape, RUNS)),
+    model="|".join(map(re.escape, EVAL_MODELS)),
+    task="|".join(map(re.escape, TASKS)),
+
+
+def model_dir(model_id):
+    return f"resources/models/{model_slug(model_id)}"
+
+
+def student_dir(student):
+    return model_dir(STUDENTS[student]["model"])
+
+
+def eval_model_dir(model):
+    """Folder of a model to evaluate: a base student's or a trained run's."""
+    if model in BASE_MODELS:
+        return student_dir(BASE_MODELS[model])
+    return f"results/models/{model}"
+
+
+def translation_shards(lang):
+    return [f"results/translations/{lang}/{shard}.parquet" for shard in SHARDS]
+
+
+def translation_stats(lang):
+    return [f"results/translations/{lang}/{shard}.stats.json" for shard in SHARDS]
+
+
+def uses_gpu(backend):
+    return 1 if backend in ("transformers", "vllm") else 0

@@ -1,0 +1,19 @@
+rule evaluate:
+    input:
+        model=lambda wc: eval_model_dir(wc.model),
+    output:
+        result="results/eval/{model}/{task}.json",
+    params:
+        settings=lambda wc: evaluate_params(config, wc.model, wc.task),
+        cache_dir=lambda wc: f"results/eval/.cache/{wc.model}",
+    log:
+        "logs/evaluate/{model}/{task}.log",
+    benchmark:
+        "benchmarks/evaluate/{model}/{task}.tsv"
+    threads: workflow.cores
+    resources:
+        mem_mb=8000,
+        runtime=240,
+        gpu=1,
+    script:
+        "../scripts/evaluate.py"

@@ -1,0 +1,20 @@
+rule report:
+    input:
+        results=expand("results/eval/{model}/{task}.json", model=EVAL_MODELS, task=TASKS),
+        models=[eval_model_dir(model) for model in EVAL_MODELS],
+    output:
+        scores="results/report/scores.parquet",
+        summary="results/report/summary.md",
+    params:
+        models={model: eval_model_dir(model) for model in EVAL_MODELS},
+        settings=config["report"],
+    log:
+        "logs/report.log",
+    benchmark:
+        "benchmarks/report.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    script:
+        "../scripts/report.py"

@@ -1,0 +1,21 @@
+rule translate:
+    input:
+        corpus=rules.sample.output.corpus,
+    output:
+        shard="results/translations/{lang}/{shard}.parquet",
+        stats="results/translations/{lang}/{shard}.stats.json",
+    params:
+        settings=lambda wc: translate_params(config["translate"], wc.lang),
+        seed=config["seed"],
+        work_dir=lambda wc: f"results/translations/{wc.lang}/.work/{wc.shard}",
+    log:
+        "logs/translate/{lang}/{shard}.log",
+    benchmark:
+        "benchmarks/translate/{lang}/{shard}.tsv"
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=240,
+        gpu=uses_gpu(config["translate"]["backend"]),
+    script:
+        "../scripts/translate.py"

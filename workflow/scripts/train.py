@@ -1,0 +1,12 @@
+from mwalign.runner import start_job
+from mwalign.train import train_run
+
+start_job(snakemake.log[0], snakemake.threads)
+train_run(
+    snakemake.params.settings,
+    snakemake.input.dataset,
+    snakemake.input.student,
+    snakemake.output.model,
+    teacher_path=snakemake.input.get("teacher"),
+    work_dir=snakemake.params.work_dir,
+)
