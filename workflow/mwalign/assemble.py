@@ -101,7 +101,9 @@ def assemble(
         texts[lang] = frame["text"]
     kept_ids = corpus.index[keep].to_numpy()
     splits = assign_splits(kept_ids, settings["dev_fraction"], seed)
-    multiway = pd.DataFrame({"id": kept_ids, "split": splits, "en": corpus.loc[kept_ids, "text"]})
+    multiway = pd.DataFrame(
+        {"id": kept_ids, "split": splits, "en": corpus.loc[kept_ids, "text"].to_numpy()}
+    )
     for lang in languages:
         multiway[lang] = texts[lang].loc[kept_ids].to_numpy()
     enx_langs = draw_enx_languages(kept_ids, languages, seed)
@@ -111,10 +113,9 @@ def assemble(
             "split": splits,
             "en": multiway["en"].to_numpy(),
             "lang": enx_langs,
-            "text": [multiway.at[row, lang] for row, lang in enumerate(enx_langs)],
+            "text": [texts[lang].at[i] for i, lang in zip(kept_ids, enx_langs)],
         }
     )
-    multiway = multiway.reset_index(drop=True)
     io.write_table(pa.Table.from_pandas(multiway, preserve_index=False), multiway_path,
                    schemas.multiway_schema(languages))
     io.write_table(pa.Table.from_pandas(enx, preserve_index=False), enx_path, schemas.ENX)

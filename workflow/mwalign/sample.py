@@ -146,10 +146,10 @@ def read_corpus(settings: dict, counts: Counter) -> pd.DataFrame:
 
 def clean(frame: pd.DataFrame, min_chars: int, max_chars: int, counts: Counter) -> pd.DataFrame:
     """Normalise texts; drop unreadable, empty, too short/long and duplicate rows, counting each."""
-    valid = frame["text"].map(lambda value: isinstance(value, str))
+    valid = frame["text"].map(lambda value: isinstance(value, str)).astype(bool)
     counts["unreadable"] += int((~valid & frame["text"].notna()).sum())
     frame = frame[valid].copy()
-    frame["text"] = frame["text"].map(normalise)
+    frame["text"] = frame["text"].map(normalise).astype("string")
     masks = {
         "empty": frame["text"].str.len() == 0,
         "too_short": frame["text"].str.len().between(1, min_chars - 1),
