@@ -21,4 +21,5 @@ include: "workflow/rules/report.smk"
 rule all:
     input:
         rules.report.output,
+        rules.teacher.output,
     default_target: True

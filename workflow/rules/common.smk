@@ -9,7 +9,7 @@ sys.path.insert(0, os.path.join(workflow.basedir, "workflow"))
 from mwalign.config import validate_config
 from mwalign.evaluate import evaluate_params
 from mwalign.models import model_slug
-from mwalign.train import run_instances, train_params
+from mwalign.train import train_jobs, train_params
 from mwalign.translate import translate_params
 
 validate_config(config)
@@ -18,7 +18,7 @@ LANGUAGES = config["languages"]
 SHARDS = list(range(math.ceil(config["corpus"]["size"] / config["translate"]["shard_size"])))
 TEACHER = model_slug(config["teacher"]["model"])
 STUDENTS = config["students"]
-RUNS = run_instances(config)  # instance name -> (run name, seed)
+RUNS = train_jobs(config)  # a run's name, or {run}-seed{k} for runs with several seeds
 BASE_MODELS = {f"base-{name}": name for name in STUDENTS}
 EVAL_MODELS = [*BASE_MODELS, *RUNS]
 TASKS = config["evaluate"]["tasks"]

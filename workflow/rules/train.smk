@@ -2,9 +2,9 @@ def train_inputs(wildcards):
     params = train_params(config, wildcards.run)
     inputs = {
         "dataset": f"results/dataset/{params['data']}.parquet",
-        "student": student_dir(params["student"]),
+        "student": student_dir(params["student"]["name"]),
     }
-    if params.get("needs_teacher"):
+    if params["teacher"]:
         inputs["teacher"] = rules.teacher.output.embeddings
     return inputs
 
@@ -16,7 +16,6 @@ rule train:
         model=directory("results/models/{run}"),
     params:
         settings=lambda wc: train_params(config, wc.run),
-        work_dir=lambda wc: f"results/models/.work/{wc.run}",
     log:
         "logs/train/{run}.log",
     benchmark:

@@ -8,5 +8,5 @@ train_run(
     snakemake.input.student,
     snakemake.output.model,
     teacher_path=snakemake.input.get("teacher"),
-    work_dir=snakemake.params.work_dir,
+    log_dir=f"logs/train/{snakemake.wildcards.run}.tensorboard",
 )
