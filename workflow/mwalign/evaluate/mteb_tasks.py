@@ -1,0 +1,57 @@
+"""Any mteb task by name, restricted to the experiment's languages.
+
+These tasks download their data from the Hugging Face hub (into the project's HF
+datasets cache, see :func:`mwalign.evaluate.caches.import_mteb`), so they need the
+hub; offline, use the project's Bible tasks.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from .caches import import_mteb
+from .langcodes import SOURCE_LANGUAGE, flores_code, iso3_codes
+
+DEFAULT_MTEB_CACHE = "resources/mteb"
+
+
+def _mteb() -> Any:
+    return import_mteb(os.environ.get("MTEB_CACHE", DEFAULT_MTEB_CACHE))
+
+
+def language_filter(params: dict[str, Any]) -> set[str] | None:
+    """``iso639_3-Script`` codes a subset's languages must all be among; None: every subset.
+
+    English, the training languages and the unseen languages, each in its FLORES script
+    (so Arabic in Latin script or Chinese in traditional characters are left out).
+    """
+    if params.get("mteb_languages", "experiment") == "all":
+        return None
+    codes = [SOURCE_LANGUAGE, *params["languages"], *params["unseen_languages"]]
+    return {
+        f"{iso3}-{flores_code(code).split('_')[1]}" for code in codes for iso3 in iso3_codes(code)
+    }
+
+
+def mteb_task(name: str, params: dict[str, Any]) -> Any:
+    """The mteb task ``name`` keeping only subsets whose every language passes the filter."""
+    task = _mteb().get_task(name)
+    allowed = language_filter(params)
+    if allowed is None:
+        return task
+    subsets = task.metadata.hf_subsets_to_langscripts
+    keep = [subset for subset, langs in subsets.items() if langs and set(langs) <= allowed]
+    if not keep:
+        raise ValueError(
+            f"mteb task {name!r} has no subset in English, config.languages and "
+            f"config.evaluate.unseen_languages ({sorted(allowed)}); its subsets: "
+            f"{sorted(subsets)[:20]}; drop the task or set config.evaluate.mteb_languages: all"
+        )
+    task.hf_subsets = keep
+    return task
+
+
+def mteb_task_type(name: str) -> str:
+    """mteb's task type (``BitextMining``, ``STS``, ``Classification``, ...) of a task name."""
+    return str(_mteb().get_task(name).metadata.type)

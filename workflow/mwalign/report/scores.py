@@ -1,0 +1,160 @@
+"""mteb result JSONs -> one long table (mwalign.schemas.SCORES), one row per score.
+
+A result file lies at ``results/eval/{model}/{task}.json``; what the model is (run,
+student, data, objective, seed, training languages) comes from ``model_meta``: per
+model either a dict or the model's folder, whose ``mwalign_run.json`` (trained runs)
+describes it. Each row is tagged ``seen`` when every language of its subset is
+English or a training language of that model; base students count the languages of
+the runs trained from them as seen, so seen/unseen averages compare like with like.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from mwalign.evaluate.langcodes import SOURCE_LANGUAGE, config_code, pair_seen_tag
+from mwalign.evaluate.settings import OFFLINE_TASKS
+from mwalign.io import read_json
+from mwalign.schemas import SCORES
+
+log = logging.getLogger(__name__)
+
+RUN_FILE = "mwalign_run.json"
+MODEL_FILE = "mwalign_model.json"
+BASE = "base"
+TASK_TYPES = (
+    "BitextMining",
+    "STS",
+    "Classification",
+    "PairClassification",
+    "Retrieval",
+    "Reranking",
+    "Clustering",
+    "MultilabelClassification",
+    "Summarization",
+)
+NOT_METRICS = {"hf_subset", "languages", "mteb_version", "scores_per_experiment"}
+
+
+def describe_model(model: str, meta: dict | str | os.PathLike) -> dict[str, Any]:
+    """One ``model_meta`` entry as run, student, data, objective, seed, languages, provenance."""
+    if not isinstance(meta, dict):
+        meta = _meta_from_folder(model, Path(meta))
+    is_base = model.startswith(f"{BASE}-")
+    student = meta.get("student", model[len(BASE) + 1 :] if is_base else "")
+    if isinstance(student, dict):
+        student = student.get("name", "")
+    return {
+        "run": meta.get("run", model),
+        "student": student,
+        "data": meta.get("data", BASE if is_base else "unknown"),
+        "objective": meta.get("objective", "none" if is_base else "unknown"),
+        "seed": int(meta.get("replicate", meta.get("seed", 0)) or 0),
+        "languages": list(meta.get("languages") or []),
+        "provenance": meta.get("provenance", ""),
+    }
+
+
+def _meta_from_folder(model: str, folder: Path) -> dict:
+    if (folder / RUN_FILE).exists():
+        meta = dict(read_json(folder / RUN_FILE))
+        meta.setdefault("provenance", "trained")
+        if (folder / MODEL_FILE).exists():
+            meta["provenance"] = read_json(folder / MODEL_FILE).get("provenance", "trained")
+        return meta
+    if (folder / MODEL_FILE).exists():
+        info = read_json(folder / MODEL_FILE)
+        return {"provenance": info.get("provenance", ""), "model_id": info.get("model_id")}
+    log.warning(
+        "%s: no %s or %s in %s; described by its name only", model, RUN_FILE, MODEL_FILE, folder
+    )
+    return {}
+
+
+def fill_base_languages(models: dict[str, dict]) -> None:
+    """Give each base student the union of the training languages of its runs (in place)."""
+    for info in models.values():
+        if info["data"] == BASE and not info["languages"]:
+            info["languages"] = sorted(
+                {
+                    lang
+                    for other in models.values()
+                    if other["student"] == info["student"] and other["data"] != BASE
+                    for lang in other["languages"]
+                }
+            )
+
+
+def task_type(task: str, result: dict | None = None) -> str:
+    """Task type (BitextMining, STS, Classification, ...) of an offline or mteb task."""
+    if task in OFFLINE_TASKS:
+        return OFFLINE_TASKS[task]
+    base = task.split(".")[0]
+    for kind in sorted(TASK_TYPES, key=len, reverse=True):
+        if base.endswith(kind):
+            return kind
+    from mwalign.evaluate.mteb_tasks import mteb_task_type
+
+    return mteb_task_type(task)
+
+
+def result_rows(result: dict, model: str, info: dict) -> list[dict]:
+    """Rows of one mteb result: every numeric metric of every split and subset."""
+    kind = task_type(result["task_name"], result)
+    rows = []
+    for split, entries in result["scores"].items():
+        for entry in entries:
+            codes = [config_code(lang) for lang in entry["languages"]]
+            distinct = list(dict.fromkeys(codes))
+            language = "-".join(codes) if len(distinct) > 1 else distinct[0]
+            others = [c for c in distinct if c != SOURCE_LANGUAGE] or [SOURCE_LANGUAGE]
+            seen = pair_seen_tag(others, info["languages"])
+            for metric, value in entry.items():
+                if metric in NOT_METRICS or not _is_number(value):
+                    continue
+                rows.append(
+                    {
+                        "model": model,
+                        "run": info["run"],
+                        "student": info["student"],
+                        "data": info["data"],
+                        "objective": info["objective"],
+                        "seed": info["seed"],
+                        "task": result["task_name"],
+                        "task_type": kind,
+                        "language": language
+                        if len(result["scores"]) == 1 or split == "test"
+                        else f"{language}:{split}",
+                        "seen": seen,
+                        "metric": metric,
+                        "score": float(value),
+                    }
+                )
+    return rows
+
+
+def _is_number(value: object) -> bool:
+    """A finite int or float (mteb writes NaN for metrics that do not apply, e.g. binary AP)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def collect_scores(result_paths: list, model_meta: dict) -> tuple[pd.DataFrame, dict]:
+    """All result files -> (scores frame with SCORES columns, model descriptions by model)."""
+    models = {model: describe_model(model, meta) for model, meta in model_meta.items()}
+    fill_base_languages(models)
+    rows = []
+    for path in map(Path, result_paths):
+        model = path.parent.name
+        if model not in models:
+            raise ValueError(
+                f"{path}: model {model!r} is not in model_meta; known: {sorted(models)}"
+            )
+        rows += result_rows(read_json(path), model, models[model])
+    frame = pd.DataFrame(rows, columns=SCORES.names)
+    return frame.astype({"seed": "int64", "score": "float64"}), models
