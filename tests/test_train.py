@@ -1,0 +1,148 @@
+"""The train stage: config slices, the sampler, the data and end-to-end runs on a tiny student."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from datasets import Dataset
+from mwalign.train import check_train_config, train_jobs, train_params, train_run
+from mwalign.train.data import UniqueIdBatchSampler, build_dataset
+from mwalign.train.trainer import training_arguments
+from safetensors.torch import load_file
+from sentence_transformers import SentenceTransformer
+from test_train_fixtures import LANGUAGES, make_config, make_datasets, make_student
+
+
+@pytest.fixture(scope="module")
+def student(tmp_path_factory) -> Path:
+    torch.set_num_threads(1)
+    return make_student(tmp_path_factory.mktemp("student") / "tiny")
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> dict[str, Path]:
+    return make_datasets(tmp_path_factory.mktemp("data"))
+
+
+def test_default_like_config_is_accepted():
+    check_train_config(make_config())
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda c: c["runs"]["enx"].update(student="nope"), "student = 'nope'.*known students"),
+        (lambda c: c["runs"]["enx"].update(objective="triplet"), "objective = 'triplet'.*allowed"),
+        (lambda c: c["runs"]["enx"].update(data="pairs"), "data = 'pairs'.*allowed"),
+        (lambda c: c["train"].update(steps=0), "steps = 0.*>= 1"),
+        (lambda c: c["train"].update(learning_rate=-1.0), "learning_rate = -1.0.*> 0"),
+        (lambda c: c["train"].update(precision="fp8"), "precision = 'fp8'.*allowed"),
+        (lambda c: c["train"].update(lr=1.0), "unknown key 'lr'"),
+        (lambda c: c["runs"]["enx"].update(batch_ids=1), "runs.enx.batch_ids = 1"),
+        (lambda c: c["runs"]["enx"].update(seeds=[1, 1]), "seeds"),
+        (lambda c: c.update(runs={}), "at least one run"),
+        (
+            lambda c: (
+                c["teacher"].update(languages=["en"]),
+                c["runs"]["enx"].update(objective="soft", label_strategy="average"),
+            ),
+            "teacher.languages lacks",
+        ),
+    ],
+)
+def test_bad_config_values_are_named(change, message):
+    config = make_config()
+    change(config)
+    with pytest.raises(ValueError, match=message):
+        check_train_config(config)
+
+
+def test_train_params_resolves_overrides_seeds_and_teacher():
+    config = make_config()
+    config["runs"]["soft"] = {
+        "student": "tiny",
+        "data": "multiway",
+        "objective": "soft",
+        "temperature": 0.1,
+        "seeds": [0, 1],
+    }
+    check_train_config(config)
+    assert train_jobs(config) == ["multiway", "enx", "soft-seed0", "soft-seed1"]
+    multiway, enx = train_params(config, "multiway"), train_params(config, "enx")
+    assert multiway["seed"] == enx["seed"]  # same seed, steps and batch for both data modes
+    assert multiway["train"] == enx["train"]
+    assert multiway["teacher"] is None  # infonce does not depend on the teacher
+    soft1 = train_params(config, "soft-seed1")
+    assert soft1["train"]["temperature"] == 0.1 and soft1["replicate"] == 1
+    assert soft1["seed"] != train_params(config, "soft-seed0")["seed"]
+    assert soft1["teacher"]["languages"] == ["en", *LANGUAGES]
+    assert multiway["student"]["prefix"] == "query: "
+    with pytest.raises(ValueError, match="unknown train job 'soft'"):
+        train_params(config, "soft")
+
+
+def test_sampler_never_repeats_an_id_in_a_batch():
+    ids = [0, 0, 0, 1, 1, 2, 3, 4, 5, 6, 7, 8]
+    dataset = Dataset.from_dict({"en": [str(i) for i in ids]})
+    sampler = UniqueIdBatchSampler(dataset, batch_size=4, drop_last=True, seed=3, ids=ids)
+    for epoch in range(5):
+        sampler.set_epoch(epoch)
+        batches = list(sampler)
+        assert batches and all(len(b) == 4 for b in batches)
+        assert all(len({ids[i] for i in b}) == 4 for b in batches)
+        assert len({i for b in batches for i in b}) == 4 * len(batches)  # no row used twice
+    sampler.set_epoch(1)
+    assert list(sampler) == list(sampler)  # deterministic per seed and epoch
+
+
+def test_build_dataset_views_and_teacher_labels(data):
+    config = make_config()
+    config["runs"]["enx"].update(objective="soft", label_strategy="average")
+    params = train_params(config, "enx")
+    dataset, ids = build_dataset(params, data["enx"], data["teacher"])
+    assert dataset.column_names == ["en", "text", "label"]
+    assert len(ids) == len(dataset) == 36  # train split only
+    labels = torch.tensor(dataset["label"])
+    assert labels.shape == (36, 2, 16)  # (rows, views, teacher dim)
+    assert torch.allclose(labels.norm(dim=-1), torch.ones(36, 2), atol=1e-5)
+    multiway, _ = build_dataset(train_params(make_config(), "multiway"), data["multiway"])
+    assert multiway.column_names == ["en", *LANGUAGES]
+
+
+def test_training_arguments_carry_prefix_and_batch(tmp_path):
+    params = train_params(make_config(), "enx")
+    args = training_arguments(params, tmp_path, list(range(36)))
+    assert args.prompts == "query: "
+    assert args.per_device_train_batch_size == 4
+    params["train"]["enx_equal_sentences"] = True
+    args = training_arguments(params, tmp_path, list(range(36)))
+    assert args.per_device_train_batch_size == 4 * (len(LANGUAGES) + 1) // 2
+
+
+@pytest.mark.parametrize("run", ["multiway", "enx"])
+def test_train_run_saves_a_model_with_its_record(tmp_path, student, data, run):
+    params = train_params(make_config(), run)
+    out = tmp_path / "models" / run
+    record = train_run(params, data[params["data"]], student, out)
+    assert sorted(p.name for p in out.parent.iterdir()) == [run]  # no work or temp folders left
+    assert json.loads((out / "mwalign_run.json").read_text())["params"] == params
+    assert record["result"]["steps"] == 3
+    curve = (out / "loss_curve.csv").read_text().splitlines()
+    assert curve[0] == "step,epoch,loss,learning_rate,grad_norm" and len(curve) == 4
+    before, after = load_file(student / "model.safetensors"), load_file(out / "model.safetensors")
+    frozen = [k for k in before if "word_embeddings" in k]
+    assert frozen and all(torch.equal(before[k], after[k]) for k in frozen)
+    assert any(not torch.equal(before[k], after[k]) for k in before if "layer.1." in k)
+    model = SentenceTransformer(str(out), local_files_only=True)
+    assert model.encode(["ein Haus"]).shape == (1, 32)
+
+
+def test_same_seed_gives_the_same_model(tmp_path, student, data):
+    params = train_params(make_config(steps=2), "multiway")
+    first = train_run(copy.deepcopy(params), data["multiway"], student, tmp_path / "a")
+    second = train_run(copy.deepcopy(params), data["multiway"], student, tmp_path / "b")
+    assert first["result"]["final_loss"] == second["result"]["final_loss"]

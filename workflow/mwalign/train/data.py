@@ -1,0 +1,154 @@
+"""Training data: the multi-way or En-X table as language views, teacher labels, and a
+batch sampler that never puts the same sentence id twice in a batch."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pyarrow.compute as pc
+import torch
+from datasets import Dataset
+from sentence_transformers.base.sampler import DefaultBatchSampler
+
+from mwalign import io, schemas
+
+log = logging.getLogger(__name__)
+
+
+def view_languages(data: str, languages: list[str]) -> list[str]:
+    """Column names of the views, English first: all languages (multi-way) or en + text (En-X)."""
+    if data == "multiway":
+        return ["en", *languages]
+    if data == "enx":
+        return ["en", "text"]
+    raise ValueError(f"unknown data mode {data!r}; allowed: ['multiway', 'enx']")
+
+
+def read_train_rows(data: str, dataset_path: Path, languages: list[str]) -> dict[str, list]:
+    """The train split as columns: ``id``, ``lang`` (En-X target or None) and one per view."""
+    schema = schemas.multiway_schema(languages) if data == "multiway" else schemas.ENX
+    table = io.read_table(dataset_path, schema)
+    table = table.filter(pc.equal(table["split"], "train"))
+    if table.num_rows == 0:
+        raise ValueError(f"{dataset_path}: no rows in the 'train' split")
+    rows = {"id": table["id"].to_pylist()}
+    rows["lang"] = table["lang"].to_pylist() if data == "enx" else [None] * table.num_rows
+    for column in view_languages(data, languages):
+        rows[column] = table[column].to_pylist()
+    return rows
+
+
+def teacher_labels(teacher_path: Path, ids: list[int], view_langs: list[list[str]]) -> np.ndarray:
+    """Teacher embeddings per row and view: (N, V_t, d); V_t = len of each ``view_langs`` row.
+
+    ``view_langs[i]`` lists the languages whose teacher embedding row i needs, e.g.
+    ``["en"]`` (priority) or ``["en", "de", ...]`` (average). A missing (id, lang) raises.
+    """
+    table = io.read_table(teacher_path)
+    dim = table.schema.field("embedding").type.list_size
+    io.check_schema(table.schema, schemas.teacher_schema(dim), teacher_path)
+    matrix = np.asarray(table["embedding"].combine_chunks().flatten(), dtype=np.float32).reshape(
+        -1, dim
+    )
+    keys = zip(table["id"].to_pylist(), table["lang"].to_pylist(), strict=True)
+    index = {key: row for row, key in enumerate(keys)}
+    have = sorted(set(table["lang"].to_pylist()))
+    out = np.empty((len(ids), len(view_langs[0]), dim), dtype=np.float32)
+    for i, (sid, langs) in enumerate(zip(ids, view_langs, strict=True)):
+        for j, lang in enumerate(langs):
+            row = index.get((sid, lang))
+            if row is None:
+                raise ValueError(
+                    f"{teacher_path}: no teacher embedding for sentence id {sid} in {lang!r}; "
+                    f"the file has languages {have}; rerun the teacher stage with "
+                    "teacher.languages covering the training languages"
+                )
+            out[i, j] = matrix[row]
+    return out
+
+
+def build_dataset(
+    params: dict, dataset_path: Path, teacher_path: Path | None = None
+) -> tuple[Dataset, list[int]]:
+    """A datasets.Dataset with one text column per view (+ ``label``) and the row ids.
+
+    Labels are the precomputed teacher embeddings, (V_t, d) per row: English only, or
+    every view for the ``average`` label strategy. Ids stay outside the dataset (the
+    collator would tokenise them) and go to :class:`UniqueIdBatchSampler`.
+    """
+    data, languages = params["data"], params["languages"]
+    rows = read_train_rows(data, dataset_path, languages)
+    columns = view_languages(data, languages)
+    dataset = {column: rows[column] for column in columns}
+    if params["teacher"] is not None:
+        if teacher_path is None:
+            raise ValueError(f"objective {params['objective']!r} needs the teacher embeddings file")
+        if (
+            params["train"]["label_strategy"] == "average"
+            and params["objective"] != "embedding_mse"
+        ):
+            if data == "multiway":
+                langs = [columns] * len(rows["id"])
+            else:
+                langs = [["en", lang] for lang in rows["lang"]]
+        else:
+            langs = [["en"]] * len(rows["id"])
+        dataset["label"] = teacher_labels(Path(teacher_path), rows["id"], langs).tolist()
+    log.info("training data: %d %s rows, views %s", len(rows["id"]), data, columns)
+    return Dataset.from_dict(dataset), rows["id"]
+
+
+class UniqueIdBatchSampler(DefaultBatchSampler):
+    """Shuffled batches in which no sentence id occurs twice (a duplicate would be a false
+    negative for every contrastive loss). A row whose id is already in the batch waits for
+    a later batch. Incomplete last batches are dropped, so every batch has ``batch_size``.
+
+    The trainer's ``batch_sampler`` argument takes ``functools.partial(UniqueIdBatchSampler,
+    ids=ids)``; it reshuffles every epoch from ``seed + epoch``.
+    """
+
+    def __init__(
+        self,
+        dataset: Dataset,
+        batch_size: int,
+        drop_last: bool = True,
+        valid_label_columns: list[str] | None = None,
+        generator: torch.Generator | None = None,
+        seed: int = 0,
+        *,
+        ids: list[int],
+    ) -> None:
+        super().__init__(dataset, batch_size, True, valid_label_columns, generator, seed)
+        if len(ids) != len(dataset):
+            raise ValueError(f"{len(ids)} ids for a dataset of {len(dataset)} rows")
+        if len(set(ids)) < batch_size:
+            raise ValueError(
+                f"only {len(set(ids))} distinct sentence ids for batches of {batch_size}"
+            )
+        self.ids = list(ids)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        waiting: list[int] = []
+        batch: list[int] = []
+        seen: set[int] = set()
+        for index in torch.randperm(len(self.ids), generator=generator).tolist():
+            waiting.append(index)
+            still_waiting = []
+            for candidate in waiting:
+                if self.ids[candidate] in seen:
+                    still_waiting.append(candidate)
+                    continue
+                batch.append(candidate)
+                seen.add(self.ids[candidate])
+                if len(batch) == self.batch_size:
+                    yield batch
+                    batch, seen = [], set()
+            waiting = still_waiting
+        # what is left forms no full batch of distinct ids: dropped for this epoch
+
+    def __len__(self) -> int:
+        return len(self.ids) // self.batch_size

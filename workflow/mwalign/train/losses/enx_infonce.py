@@ -1,0 +1,22 @@
+"""En-X InfoNCE: symmetric InfoNCE between English and the row's one target language."""
+
+from __future__ import annotations
+
+from torch import Tensor
+
+from mwalign.train.losses.multiway_infonce import MultiwayInfoNCE
+
+
+class EnXInfoNCE(MultiwayInfoNCE):
+    """:class:`MultiwayInfoNCE` restricted to exactly two views: English and its target X.
+
+    Inputs: ``sentence_features`` holds two tokenised views of B rows, English first.
+    The loss is the mean of the English->X and X->English cross-entropies of the (B, B)
+    cosine matrix divided by the temperature: sentence-transformers'
+    MultipleNegativesRankingLoss in its symmetric, per-direction form.
+    """
+
+    def compute_loss_from_views(self, views: list[Tensor], labels: Tensor | None = None) -> Tensor:
+        if len(views) != 2:
+            raise ValueError(f"En-X InfoNCE takes two views (English, target), got {len(views)}")
+        return super().compute_loss_from_views(views, labels)

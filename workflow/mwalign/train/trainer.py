@@ -1,0 +1,252 @@
+"""Stage `train`: one job per configured run, on sentence-transformers' Trainer with the
+project's own loss modules.
+
+:func:`train_run` trains in a work folder next to the output (checkpoints live there, so
+a killed job resumes from its last checkpoint when rerun with the same settings), then
+saves the model with its resolved config, provenance and loss curve into a temporary
+folder and renames it onto ``out_dir``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer
+from sentence_transformers import SentenceTransformerTrainingArguments as TrainingArguments
+from transformers.trainer_utils import get_last_checkpoint
+
+from mwalign import io
+from mwalign.provenance import provenance
+from mwalign.train.callbacks import (
+    NonFiniteLossError,
+    loss_curve_rows,
+    tensorboard_callbacks,
+    write_loss_curve,
+)
+from mwalign.train.data import UniqueIdBatchSampler, build_dataset
+from mwalign.train.losses import build_loss
+
+log = logging.getLogger(__name__)
+
+RUN_FILE = "mwalign_run.json"
+LOSS_CURVE_FILE = "loss_curve.csv"
+STUDENT_PROVENANCE_FILE = "mwalign_model.json"
+
+
+class GuardedTrainer(SentenceTransformerTrainer):
+    """The sentence-transformers Trainer, stopping at the first NaN or infinite loss.
+
+    The step's loss is checked before its backward pass, so the weights are still the
+    last good ones and the checkpoints already written are kept for inspection.
+    """
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        result = super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        loss = result[0] if return_outputs else result
+        if model.training and not torch.isfinite(loss.detach()).all():
+            checkpoint = (
+                get_last_checkpoint(self.args.output_dir)
+                if os.path.isdir(self.args.output_dir)
+                else None
+            )
+            raise NonFiniteLossError(
+                f"loss is {loss.item()} at step {self.state.global_step + 1}; training stopped. "
+                f"Last good checkpoint: {checkpoint or 'none written yet'}. "
+                "Lower train.learning_rate, raise train.temperature or use precision fp32, "
+                "then rerun."
+            )
+        return result
+
+
+def load_student(student_path: Path, max_seq_length: int) -> SentenceTransformer:
+    """The student sentence-transformers folder, offline, with the configured max length."""
+    try:
+        from mwalign.models import load_sentence_transformer
+    except ImportError:
+        model = SentenceTransformer(str(student_path), local_files_only=True)
+        model.max_seq_length = max_seq_length
+        return model
+    return load_sentence_transformer(student_path, max_seq_length=max_seq_length)
+
+
+def freeze_word_embeddings(model: SentenceTransformer) -> int:
+    """Stop gradients to the input word embeddings; returns the number of frozen weights."""
+    embeddings = model.transformers_model.get_input_embeddings()
+    embeddings.requires_grad_(False)
+    return sum(p.numel() for p in embeddings.parameters())
+
+
+def batch_size(params: dict) -> int:
+    """Rows per step: ``batch_ids``; En-X with ``enx_equal_sentences`` takes enough ids to
+    encode as many sentences per step as multi-way (batch_ids * (L + 1) / 2)."""
+    hyper = params["train"]
+    if params["data"] == "enx" and hyper["enx_equal_sentences"]:
+        return hyper["batch_ids"] * (len(params["languages"]) + 1) // 2
+    return hyper["batch_ids"]
+
+
+def precision_flags(precision: str) -> dict[str, bool]:
+    """bf16/fp16 mixed precision on a GPU; a CPU trains in fp32 whatever is asked."""
+    if precision != "fp32" and not torch.cuda.is_available():
+        log.warning("precision %s needs a GPU; training in fp32 on the CPU", precision)
+        return {"bf16": False, "fp16": False}
+    return {"bf16": precision == "bf16", "fp16": precision == "fp16"}
+
+
+def checkpointing_flag(enabled: bool) -> dict[str, bool]:
+    """Gradient (activation) checkpointing, under the argument name this transformers uses."""
+    if not enabled:
+        return {}
+    fields = TrainingArguments.__dataclass_fields__
+    name = (
+        "activation_checkpointing"
+        if "activation_checkpointing" in fields
+        else "gradient_checkpointing"
+    )
+    return {name: True}
+
+
+def training_arguments(params: dict, work_dir: Path, ids: list[int]) -> TrainingArguments:
+    hyper = params["train"]
+    checkpoints = hyper["checkpoint_every"] > 0
+    return TrainingArguments(
+        output_dir=str(work_dir),
+        max_steps=hyper["steps"],
+        per_device_train_batch_size=batch_size(params),
+        gradient_accumulation_steps=hyper["gradient_accumulation"],
+        learning_rate=hyper["learning_rate"],
+        warmup_steps=round(hyper["warmup_ratio"] * hyper["steps"]),
+        weight_decay=hyper["weight_decay"],
+        max_grad_norm=hyper["max_grad_norm"],
+        **checkpointing_flag(hyper["gradient_checkpointing"]),
+        **precision_flags(hyper["precision"]),
+        seed=params["seed"],
+        data_seed=params["seed"],
+        prompts=params["student"]["prefix"] or None,
+        batch_sampler=functools.partial(UniqueIdBatchSampler, ids=ids),
+        # The sampler makes global batches of distinct ids; each process takes its share.
+        accelerator_config={"split_batches": True},
+        dataloader_drop_last=True,
+        dataloader_pin_memory=torch.cuda.is_available(),
+        logging_steps=1,
+        logging_nan_inf_filter=False,
+        save_strategy="steps" if checkpoints else "no",
+        save_steps=hyper["checkpoint_every"] if checkpoints else 500,
+        save_total_limit=hyper["keep_checkpoints"],
+        report_to="none",
+        disable_tqdm=False,
+    )
+
+
+def prepare_work_dir(work_dir: Path, params: dict) -> None:
+    """Keep the work folder's checkpoints only when they were made with the same params."""
+    params_file = work_dir / "params.json"
+    if work_dir.exists():
+        same = params_file.exists() and json.loads(params_file.read_text()) == params
+        if not same:
+            log.info("discarding %s: made with other settings", work_dir)
+            shutil.rmtree(work_dir)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    io.write_json(params, params_file)
+
+
+def student_provenance(student_path: Path) -> dict[str, Any]:
+    path = Path(student_path) / STUDENT_PROVENANCE_FILE
+    return io.read_json(path) if path.exists() else {"path": str(student_path)}
+
+
+def save_outputs(
+    trainer: SentenceTransformerTrainer, params: dict, out_dir: Path, record: dict
+) -> None:
+    """Save model, run record and loss curve into a temporary folder, then rename it."""
+    tmp = out_dir.parent / f".{out_dir.name}.saving"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    trainer.model.save_pretrained(str(tmp))
+    save_projection = getattr(trainer.loss, "save_projection", None)
+    if save_projection is not None and save_projection(tmp / "distill_projection"):
+        record["distill_projection"] = "distill_projection"
+    write_loss_curve(loss_curve_rows(trainer.state.log_history), tmp / LOSS_CURVE_FILE)
+    io.write_json(record, tmp / RUN_FILE)
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    os.replace(tmp, out_dir)
+
+
+def train_run(
+    params: dict,
+    dataset_path: str | os.PathLike,
+    student_path: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    teacher_path: str | os.PathLike | None = None,
+    log_dir: str | os.PathLike | None = None,
+) -> dict:
+    """Train one run and save it as a sentence-transformers folder at ``out_dir``.
+
+    ``params`` is :func:`mwalign.train.train_params`' slice; ``dataset_path`` the multi-way
+    or En-X Parquet file matching ``params['data']``; ``student_path`` the student's
+    sentence-transformers folder; ``teacher_path`` the teacher embeddings (needed by the
+    soft, similarity_mse and embedding_mse objectives); ``log_dir`` receives TensorBoard
+    events when tensorboard is installed. Returns the run record saved as mwalign_run.json.
+    """
+    out_dir = Path(out_dir)
+    work_dir = out_dir.parent / f".{out_dir.name}.work"
+    dataset, ids = build_dataset(params, Path(dataset_path), teacher_path and Path(teacher_path))
+    model = load_student(Path(student_path), params["student"]["max_seq_length"])
+    if params["train"]["freeze_embeddings"]:
+        log.info("froze %d word-embedding weights", freeze_word_embeddings(model))
+    loss = build_loss(params, model, dataset)
+    args = training_arguments(params, work_dir, ids)  # also sets up torch.distributed
+    if args.process_index == 0:
+        prepare_work_dir(work_dir, params)
+    trainer = GuardedTrainer(
+        model=model,
+        args=args,
+        train_dataset=dataset,
+        loss=loss,
+        callbacks=tensorboard_callbacks(log_dir and Path(log_dir)),
+    )
+    trainer.accelerator.wait_for_everyone()
+    checkpoint = get_last_checkpoint(str(work_dir))
+    if checkpoint:
+        log.info("resuming from %s", checkpoint)
+    output = trainer.train(resume_from_checkpoint=checkpoint)
+    record = {
+        "params": params,
+        "provenance": provenance(
+            "train",
+            params,
+            seed=params["seed"],
+            student=student_provenance(Path(student_path)),
+            inputs={
+                "dataset": io.file_sha256(dataset_path),
+                "teacher": io.file_sha256(teacher_path) if teacher_path else None,
+            },
+        ),
+        "result": {
+            "steps": trainer.state.global_step,
+            "rows_per_step": batch_size(params),
+            "views": len(dataset.column_names) - ("label" in dataset.column_names),
+            "resumed_from": checkpoint,
+            "final_loss": loss_curve_rows(trainer.state.log_history)[-1]["loss"],
+            **output.metrics,
+        },
+    }
+    if trainer.is_world_process_zero():
+        save_outputs(trainer, params, out_dir, record)
+        shutil.rmtree(work_dir, ignore_errors=True)
+    trainer.accelerator.wait_for_everyone()
+    log.info(
+        "run %s: %d steps, final loss %.4f",
+        params["job"],
+        record["result"]["steps"],
+        record["result"]["final_loss"],
+    )
+    return record
