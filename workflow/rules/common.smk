@@ -6,6 +6,11 @@ import sys
 
 sys.path.insert(0, os.path.join(workflow.basedir, "workflow"))
 
+from mwalign.runner import point_caches_into
+
+# Hugging Face and mteb caches inside the project tree, set before anything imports them.
+point_caches_into(".")
+
 from mwalign.config import validate_config
 from mwalign.evaluate import evaluate_params
 from mwalign.models import model_slug
