@@ -146,3 +146,60 @@ def test_same_seed_gives_the_same_model(tmp_path, student, data):
     first = train_run(copy.deepcopy(params), data["multiway"], student, tmp_path / "a")
     second = train_run(copy.deepcopy(params), data["multiway"], student, tmp_path / "b")
     assert first["result"]["final_loss"] == second["result"]["final_loss"]
+
+
+def test_nan_loss_stops_keeps_checkpoint_and_rerun_resumes(tmp_path, student, data, monkeypatch):
+    from mwalign.train.callbacks import NonFiniteLossError
+    from mwalign.train.losses import MultiwayInfoNCE
+
+    params = train_params(make_config(steps=4, checkpoint_every=2), "multiway")
+    out = tmp_path / "models" / "multiway"
+    original = MultiwayInfoNCE.compute_loss_from_views
+    calls = []
+
+    def nan_at_third_step(self, views, labels=None):
+        calls.append(1)
+        value = original(self, views, labels)
+        return value * float("nan") if len(calls) == 3 else value
+
+    monkeypatch.setattr(MultiwayInfoNCE, "compute_loss_from_views", nan_at_third_step)
+    with pytest.raises(NonFiniteLossError, match=r"loss is nan at step 3.*checkpoint-2"):
+        train_run(params, data["multiway"], student, out)
+    assert not out.exists()
+    work = out.parent / ".multiway.work"
+    assert (work / "checkpoint-2").is_dir()
+
+    monkeypatch.setattr(MultiwayInfoNCE, "compute_loss_from_views", original)
+    record = train_run(params, data["multiway"], student, out)
+    assert record["result"]["resumed_from"].endswith("checkpoint-2")
+    assert record["result"]["steps"] == 4
+    curve = (out / "loss_curve.csv").read_text().splitlines()[1:]
+    assert [int(line.split(",")[0]) for line in curve] == [1, 2, 3, 4]
+    assert not work.exists()
+
+
+def test_changed_settings_discard_old_checkpoints(tmp_path, student, data):
+    from mwalign.train.trainer import prepare_work_dir
+
+    work = tmp_path / ".run.work"
+    params = train_params(make_config(), "multiway")
+    prepare_work_dir(work, params)
+    (work / "checkpoint-5").mkdir()
+    prepare_work_dir(work, params)
+    assert (work / "checkpoint-5").exists()  # same settings: kept for resuming
+    params["train"]["learning_rate"] = 0.5
+    prepare_work_dir(work, params)
+    assert not (work / "checkpoint-5").exists()
+
+
+def test_options_freeze_layers_checkpointing_accumulation(tmp_path, student, data):
+    config = make_config(freeze_layers=1, gradient_checkpointing=True, gradient_accumulation=2)
+    config["runs"]["enx"]["enx_equal_sentences"] = True
+    params = train_params(config, "enx")
+    out = tmp_path / "model"
+    record = train_run(params, data["enx"], student, out)
+    assert record["result"]["rows_per_step"] == 4 * (len(LANGUAGES) + 1) // 2
+    before, after = load_file(student / "model.safetensors"), load_file(out / "model.safetensors")
+    assert all(torch.equal(before[k], after[k]) for k in before if "layer.0." in k)
+    assert any(not torch.equal(before[k], after[k]) for k in before if "layer.1." in k)
+    assert all(torch.equal(before[k], after[k]) for k in before if "embeddings" in k)

@@ -27,7 +27,9 @@ def tokenizer_file() -> Path:
     return Path(root) / "assets" / "multilingual-e5-small" / "tokenizer.json"
 
 
-def make_student(folder: Path, hidden: int = 32, layers: int = 2, seed: int = 0) -> Path:
+def make_student(
+    folder: Path, hidden: int = 32, layers: int = 2, seed: int = 0, dropout: float = 0.1
+) -> Path:
     """A tiny BERT student (real XLM-R tokenizer) saved as a sentence-transformers folder."""
     import torch
     from sentence_transformers import SentenceTransformer
@@ -45,6 +47,8 @@ def make_student(folder: Path, hidden: int = 32, layers: int = 2, seed: int = 0)
         max_position_embeddings=128,
         type_vocab_size=1,
         pad_token_id=tokenizer.pad_token_id,
+        hidden_dropout_prob=dropout,
+        attention_probs_dropout_prob=dropout,
     )
     torch.manual_seed(seed)
     hf_dir = folder.parent / f"{folder.name}-hf"

@@ -20,12 +20,15 @@ from typing import Any
 import torch
 from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer
 from sentence_transformers import SentenceTransformerTrainingArguments as TrainingArguments
+from torch import nn
 from transformers.trainer_utils import get_last_checkpoint
 
 from mwalign import io
 from mwalign.provenance import provenance
 from mwalign.train.callbacks import (
+    LossStateCallback,
     NonFiniteLossError,
+    load_loss_state,
     loss_curve_rows,
     tensorboard_callbacks,
     write_loss_curve,
@@ -76,11 +79,40 @@ def load_student(student_path: Path, max_seq_length: int) -> SentenceTransformer
     return load_sentence_transformer(student_path, max_seq_length=max_seq_length)
 
 
-def freeze_word_embeddings(model: SentenceTransformer) -> int:
-    """Stop gradients to the input word embeddings; returns the number of frozen weights."""
-    embeddings = model.transformers_model.get_input_embeddings()
-    embeddings.requires_grad_(False)
-    return sum(p.numel() for p in embeddings.parameters())
+def encoder_layers(model: SentenceTransformer) -> nn.ModuleList:
+    """The transformer blocks of the student's encoder, bottom first."""
+    backbone = model.transformers_model
+    count = backbone.config.num_hidden_layers
+    for module in backbone.modules():
+        if isinstance(module, nn.ModuleList) and len(module) == count:
+            return module
+    raise ValueError(f"no list of {count} transformer layers found in {type(backbone).__name__}")
+
+
+def freeze_parameters(model: SentenceTransformer, embeddings: bool, layers: int) -> int:
+    """Stop gradients to the word embeddings and/or the bottom ``layers`` transformer blocks
+    (with every embedding weight below them); returns the number of frozen weights.
+
+    Frozen bottom layers also save their backward pass: autograd starts at the first
+    block that trains.
+    """
+    backbone = model.transformers_model
+    frozen: list[nn.Module] = []
+    if embeddings:
+        frozen.append(backbone.get_input_embeddings())
+    if layers:
+        blocks = encoder_layers(model)
+        if layers > len(blocks):
+            raise ValueError(
+                f"train.freeze_layers = {layers}, but the student has {len(blocks)} layers"
+            )
+        frozen += [
+            getattr(backbone, "embeddings", backbone.get_input_embeddings()),
+            *blocks[:layers],
+        ]
+    for module in frozen:
+        module.requires_grad_(False)
+    return sum(p.numel() for m in frozen for p in m.parameters())
 
 
 def batch_size(params: dict) -> int:
@@ -127,6 +159,8 @@ def training_arguments(params: dict, work_dir: Path, ids: list[int]) -> Training
         max_grad_norm=hyper["max_grad_norm"],
         **checkpointing_flag(hyper["gradient_checkpointing"]),
         **precision_flags(hyper["precision"]),
+        # Without a GPU, torchrun launches become multi-CPU data parallel over gloo.
+        use_cpu=not torch.cuda.is_available(),
         seed=params["seed"],
         data_seed=params["seed"],
         prompts=params["student"]["prefix"] or None,
@@ -200,9 +234,11 @@ def train_run(
     work_dir = out_dir.parent / f".{out_dir.name}.work"
     dataset, ids = build_dataset(params, Path(dataset_path), teacher_path and Path(teacher_path))
     model = load_student(Path(student_path), params["student"]["max_seq_length"])
-    if params["train"]["freeze_embeddings"]:
-        log.info("froze %d word-embedding weights", freeze_word_embeddings(model))
-    loss = build_loss(params, model, dataset)
+    hyper = params["train"]
+    frozen = freeze_parameters(model, hyper["freeze_embeddings"], hyper["freeze_layers"])
+    log.info("froze %d of %d weights", frozen, sum(p.numel() for p in model.parameters()))
+    teacher_dim = len(dataset[0]["label"][0]) if "label" in dataset.column_names else None
+    loss = build_loss(params, model, teacher_dim)
     args = training_arguments(params, work_dir, ids)  # also sets up torch.distributed
     if args.process_index == 0:
         prepare_work_dir(work_dir, params)
@@ -211,12 +247,13 @@ def train_run(
         args=args,
         train_dataset=dataset,
         loss=loss,
-        callbacks=tensorboard_callbacks(log_dir and Path(log_dir)),
+        callbacks=[LossStateCallback(loss), *tensorboard_callbacks(log_dir and Path(log_dir))],
     )
     trainer.accelerator.wait_for_everyone()
     checkpoint = get_last_checkpoint(str(work_dir))
     if checkpoint:
         log.info("resuming from %s", checkpoint)
+        load_loss_state(trainer.loss, checkpoint)
     output = trainer.train(resume_from_checkpoint=checkpoint)
     record = {
         "params": params,

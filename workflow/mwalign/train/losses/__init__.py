@@ -3,20 +3,51 @@ builds a run's objective from its resolved params."""
 
 from __future__ import annotations
 
-from datasets import Dataset
 from sentence_transformers import SentenceTransformer
 from torch import nn
 
+from mwalign.train.losses.embedding_mse import EmbeddingMSE
 from mwalign.train.losses.enx_infonce import EnXInfoNCE
 from mwalign.train.losses.multiway_infonce import MultiwayInfoNCE
+from mwalign.train.losses.pairwise import PairwiseViewLoss
+from mwalign.train.losses.similarity_mse import SimilarityMSE
+from mwalign.train.losses.soft_contrastive import SoftContrastive
 
-__all__ = ["EnXInfoNCE", "MultiwayInfoNCE", "build_loss"]
+__all__ = [
+    "EmbeddingMSE",
+    "EnXInfoNCE",
+    "MultiwayInfoNCE",
+    "PairwiseViewLoss",
+    "SimilarityMSE",
+    "SoftContrastive",
+    "build_loss",
+]
 
 
-def build_loss(params: dict, model: SentenceTransformer, dataset: Dataset) -> nn.Module:
-    """The loss module of a run (``params`` from :func:`mwalign.train.train_params`)."""
+def build_loss(params: dict, model: SentenceTransformer, teacher_dim: int | None) -> nn.Module:
+    """The loss module of a run (``params`` from :func:`mwalign.train.train_params`).
+
+    ``teacher_dim`` is the teacher embedding size (None for objectives without teacher).
+    """
     hyper, objective = params["train"], params["objective"]
+    common = {"temperature": hyper["temperature"], "pairs": hyper["pairs"]}
     if objective == "infonce":
         loss_class = MultiwayInfoNCE if params["data"] == "multiway" else EnXInfoNCE
-        return loss_class(model, temperature=hyper["temperature"], pairs=hyper["pairs"])
-    raise ValueError(f"unknown objective {objective!r}; allowed: ['infonce']")
+        return loss_class(model, **common)
+    if objective == "soft":
+        return SoftContrastive(
+            model,
+            teacher_temperature=hyper["teacher_temperature"],
+            label_strategy=hyper["label_strategy"],
+            tcm=hyper["tcm"],
+            tcm_lambda=hyper["tcm_lambda"],
+            **common,
+        )
+    if objective == "similarity_mse":
+        return SimilarityMSE(model, label_strategy=hyper["label_strategy"], **common)
+    if objective == "embedding_mse":
+        return EmbeddingMSE(model, model.get_embedding_dimension(), teacher_dim)
+    raise ValueError(
+        f"unknown objective {objective!r}; allowed: "
+        "['infonce', 'soft', 'similarity_mse', 'embedding_mse']"
+    )

@@ -1,0 +1,128 @@
+"""Two CPU processes (gloo) score the same global batch as one process: same loss value,
+and data-parallel averaged gradients equal the single-process gradients."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from mwalign.train import train_params, train_run
+from mwalign.train.losses import EmbeddingMSE, MultiwayInfoNCE, SimilarityMSE, SoftContrastive
+from test_train_fixtures import make_config, make_datasets, make_student
+from torch import nn
+
+WORLD, BATCH, VIEWS, DIM_IN, DIM_OUT, DIM_TEACHER = 2, 6, 3, 5, 4, 3
+
+
+class LinearEncoder(nn.Module):
+    """Stands in for a student: features {"x": (B, DIM_IN)} -> sentence embeddings."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.linear = nn.Linear(DIM_IN, DIM_OUT)
+
+    def forward(self, features: dict) -> dict:
+        return {"sentence_embedding": self.linear(features["x"])}
+
+
+def make_loss(name: str, model: nn.Module) -> nn.Module:
+    if name == "infonce":
+        return MultiwayInfoNCE(model, temperature=0.1)
+    if name == "soft":
+        return SoftContrastive(model, 0.1, label_strategy="average", tcm=True, tcm_lambda=0.5)
+    if name == "similarity_mse":
+        return SimilarityMSE(model, temperature=0.1, label_strategy="average")
+    return EmbeddingMSE(model, DIM_OUT, DIM_TEACHER)
+
+
+def global_batch() -> tuple[torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(1)
+    inputs = torch.randn(VIEWS, WORLD * BATCH, DIM_IN, generator=generator)
+    labels = torch.nn.functional.normalize(
+        torch.randn(WORLD * BATCH, VIEWS, DIM_TEACHER, generator=generator), dim=-1
+    )
+    return inputs, labels
+
+
+def loss_and_grads(name: str, rows: slice) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    inputs, labels = global_batch()
+    model = LinearEncoder()
+    loss = make_loss(name, model)
+    value = loss([{"x": view[rows]} for view in inputs], labels[rows])
+    value.backward()
+    return value.detach(), [p.grad for p in loss.parameters()]
+
+
+NAMES = ["infonce", "soft", "similarity_mse", "embedding_mse"]
+
+
+def worker(rank: int, folder: str) -> None:
+    dist.init_process_group(
+        "gloo", init_method=f"file://{folder}/store", rank=rank, world_size=WORLD
+    )
+    for name in NAMES:
+        value, grads = loss_and_grads(name, slice(rank * BATCH, (rank + 1) * BATCH))
+        for grad in grads:  # what DistributedDataParallel does: average over processes
+            dist.all_reduce(grad)
+            grad /= WORLD
+        torch.save({"loss": value, "grads": grads}, f"{folder}/{name}-rank{rank}.pt")
+    dist.destroy_process_group()
+
+
+@pytest.fixture(scope="module")
+def two_process_results(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("gloo")
+    mp.spawn(worker, args=(str(folder),), nprocs=WORLD, join=True)
+    return folder
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_two_process_gathered_loss_equals_single_process(two_process_results: Path, name: str):
+    single_loss, single_grads = loss_and_grads(name, slice(None))
+    results = [torch.load(two_process_results / f"{name}-rank{r}.pt") for r in range(WORLD)]
+    losses = torch.stack([r["loss"] for r in results])
+    if name == "embedding_mse":  # a per-row loss: no gathering, the mean over processes
+        assert losses.mean().item() == pytest.approx(single_loss.item(), rel=1e-5)
+    else:  # the global batch on every process
+        assert torch.allclose(losses, single_loss.expand(WORLD), rtol=1e-5)
+    for result in results:
+        for got, want in zip(result["grads"], single_grads, strict=True):
+            assert torch.allclose(got, want, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("torchrun") is None, reason="torchrun is not on PATH")
+def test_torchrun_two_processes_train_like_one(tmp_path: Path):
+    """The whole trainer under torchrun (2 CPU processes, gloo) follows the single-process
+    loss curve: each global batch is split across processes and the loss gathers it back."""
+    torch.set_num_threads(1)
+    student = make_student(tmp_path / "student", dropout=0.0)  # no dropout: deterministic
+    data = make_datasets(tmp_path / "data")
+    params = train_params(make_config(steps=3, checkpoint_every=2), "multiway")
+    (tmp_path / "params.json").write_text(json.dumps(params))
+    single = train_run(params, data["multiway"], student, tmp_path / "single")
+    command = [
+        "torchrun", "--nproc_per_node", "2", "-m", "mwalign.train",
+        "--params", str(tmp_path / "params.json"), "--dataset", str(data["multiway"]),
+        "--student", str(student), "--out", str(tmp_path / "double"),
+    ]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    curves = [loss_curve(tmp_path / run / "loss_curve.csv") for run in ("single", "double")]
+    assert len(curves[1]) == 3 == single["result"]["steps"]
+    assert curves[1] == pytest.approx(curves[0], rel=1e-4)
+    record = json.loads((tmp_path / "double" / "mwalign_run.json").read_text())
+    assert record["result"]["steps"] == 3
+
+
+def loss_curve(path: Path) -> list[float]:
+    return [float(line.split(",")[2]) for line in path.read_text().splitlines()[1:]]
