@@ -8,7 +8,7 @@ rule assemble:
         enx="results/dataset/enx.parquet",
         card="results/dataset/card.json",
     params:
-        settings=config["dataset"],
+        settings=canonical(config["dataset"]),
         languages=LANGUAGES,
         shards={lang: translation_shards(lang) for lang in LANGUAGES},
         stats={lang: translation_stats(lang) for lang in LANGUAGES},

@@ -40,6 +40,19 @@ wildcard_constraints:
     task="|".join(map(re.escape, TASKS)),
 
 
+def canonical(value):
+    """``value`` with dict keys sorted at every level.
+
+    Snakemake compares params by their text, so without this a config whose keys were
+    merely reordered would look changed and rerun every job.
+    """
+    if isinstance(value, dict):
+        return {key: canonical(value[key]) for key in sorted(value)}
+    if isinstance(value, list):
+        return [canonical(item) for item in value]
+    return value
+
+
 def model_dir(model_id):
     return f"resources/models/{model_slug(model_id)}"
 

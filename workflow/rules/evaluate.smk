@@ -4,7 +4,7 @@ rule evaluate:
     output:
         result="results/eval/{model}/{task}.json",
     params:
-        settings=lambda wc: evaluate_params(config, wc.model, wc.task),
+        settings=lambda wc: canonical(evaluate_params(config, wc.model, wc.task)),
         cache_dir=lambda wc: f"results/eval/.cache/{wc.model}",
     log:
         "logs/evaluate/{model}/{task}.log",

@@ -7,7 +7,7 @@ rule report:
         summary="results/report/summary.md",
     params:
         models={model: eval_model_dir(model) for model in EVAL_MODELS},
-        settings=config["report"],
+        settings=canonical(config["report"]),
     log:
         "logs/report.log",
     benchmark:

@@ -3,7 +3,7 @@ rule sample:
         corpus="results/corpus/en.parquet",
         stats="results/corpus/stats.json",
     params:
-        corpus=config["corpus"],
+        corpus=canonical(config["corpus"]),
         seed=config["seed"],
     log:
         "logs/sample.log",

@@ -14,7 +14,7 @@ rule teacher:
         embeddings=f"results/teacher/{TEACHER}.parquet",
         info=f"results/teacher/{TEACHER}.json",
     params:
-        settings=config["teacher"],
+        settings=canonical(config["teacher"]),
     log:
         f"logs/teacher/{TEACHER}.log",
     benchmark:

@@ -15,7 +15,7 @@ rule train:
     output:
         model=directory("results/models/{run}"),
     params:
-        settings=lambda wc: train_params(config, wc.run),
+        settings=lambda wc: canonical(train_params(config, wc.run)),
     log:
         "logs/train/{run}.log",
     benchmark:

@@ -5,7 +5,7 @@ rule translate:
         shard="results/translations/{lang}/{shard}.parquet",
         stats="results/translations/{lang}/{shard}.stats.json",
     params:
-        settings=lambda wc: translate_params(config["translate"], wc.lang),
+        settings=lambda wc: canonical(translate_params(config["translate"], wc.lang)),
         seed=config["seed"],
         work_dir=lambda wc: f"results/translations/{wc.lang}/.work/{wc.shard}",
     log:

