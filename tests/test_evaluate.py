@@ -10,6 +10,7 @@ import pytest
 import yaml
 from mwalign.evaluate import (
     EVALUATE_DEFAULTS,
+    build_encoder,
     check_evaluate_config,
     evaluate_model,
     evaluate_params,
@@ -78,6 +79,7 @@ def test_params_are_the_jobs_config_slice():
         ({"bible": {"size": 1}}, r"bible.size is 1; allowed: an integer >= 2"),
         ({"tasks": []}, "non-empty list"),
         ({"mteb_languages": "some"}, "allowed: \\['experiment', 'all'\\]"),
+        ({"precision": "int4"}, "precision is 'int4'; allowed: \\['fp32', 'bf16'\\]"),
     ],
 )
 def test_bad_settings_are_named(change, message):
@@ -90,7 +92,7 @@ def test_bad_settings_are_named(change, message):
 def test_schema_defaults_match_code():
     schema = yaml.safe_load((ROOT / "workflow/schemas/evaluate.schema.yaml").read_text())
     props = schema["properties"]
-    for key in ("tasks", "unseen_languages", "mteb_languages"):
+    for key in ("tasks", "unseen_languages", "mteb_languages", "precision"):
         assert props[key]["default"] == EVALUATE_DEFAULTS[key]
     for group in ("bible", "classification"):
         defaults = {k: v["default"] for k, v in props[group]["properties"].items()}
@@ -191,3 +193,16 @@ def test_store_is_shared_between_processes_and_keyed_by_model(tmp_path, student)
     assert model_fingerprint(copy_dir) == before
     (copy_dir / "config_sentence_transformers.json").write_text("{}")
     assert model_fingerprint(copy_dir) != before
+
+
+def test_bf16_embeddings_match_fp32_and_are_cached_apart(student, tmp_path):
+    texts = ["In the beginning was the Word.", "Jesus wept over the city."]
+    encoders = {
+        precision: build_encoder(student, {"precision": precision}, tmp_path)
+        for precision in ("fp32", "bf16")
+    }
+    fp32, bf16 = (encoders[p].embed(texts) for p in ("fp32", "bf16"))
+    cosine = (fp32 * bf16).sum(1) / np.linalg.norm(fp32, axis=1) / np.linalg.norm(bf16, axis=1)
+    assert cosine.min() > 0.99
+    assert encoders["bf16"].mteb_model_meta.revision.endswith("-bf16")
+    assert encoders["bf16"].stats()["sentences_encoded"] == 2  # not served from fp32's store

@@ -163,6 +163,11 @@ class BibleClassification(AbsTaskClassification):
         self.metadata = _with_revision(self.metadata, _revision(pool))
         self.data_loaded = True
 
+    def _calculate_scores(self, y_test: Any, y_pred: Any) -> Any:
+        # datasets hands the labels over as a lazy column, which sklearn would read row by
+        # row for every metric of every experiment (most of this task's run time)
+        return super()._calculate_scores(np.asarray(list(y_test)), y_pred)
+
     def _train_chapters(self, pool: pd.DataFrame) -> np.ndarray:
         """Mask (len(pool),): True for verses of the chapters drawn for training (half, seeded)."""
         chapters = sorted(set(zip(pool["book"], pool["chapter"], strict=True)))

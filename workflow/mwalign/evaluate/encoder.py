@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import torch
 from mteb.models import ModelMeta
 from mteb.models.abs_encoder import AbsEncoder
 from mteb.models.model_meta import ScoringFunction
@@ -34,10 +36,14 @@ class CachedSentenceEncoder(AbsEncoder):
 
     Args:
         model: a loaded SentenceTransformer (L2-normalised outputs are not required:
-            mteb scores with cosine similarity).
+            mteb scores with cosine similarity); or None with ``loader``.
+        loader: returns the model; called at the first sentence not found in the cache,
+            so a task whose sentences are all cached never loads the model.
         name: model name recorded by mteb (``org/name`` form).
         revision: model revision recorded by mteb (here: the folder's content hash).
         prefix: prepended to every input (e5 expects ``"query: "``).
+        precision: ``fp32``, or ``bf16`` to run the forward pass under bfloat16 autocast
+            (about 1.7x faster on CPUs with native bf16; cosine to fp32 embeddings > 0.9999).
         store: persistent embeddings shared across tasks of this model; None keeps
             them in memory for this process only.
         batch_size: sentences per forward pass.
@@ -45,16 +51,22 @@ class CachedSentenceEncoder(AbsEncoder):
 
     def __init__(
         self,
-        model: Any,
+        model: Any = None,
         *,
+        loader: Callable[[], Any] | None = None,
         name: str,
         revision: str,
         prefix: str = "",
+        precision: str = "fp32",
         store: EmbeddingStore | None = None,
         batch_size: int = 32,
     ) -> None:
-        self.model = model
+        if (model is None) == (loader is None):
+            raise ValueError("CachedSentenceEncoder needs either a model or a loader")
+        self._model = model
+        self._loader = loader
         self.prefix = prefix
+        self.precision = precision
         self.store = store
         self.batch_size = batch_size
         self._memory: dict[str, np.ndarray] = {}
@@ -67,11 +79,18 @@ class CachedSentenceEncoder(AbsEncoder):
                 "name": name,
                 "revision": revision,
                 "similarity_fn_name": ScoringFunction.COSINE,
-                "embed_dim": _embedding_dimension(model),
-                "max_tokens": model.max_seq_length,
+                "embed_dim": _embedding_dimension(model) if model is not None else None,
+                "max_tokens": model.max_seq_length if model is not None else None,
                 "framework": ["Sentence Transformers", "PyTorch"],
             }
         )
+
+    @property
+    def model(self) -> Any:
+        """The SentenceTransformer, loaded on first use."""
+        if self._model is None:
+            self._model = self._loader()
+        return self._model
 
     def encode(
         self,
@@ -107,12 +126,14 @@ class CachedSentenceEncoder(AbsEncoder):
         if not todo:
             return
         start = time.perf_counter()
-        vectors = self.model.encode(
-            list(todo.values()),
-            batch_size=self.batch_size,
-            convert_to_numpy=True,
-            show_progress_bar=len(todo) > self.batch_size,
-        )  # (len(todo), dim)
+        device = self.model.device.type
+        with torch.autocast(device, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
+            vectors = self.model.encode(
+                list(todo.values()),
+                batch_size=self.batch_size,
+                convert_to_numpy=True,
+                show_progress_bar=len(todo) > self.batch_size,
+            )  # (len(todo), dim)
         seconds = time.perf_counter() - start
         self.encode_calls += 1
         self.sentences_encoded += len(todo)

@@ -47,15 +47,18 @@ def build_encoder(
     from .encoder import CachedSentenceEncoder
 
     model_path = Path(model_path)
-    fingerprint = model_fingerprint(model_path)
+    precision = params.get("precision", "fp32")
+    # the revision mteb records: the folder's content hash, and the inference precision
+    revision = f"{model_fingerprint(model_path)[:16]}-{precision}"
     store = None
     if cache_dir is not None:
-        store = EmbeddingStore(Path(cache_dir) / "embeddings" / fingerprint[:16])
+        store = EmbeddingStore(Path(cache_dir) / "embeddings" / revision)
     return CachedSentenceEncoder(
-        _load_model(model_path),
+        loader=lambda: _load_model(model_path),
         name=f"mwalign/{model_path.name}",
-        revision=fingerprint[:16],
+        revision=revision,
         prefix=params.get("prefix", ""),
+        precision=precision,
         store=store,
         batch_size=batch_size,
     )

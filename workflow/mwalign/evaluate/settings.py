@@ -32,10 +32,12 @@ EVALUATE_DEFAULTS: dict[str, Any] = {
     "tasks": ["BibleBitextMining"],
     "unseen_languages": ["fr", "pt", "it", "ja", "ko", "tr", "vi", "id", "pl", "sw"],
     "mteb_languages": "experiment",
+    "precision": "fp32",
     "bible": BIBLE_DEFAULTS,
     "classification": {"samples_per_label": 32, "n_experiments": 10},
 }
 MTEB_LANGUAGE_FILTERS = ("experiment", "all")
+PRECISIONS = ("fp32", "bf16")
 
 
 def evaluate_settings(config: dict[str, Any]) -> dict[str, Any]:
@@ -76,6 +78,7 @@ def evaluate_params(config: dict[str, Any], model: str, task: str) -> dict[str, 
     params: dict[str, Any] = {
         "task": task,
         "prefix": config["students"][student].get("prefix", ""),
+        "precision": settings["precision"],
         "languages": list(config["languages"]),
         "unseen_languages": list(settings["unseen_languages"]),
     }
@@ -105,6 +108,10 @@ def check_evaluate_config(config: dict[str, Any]) -> None:
         raise ValueError(
             f"config.evaluate.mteb_languages is {settings['mteb_languages']!r}; "
             f"allowed: {list(MTEB_LANGUAGE_FILTERS)}"
+        )
+    if settings["precision"] not in PRECISIONS:
+        raise ValueError(
+            f"config.evaluate.precision is {settings['precision']!r}; allowed: {list(PRECISIONS)}"
         )
     if any(task in OFFLINE_TASKS for task in tasks):
         _check_bible(settings["bible"], config)
