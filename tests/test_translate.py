@@ -112,11 +112,6 @@ def test_params_hold_only_what_a_language_shard_depends_on():
         ({"shard_size": 0}, ["de"], "translate.shard_size is 0"),
         ({"flags": {"length_ratio": [2, 1]}}, ["de"], "length_ratio is \\[2, 1\\]"),
         (
-            {"backend": "transformers", "transformers": {"model": "facebook/m2m100_418M"}},
-            ["tl"],
-            "cannot produce language 'tl'",
-        ),
-        (
             {"backend": "vllm", "vllm": {"prompt": "fewshot"}},
             ["sw"],
             "no few-shot examples for language 'sw'",

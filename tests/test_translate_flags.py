@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from mwalign.languages import LANGUAGES
-from mwalign.translate import prompts, translate_params
+from mwalign.translate import check_translate_config, prompts, translate_params
 from mwalign.translate.flags import SCRIPT_PREFIXES, row_flags, script_fraction
 
 FLAGS = translate_params({}, "de")["flags"]
@@ -67,3 +69,61 @@ def test_fewshot_prompts_name_both_languages_and_the_examples():
     with pytest.raises(ValueError, match="unknown prompt template 'gemma'"):
         prompts.render("gemma", "Hi.", "de")
     assert prompts.cut_at_stop(" Guten Morgen.\nEnglish: x", ("\n",)) == "Guten Morgen."
+
+
+def _transformers_constant(module: str, name: str):
+    """A literal constant of a transformers module, read without importing it (the M2M100
+    tokenizer module imports sentencepiece, which the project does not need)."""
+    import ast
+    import importlib.util
+
+    source = Path(importlib.util.find_spec(module).origin).read_text()
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == name:
+            return ast.literal_eval(node.value)
+    raise LookupError(f"{name} not in {module}")
+
+
+def test_every_language_code_is_one_the_models_know():
+    nllb = set(_transformers_constant("transformers.models.nllb.tokenization_nllb",
+                                      "FAIRSEQ_LANGUAGE_CODES"))  # fmt: skip
+    m2m = set(_transformers_constant("transformers.models.m2m_100.tokenization_m2m_100",
+                                     "FAIRSEQ_LANGUAGE_CODES")["m2m100"])  # fmt: skip
+    for lang in LANGUAGES.values():
+        assert lang.flores is None or lang.flores in nllb, lang
+        assert lang.m2m is None or lang.m2m in m2m, lang
+
+
+CONFIGURED = ["ar", "de", "es", "hi", "ru", "zh"]  # config.yaml languages
+UNSEEN = ["fr", "pt", "it", "ja", "ko", "tr", "vi", "id", "pl", "sw"]  # evaluate.unseen_languages
+
+
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        {"backend": "reference"},
+        {"backend": "transformers", "transformers": {"model": "facebook/nllb-200-distilled-600M"}},
+        {"backend": "transformers", "transformers": {"model": "facebook/m2m100_418M"}},
+        {"backend": "transformers", "transformers": {"model": "x/llm", "prompt": "fewshot"}},
+        {"backend": "vllm", "vllm": {"prompt": "seed-x"}},
+        {"backend": "vllm", "vllm": {"prompt": "instruct"}},
+    ],
+)
+def test_every_configured_language_maps_for_each_backend(cfg):
+    check_translate_config(cfg, CONFIGURED)
+    backend = cfg["backend"]
+    if backend != "transformers" or cfg[backend].get("prompt") != "fewshot":
+        check_translate_config(cfg, UNSEEN)  # few-shot examples cover only some languages
+    for lang in CONFIGURED:
+        settings = translate_params(cfg, lang)[backend]
+        if backend == "reference":
+            assert settings["edition"] == LANGUAGES[lang].bible
+
+
+def test_a_language_without_a_model_code_is_refused(monkeypatch):
+    import dataclasses
+
+    monkeypatch.setitem(LANGUAGES, "tl", dataclasses.replace(LANGUAGES["tl"], flores=None))
+    cfg = {"backend": "transformers", "transformers": {"model": "facebook/nllb-200-1.3B"}}
+    with pytest.raises(ValueError, match="nllb-200-1.3B' \\(nllb\\) cannot produce language 'tl'"):
+        check_translate_config(cfg, ["de", "tl"])

@@ -44,7 +44,7 @@ LANGUAGES: dict[str, Language] = {
         Language("id", "Indonesian", "Latin", "6", "ind_Latn", "id"),
         Language("pl", "Polish", "Latin", "z", "pol_Latn", "pl"),
         Language("ro", "Romanian", "Latin", "u", "ron_Latn", "ro"),
-        Language("tl", "Tagalog", "Latin", "f", "tgl_Latn", None),
+        Language("tl", "Tagalog", "Latin", "f", "tgl_Latn", "tl"),
         Language("nl", "Dutch", "Latin", None, "nld_Latn", "nl"),
         Language("ca", "Catalan", "Latin", None, "cat_Latn", "ca"),
         Language("cs", "Czech", "Latin", None, "ces_Latn", "cs"),

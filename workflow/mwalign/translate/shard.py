@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 from tqdm.auto import tqdm
 
 from mwalign.io import read_table, write_json, write_table
-from mwalign.provenance import provenance
+from mwalign.provenance import derive_seed, provenance
 from mwalign.schemas import CORPUS, FLAG_COLUMNS, TRANSLATION
 from mwalign.translate.backends import Backend, make_backend
 from mwalign.translate.batching import make_batches
@@ -61,7 +61,10 @@ def is_out_of_memory(err: BaseException) -> bool:
             return True
     except ImportError:  # pragma: no cover - torch is a dependency
         pass
-    return isinstance(err, RuntimeError | MemoryError) and "out of memory" in str(err).lower()
+    message = str(err).lower()
+    return isinstance(err, RuntimeError | MemoryError) and any(
+        text in message for text in ("out of memory", "can't allocate memory")
+    )
 
 
 def _free_memory() -> None:
@@ -112,10 +115,15 @@ def _run_batches(
     counters: dict[str, int],
     desc: str,
 ) -> float:
-    """Translate every row with an input that ``done`` lacks; returns model seconds."""
+    """Translate every row with an input that ``done`` lacks; returns the seconds it took
+    (model loading excluded: it is counted in ``counters['load_seconds']``)."""
     pending = [pos for pos, text in enumerate(inputs) if text is not None and ids[pos] not in done]
     lengths = backend.input_lengths([inputs[pos] for pos in pending]) if pending else []
     batches = make_batches(lengths, **batching)
+    if pending:  # load the model outside the timed part (a resumed shard may not need it)
+        loading = time.perf_counter()
+        backend.load()
+        counters["load_seconds"] = round(time.perf_counter() - loading, 3)
     started = time.perf_counter()
     with tqdm(total=len(pending), desc=desc, unit="sent", dynamic_ncols=True) as bar:
         for batch in batches:
@@ -137,6 +145,24 @@ def _run_batches(
     return time.perf_counter() - started
 
 
+def write_translations(
+    ids: list[int],
+    sources: list[str],
+    texts: list[str],
+    lang: str,
+    flags_cfg: dict,
+    out_path: str | Path,
+) -> dict[str, int]:
+    """Write a shard file (schema TRANSLATION) with quality flags; return each flag's count."""
+    flags = flag_columns(sources, texts, lang, flags_cfg)
+    table = pa.table(
+        {"id": ids, "lang": [lang] * len(ids), "source_text": sources, "text": texts, **flags},
+        schema=TRANSLATION,
+    )
+    write_table(table, out_path, TRANSLATION)
+    return {name: sum(flags[name]) for name in FLAG_COLUMNS}
+
+
 def translate_shard(
     corpus_path: str | Path,
     lang: str,
@@ -151,8 +177,8 @@ def translate_shard(
 
     ``params`` is :func:`mwalign.translate.translate_params` for ``lang``; ``work_dir``
     keeps finished batches between attempts (removed once the shard is written);
-    ``seed`` is the job's own seed. Writes ``out_path`` (schema TRANSLATION, id order)
-    and ``stats_path`` (JSON); returns the stats.
+    ``seed`` is the experiment seed (the job derives its own from it). Writes
+    ``out_path`` (schema TRANSLATION, id order) and ``stats_path`` (JSON); returns the stats.
     """
     if params.get("language") != lang:
         raise ValueError(f"params are for language {params.get('language')!r}, not {lang!r}")
@@ -161,7 +187,8 @@ def translate_shard(
     ids = rows.column("id").to_pylist()
     sources = rows.column("text").to_pylist()
     refs = rows.column("ref").to_pylist()
-    backend = make_backend(params, seed)
+    job_seed = derive_seed(seed, "translate", lang, shard)
+    backend = make_backend(params, job_seed)
     backend.check_corpus(rows.column("source").to_pylist())
     settings = params[params["backend"]]
     prepared = prepare_sources(
@@ -170,35 +197,24 @@ def translate_shard(
     store = BatchStore(work_dir, fingerprint(params, lang, seed, ids, sources))
     done, resumed_batches = store.load()
     resumed_rows = len(done)
-    counters = {"batches": 0, "translated_rows": 0, "oom_halvings": 0}
+    counters = {"batches": 0, "translated_rows": 0, "oom_halvings": 0, "load_seconds": 0.0}
+    batching = _batching(params)
+    desc = f"translate {lang}/{shard}"
     seconds = _run_batches(
-        backend,
-        prepared.inputs,
-        ids,
-        refs,
-        done,
-        store,
-        _batching(params),
-        counters,
-        desc=f"translate {lang}/{shard}",
+        backend, prepared.inputs, ids, refs, done, store, batching, counters, desc
     )
     texts = [
         done.get(row_id, "") if text is not None else ""
         for row_id, text in zip(ids, prepared.inputs, strict=True)
     ]
-    flags = flag_columns(sources, texts, lang, params["flags"])
-    table = pa.table(
-        {"id": ids, "lang": [lang] * len(ids), "source_text": sources, "text": texts, **flags},
-        schema=TRANSLATION,
-    )
-    write_table(table, out_path, TRANSLATION)
+    flag_counts = write_translations(ids, sources, texts, lang, params["flags"], out_path)
     stats = {
         "language": lang,
         "shard": shard,
         "rows": len(ids),
         "backend": backend.name,
         "model": backend.model,
-        "flags": {name: sum(flags[name]) for name in FLAG_COLUMNS},
+        "flags": flag_counts,
         **prepared.counts,
         **counters,
         "resumed_batches": resumed_batches,
@@ -208,19 +224,17 @@ def translate_shard(
         "sentences_per_second": _rate(counters["translated_rows"], seconds),
         "generated_tokens": backend.generated_tokens,
         "tokens_per_second": _rate(backend.generated_tokens, seconds),
-        "provenance": provenance("translate", params, seed, backend=backend.provenance()),
+        "provenance": provenance(
+            "translate", params, seed, job_seed=job_seed, backend=backend.provenance()
+        ),
     }
     write_json(stats, stats_path)
     store.clear()
+    rate = stats["sentences_per_second"] or 0
     log.info(
         "%s/%d: %d rows, %d translated now, %d resumed, %.1f sentences/s",
-        lang,
-        shard,
-        len(ids),
-        counters["translated_rows"],
-        resumed_rows,
-        stats["sentences_per_second"] or 0,
-    )
+        lang, shard, len(ids), counters["translated_rows"], resumed_rows, rate,
+    )  # fmt: skip
     return stats
 
 

@@ -15,6 +15,9 @@ class Backend(Protocol):
     model: str  # what produced the translations (model id, Bible edition)
     generated_tokens: int  # output tokens produced so far (0 where not meaningful)
 
+    def load(self) -> None:
+        """Load the model (or start the engine) now; later calls do nothing."""
+
     def check_corpus(self, sources: list[str]) -> None:
         """Raise ValueError if the corpus (its ``source`` column) cannot be translated."""
 

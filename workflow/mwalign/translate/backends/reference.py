@@ -23,6 +23,9 @@ class ReferenceBackend:
         self.model = f"bible:{self.edition}"
         self.generated_tokens = 0
 
+    def load(self) -> None:
+        return None
+
     def check_corpus(self, sources: list[str]) -> None:
         others = sorted({source for source in sources if not source.startswith("bible:")})
         if others:

@@ -1,0 +1,227 @@
+"""Translate-stage figures with a real model (the packaged Gemma-3-270M by default).
+
+1. Batching: the same N English sentences of mixed length, naive batching (input
+   order, fixed batch size) vs length-sorted token-budget batching; sentences/s and
+   the ratio. Both through ``translate_shard``, model loading not timed.
+2. vLLM vs transformers on the same model, prompts and greedy decoding (vLLM runs in
+   its own virtualenv, --vllm-python); sentences/s, tokens/s, start-up, agreement.
+3. Resume: a shard process killed (SIGKILL) once half its rows are persisted, then
+   rerun; the time the rerun takes vs a full run.
+
+    python bench/translate.py                          # all three, N=500, German
+    python bench/translate.py --part batching --n 100 --threads 2
+    python bench/translate.py --vllm-python .venv-vllm/bin/python --part vllm
+
+Writes a JSON summary (default results/bench/translate.json) and logs a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
+log = logging.getLogger("bench.translate")
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--model", default="google/gemma-3-270m")
+    parser.add_argument("--prompt", default="fewshot")
+    parser.add_argument("--lang", default="de")
+    parser.add_argument("--n", type=int, default=500, help="sentences (Bible verses)")
+    parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument("--batch-size", type=int, default=16, help="naive batching")
+    parser.add_argument("--token-budget", type=int, default=2048, help="sorted batching")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--part", choices=["all", "batching", "vllm", "resume"], default="all")
+    parser.add_argument("--vllm-python", type=Path, default=ROOT / ".venv-vllm" / "bin" / "python")
+    parser.add_argument("--work", type=Path, default=None, help="scratch folder (default: temp)")
+    parser.add_argument("--out", type=Path, default=ROOT / "results" / "bench" / "translate.json")
+    parser.add_argument("--child", choices=["shard"], help=argparse.SUPPRESS)
+    parser.add_argument("--child-params", type=Path, help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def write_corpus(path: Path, n: int, seed: int) -> list[str]:
+    """N Old Testament verses of the World English Bible, 20-400 characters, seeded sample."""
+    import pyarrow as pa
+    from mwalign import bible, schemas
+    from mwalign.io import write_table
+
+    verses = bible.read_edition("4", (1, 39))
+    verses = verses[verses.text.str.len().between(20, 400)].sample(n=n, random_state=seed)
+    table = pa.table(
+        {"id": range(n), "text": verses.text.tolist(), "source": ["bible:4"] * n,
+         "ref": verses.ref.tolist()}
+    )  # fmt: skip
+    write_table(table, path, schemas.CORPUS)
+    return verses.text.tolist()
+
+
+def params(args: argparse.Namespace, backend: str, sort: bool) -> dict:
+    from mwalign.translate import translate_params
+
+    if backend == "vllm":
+        settings = {"model": args.model, "prompt": args.prompt, "dtype": "float32",
+                    "max_model_len": 1024, "enforce_eager": True, "chunk_size": 128}  # fmt: skip
+    elif sort:
+        settings = {"model": args.model, "prompt": args.prompt, "dtype": "float32",
+                    "token_budget": args.token_budget, "max_batch_size": 64}  # fmt: skip
+    else:
+        settings = {"model": args.model, "prompt": args.prompt, "dtype": "float32",
+                    "token_budget": 10**9, "max_batch_size": args.batch_size,
+                    "sort_by_length": False}  # fmt: skip
+    cfg = {"backend": backend, "shard_size": args.n, backend: settings}
+    return translate_params(cfg, args.lang)
+
+
+def run_shard(args: argparse.Namespace, corpus: Path, p: dict, name: str, work: Path) -> dict:
+    """translate_shard in this process; the stats plus the output texts."""
+    from mwalign.io import read_table
+    from mwalign.translate import translate_shard
+
+    out = work / name / f"{args.lang}.parquet"
+    stats = translate_shard(
+        corpus, args.lang, 0, p, out, out.with_suffix(".json"), work / name / "work", args.seed
+    )
+    stats["texts"] = read_table(out).column("text").to_pylist()
+    return stats
+
+
+def child(args: argparse.Namespace) -> None:
+    """Run one shard from a params file (in a subprocess: another venv, or to be killed)."""
+    spec = json.loads(args.child_params.read_text())
+    stats = run_shard(args, Path(spec["corpus"]), spec["params"], spec["name"], Path(spec["work"]))
+    Path(spec["result"]).write_text(json.dumps(stats))
+
+
+def spawn(args, python: Path, corpus: Path, p: dict, name: str, work: Path) -> subprocess.Popen:
+    spec = {"corpus": str(corpus), "params": p, "name": name, "work": str(work),
+            "result": str(work / f"{name}.result.json")}  # fmt: skip
+    spec_path = work / f"{name}.spec.json"
+    spec_path.write_text(json.dumps(spec))
+    command = [str(python), __file__, "--child", "shard", "--child-params", str(spec_path)]
+    command += ["--lang", args.lang, "--seed", str(args.seed), "--threads", str(args.threads)]
+    return subprocess.Popen(command, cwd=ROOT)
+
+
+def summary(stats: dict) -> dict:
+    keys = ("sentences_per_second", "tokens_per_second", "translate_seconds", "load_seconds",
+            "batches", "generated_tokens", "rows", "resumed_rows", "translated_rows")  # fmt: skip
+    return {key: stats.get(key) for key in keys} | {"flags": stats.get("flags")}
+
+
+def bench_batching(args, corpus: Path, work: Path, results: dict) -> None:
+    naive = run_shard(args, corpus, params(args, "transformers", sort=False), "naive", work)
+    ranked = run_shard(args, corpus, params(args, "transformers", sort=True), "sorted", work)
+    same = sum(a == b for a, b in zip(naive["texts"], ranked["texts"], strict=True))
+    results["batching"] = {
+        "naive": summary(naive) | {"batch_size": args.batch_size},
+        "sorted": summary(ranked) | {"token_budget": args.token_budget, "max_batch_size": 64},
+        "speedup": round(ranked["sentences_per_second"] / naive["sentences_per_second"], 2),
+        "identical_outputs": f"{same}/{len(naive['texts'])}",
+    }
+    results["_sorted_stats"] = ranked
+
+
+def bench_vllm(args, corpus: Path, work: Path, results: dict) -> None:
+    if not args.vllm_python.exists():
+        log.warning("no vLLM python at %s; skipping the vLLM comparison", args.vllm_python)
+        results["vllm"] = {"skipped": f"no {args.vllm_python}"}
+        return
+    hf = results.get("_sorted_stats") or run_shard(
+        args, corpus, params(args, "transformers", sort=True), "sorted", work
+    )
+    proc = spawn(args, args.vllm_python, corpus, params(args, "vllm", sort=True), "vllm", work)
+    if proc.wait() != 0:
+        raise RuntimeError(f"the vLLM run failed (exit {proc.returncode}); see its log above")
+    vllm = json.loads((work / "vllm.result.json").read_text())
+    same = sum(a == b for a, b in zip(hf["texts"], vllm["texts"], strict=True))
+    results["vllm"] = {
+        "transformers": summary(hf) | {"dtype": "float32"},
+        "vllm": summary(vllm) | {"dtype": "float32", "engine": vllm["provenance"]["backend"]},
+        "sentences_per_second_ratio": round(
+            vllm["sentences_per_second"] / hf["sentences_per_second"], 2
+        ),
+        "identical_outputs": f"{same}/{len(hf['texts'])}",
+    }
+
+
+def persisted_rows(work_dir: Path) -> int:
+    import pyarrow.parquet as pq
+
+    return sum(pq.read_metadata(path).num_rows for path in work_dir.glob("batch-*.parquet"))
+
+
+def bench_resume(args, corpus: Path, work: Path, results: dict) -> None:
+    p = params(args, "transformers", sort=True)
+    full = results.get("_sorted_stats") or run_shard(args, corpus, p, "sorted", work)
+    started = time.perf_counter()
+    proc = spawn(args, Path(sys.executable), corpus, p, "resume", work)
+    while proc.poll() is None and persisted_rows(work / "resume" / "work") < args.n / 2:
+        time.sleep(0.5)
+    killed_after = time.perf_counter() - started
+    if proc.poll() is not None:
+        raise RuntimeError("the shard finished before half its rows were persisted")
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done = persisted_rows(work / "resume" / "work")
+    rerun_started = time.perf_counter()
+    rerun = run_shard(args, corpus, p, "resume", work)
+    rerun_wall = time.perf_counter() - rerun_started
+    full_wall = full["seconds"]
+    results["resume"] = {
+        "killed_after_seconds": round(killed_after, 1),
+        "rows_persisted_at_kill": done,
+        "rerun": summary(rerun) | {"wall_seconds": round(rerun_wall, 1)},
+        "full_run_wall_seconds": full_wall,
+        "saved_seconds": round(full_wall - rerun_wall, 1),
+        "saved_fraction": round(1 - rerun_wall / full_wall, 2),
+        "same_outputs_as_full_run": rerun["texts"] == full["texts"],
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    try:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    except ImportError:
+        pass
+    if args.child:
+        return child(args)
+    work = args.work or Path(tempfile.mkdtemp(prefix="bench-translate-"))
+    work.mkdir(parents=True, exist_ok=True)
+    corpus = work / "en.parquet"
+    write_corpus(corpus, args.n, args.seed)
+    results: dict = {"model": args.model, "prompt": args.prompt, "lang": args.lang, "n": args.n,
+                     "threads": args.threads, "load_average_start": os.getloadavg()}  # fmt: skip
+    parts = ["batching", "vllm", "resume"] if args.part == "all" else [args.part]
+    for part in parts:
+        {"batching": bench_batching, "vllm": bench_vllm, "resume": bench_resume}[part](
+            args, corpus, work, results
+        )
+    results.pop("_sorted_stats", None)
+    results["load_average_end"] = os.getloadavg()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    log.info("results in %s:\n%s", args.out, json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

