@@ -48,8 +48,14 @@ def test_every_output_is_well_formed(finished_run):
     scores = read_table(results / "report/scores.parquet", schemas.SCORES).to_pandas()
     assert set(scores["model"]) == {"base-tiny", "multiway", "enx"}
     assert scores["score"].between(0, 1).all()
+    data = scores.drop_duplicates("model").set_index("model")["data"]
+    assert data.to_dict() == {"base-tiny": "base", "multiway": "multiway", "enx": "enx"}
+    tags = scores[scores["model"] == "multiway"].set_index("language")["seen"]
+    assert set(tags[["en-de", "zh-en"]]) == {"seen"}
+    assert set(tags[["en-fr", "sw-en"]]) == {"unseen"}
     summary = (results / "report/summary.md").read_text()
     assert "multiway" in summary and "enx" in summary and "unseen" in summary
+    assert "No pair of runs" not in summary  # the multi-way vs En-X gain is reported
 
 
 def test_rerun_does_nothing(finished_run):

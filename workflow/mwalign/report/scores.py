@@ -63,10 +63,12 @@ def describe_model(model: str, meta: dict | str | os.PathLike) -> dict[str, Any]
 
 def _meta_from_folder(model: str, folder: Path) -> dict:
     if (folder / RUN_FILE).exists():
-        meta = dict(read_json(folder / RUN_FILE))
-        meta.setdefault("provenance", "trained")
-        if (folder / MODEL_FILE).exists():
-            meta["provenance"] = read_json(folder / MODEL_FILE).get("provenance", "trained")
+        # The train stage's record: {"params": resolved run params, "provenance": {...}}.
+        record = read_json(folder / RUN_FILE)
+        meta = dict(record.get("params", record))
+        provenance = record.get("provenance")
+        student = provenance.get("student", {}) if isinstance(provenance, dict) else {}
+        meta["provenance"] = f"trained from {student.get('provenance') or 'the student'}"
         return meta
     if (folder / MODEL_FILE).exists():
         info = read_json(folder / MODEL_FILE)
