@@ -111,6 +111,8 @@ def test_verse_pool_is_held_out_seeded_and_clean():
     # placeholders of verses some editions lack ("verse missing", "(same)") never enter
     assert not pool["ja"].str.contains("本節欠如").any()
     assert not pool["tr"].str.fullmatch(r"\(.*\)").any()
+    # the pool does not depend on which languages are evaluated
+    assert pool["ref"].equals(verse_pool(["ja"], *args[1:])["ref"])
     with pytest.raises(ValueError, match="only .* verses .* are usable"):
         verse_pool(["de"], "2", (66, 66), 5000, 3, 20)
 
@@ -206,3 +208,26 @@ def test_bf16_embeddings_match_fp32_and_are_cached_apart(student, tmp_path):
     assert cosine.min() > 0.99
     assert encoders["bf16"].mteb_model_meta.revision.endswith("-bf16")
     assert encoders["bf16"].stats()["sentences_encoded"] == 2  # not served from fp32's store
+
+
+def test_adding_a_language_encodes_only_that_language(student, tmp_path):
+    config = copy.deepcopy(CONFIG)
+    config["evaluate"]["bible"]["size"] = 20
+    first = evaluate_model(
+        student,
+        "BibleBitextMining",
+        evaluate_params(config, "base-tiny", "BibleBitextMining"),
+        tmp_path / "a.json",
+        tmp_path / "cache",
+    )
+    config["languages"] = ["de", "zh", "es"]
+    second = evaluate_model(
+        student,
+        "BibleBitextMining",
+        evaluate_params(config, "base-tiny", "BibleBitextMining"),
+        tmp_path / "b.json",
+        tmp_path / "cache",
+    )
+    assert first["sentences_encoded"] == 4 * 20
+    assert second["sentences_encoded"] == 20 and second["sentences_requested"] == 5 * 20
+    assert second["main_score"]["eng_Latn-deu_Latn"] == first["main_score"]["eng_Latn-deu_Latn"]

@@ -5,7 +5,10 @@ Testament by default), with English from another edition than training. Verses t
 are empty, very short or placeholders ("(verse missing)" in some editions) are
 dropped: English must have ``min_chars`` characters, and every other edition's text
 must be at least a third of its typical length relative to English (a length-ratio
-test that adapts to scripts as dense as Chinese).
+test that adapts to scripts as dense as Chinese). A verse must pass in every
+language of the corpus, not only the configured ones, so the pool does not change when
+languages are added or removed: scores stay comparable and cached embeddings of the
+other languages are reused.
 """
 
 from __future__ import annotations
@@ -16,11 +19,13 @@ import numpy as np
 import pandas as pd
 
 from mwalign import bible
-from mwalign.languages import language
+from mwalign.languages import LANGUAGES, language
 from mwalign.provenance import derive_seed
 
 log = logging.getLogger(__name__)
 
+# Languages with an edition in the corpus, besides English: a pool verse is usable in all.
+BIBLE_LANGUAGES = tuple(code for code, entry in LANGUAGES.items() if entry.bible and code != "en")
 SHORT_RATIO = 1 / 3  # a text shorter than this fraction of its usual length is a placeholder
 
 # Sections of the New Testament, the labels of the classification task: name -> books.
@@ -47,7 +52,8 @@ def aligned_verses(
     """Every usable verse of ``books``: columns ref, book, chapter, en, then one per language.
 
     ``languages`` are config codes other than English; each is read from its edition in
-    :mod:`mwalign.languages`. Dropped verses are counted in the log.
+    :mod:`mwalign.languages`. Usable means usable in every Bible language of that table.
+    Dropped verses are counted in the log.
     """
     english = bible.read_edition(english_edition, books)
     frame = english[["ref", "book", "chapter"]].copy()
@@ -61,13 +67,15 @@ def aligned_verses(
         (~keep).sum(),
     )
     english_length = frame["en"].str.len().clip(lower=1)
-    for code in languages:
+    for code in dict.fromkeys([*languages, *BIBLE_LANGUAGES]):
         texts = bible.read_edition(language(code).bible, books).set_index("ref")["text"]
-        frame[code] = texts.reindex(frame["ref"]).fillna("").to_numpy()
-        ratio = frame[code].str.len() / english_length
+        texts = texts.reindex(frame["ref"]).fillna("").to_numpy()
+        ratio = pd.Series(texts).str.len() / english_length
         short = ratio < SHORT_RATIO * ratio[keep].median()
-        log.info("%s: %d verses empty, short or placeholders", code, (short & keep).sum())
+        log.debug("%s: %d verses empty, short or placeholders", code, (short & keep).sum())
         keep &= ~short
+        if code in languages:
+            frame[code] = texts
     log.info("usable verses in every edition: %d of %d", keep.sum(), len(frame))
     return frame[keep].reset_index(drop=True)
 
@@ -85,7 +93,7 @@ def verse_pool(
     if size > len(frame):
         raise ValueError(
             f"config.evaluate.bible.size is {size}, but only {len(frame)} verses of books "
-            f"{list(books)} are usable in every edition of {['en', *languages]}; lower the size"
+            f"{list(books)} are usable in every edition of the corpus; lower the size"
         )
     rng = np.random.default_rng(derive_seed(seed, "evaluate", "bible", english_edition, *books))
     chosen = np.sort(rng.choice(len(frame), size=size, replace=False))
