@@ -12,6 +12,15 @@ if not workflow.overwrite_configfiles:
 
 
 include: "workflow/rules/common.smk"
+
+
+# Quick bookkeeping jobs run in the main process, never as cluster jobs.
+localrules:
+    all,
+    fetch_model,
+    report,
+
+
 include: "workflow/rules/models.smk"
 include: "workflow/rules/sample.smk"
 include: "workflow/rules/translate.smk"
@@ -23,7 +32,7 @@ include: "workflow/rules/report.smk"
 
 
 rule all:
+    default_target: True
     input:
         rules.report.output,
         rules.teacher.output,
-    default_target: True

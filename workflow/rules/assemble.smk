@@ -7,19 +7,21 @@ rule assemble:
         multiway="results/dataset/multiway.parquet",
         enx="results/dataset/enx.parquet",
         card="results/dataset/card.json",
+    log:
+        "logs/assemble.log",
+    benchmark:
+        "benchmarks/assemble.tsv"
+    conda:
+        "../../envs/mwalign.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=20,
     params:
         settings=canonical(config["dataset"]),
         languages=LANGUAGES,
         shards={lang: translation_shards(lang) for lang in LANGUAGES},
         stats={lang: translation_stats(lang) for lang in LANGUAGES},
         seed=config["seed"],
-    log:
-        "logs/assemble.log",
-    benchmark:
-        "benchmarks/assemble.tsv"
-    threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=20,
     script:
         "../scripts/assemble.py"

@@ -20,7 +20,9 @@ from mwalign.translate import translate_params
 validate_config(config)
 
 LANGUAGES = config["languages"]
-SHARDS = list(range(math.ceil(config["corpus"]["size"] / config["translate"]["shard_size"])))
+SHARDS = list(
+    range(math.ceil(config["corpus"]["size"] / config["translate"]["shard_size"]))
+)
 TEACHER = model_slug(config["teacher"]["model"])
 STUDENTS = config["students"]
 RUNS = train_jobs(config)  # a run's name, or {run}-seed{k} for runs with several seeds
@@ -78,3 +80,26 @@ def translation_stats(lang):
 
 def uses_gpu(backend):
     return 1 if backend in ("transformers", "vllm") else 0
+
+
+def translate_env(backend):
+    """The vLLM environment for the vllm backend, the project's own otherwise."""
+    return "../../envs/vllm.yaml" if backend == "vllm" else "../../envs/mwalign.yaml"
+
+
+def teacher_extra_inputs(wildcards):
+    """The multi-way dataset only when the teacher also embeds target languages."""
+    if set(config["teacher"]["languages"]) - {"en"}:
+        return {"multiway": rules.assemble.output.multiway}
+    return {}
+
+
+def train_inputs(wildcards):
+    params = train_params(config, wildcards.run)
+    inputs = {
+        "dataset": f"results/dataset/{params['data']}.parquet",
+        "student": student_dir(params["student"]["name"]),
+    }
+    if params["teacher"]:
+        inputs["teacher"] = rules.teacher.output.embeddings
+    return inputs

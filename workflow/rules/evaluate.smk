@@ -3,17 +3,19 @@ rule evaluate:
         model=lambda wc: eval_model_dir(wc.model),
     output:
         result="results/eval/{model}/{task}.json",
-    params:
-        settings=lambda wc: canonical(evaluate_params(config, wc.model, wc.task)),
-        cache_dir=lambda wc: f"results/eval/.cache/{wc.model}",
     log:
         "logs/evaluate/{model}/{task}.log",
     benchmark:
         "benchmarks/evaluate/{model}/{task}.tsv"
-    threads: workflow.cores
+    conda:
+        "../../envs/mwalign.yaml"
+    threads: 8
     resources:
         mem_mb=8000,
         runtime=240,
         gpu=1,
+    params:
+        settings=lambda wc: canonical(evaluate_params(config, wc.model, wc.task)),
+        cache_dir=lambda wc: f"results/eval/.cache/{wc.model}",
     script:
         "../scripts/evaluate.py"

@@ -1,15 +1,17 @@
 rule fetch_model:
     output:
         directory("resources/models/{slug}"),
-    params:
-        model_id=lambda wc: MODEL_IDS[wc.slug],
     log:
         "logs/fetch_model/{slug}.log",
     benchmark:
         "benchmarks/fetch_model/{slug}.tsv"
+    conda:
+        "../../envs/mwalign.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
+    params:
+        model_id=lambda wc: MODEL_IDS[wc.slug],
     script:
         "../scripts/fetch_model.py"

@@ -1,20 +1,24 @@
 rule report:
     input:
-        results=expand("results/eval/{model}/{task}.json", model=EVAL_MODELS, task=TASKS),
+        results=expand(
+            "results/eval/{model}/{task}.json", model=EVAL_MODELS, task=TASKS
+        ),
         models=[eval_model_dir(model) for model in EVAL_MODELS],
     output:
         scores="results/report/scores.parquet",
         summary="results/report/summary.md",
-    params:
-        models={model: eval_model_dir(model) for model in EVAL_MODELS},
-        settings=canonical(config["report"]),
     log:
         "logs/report.log",
     benchmark:
         "benchmarks/report.tsv"
+    conda:
+        "../../envs/mwalign.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
+    params:
+        models={model: eval_model_dir(model) for model in EVAL_MODELS},
+        settings=canonical(config["report"]),
     script:
         "../scripts/report.py"

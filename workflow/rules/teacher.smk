@@ -1,10 +1,3 @@
-def teacher_extra_inputs(wildcards):
-    """The multi-way dataset only when the teacher also embeds target languages."""
-    if set(config["teacher"]["languages"]) - {"en"}:
-        return {"multiway": rules.assemble.output.multiway}
-    return {}
-
-
 rule teacher:
     input:
         unpack(teacher_extra_inputs),
@@ -13,16 +6,18 @@ rule teacher:
     output:
         embeddings=f"results/teacher/{TEACHER}.parquet",
         info=f"results/teacher/{TEACHER}.json",
-    params:
-        settings=canonical(config["teacher"]),
     log:
         f"logs/teacher/{TEACHER}.log",
     benchmark:
         f"benchmarks/teacher/{TEACHER}.tsv"
-    threads: workflow.cores
+    conda:
+        "../../envs/mwalign.yaml"
+    threads: 8
     resources:
         mem_mb=8000,
         runtime=120,
         gpu=1,
+    params:
+        settings=canonical(config["teacher"]),
     script:
         "../scripts/teacher.py"

@@ -4,18 +4,20 @@ rule translate:
     output:
         shard="results/translations/{lang}/{shard}.parquet",
         stats="results/translations/{lang}/{shard}.stats.json",
-    params:
-        settings=lambda wc: canonical(translate_params(config["translate"], wc.lang)),
-        seed=config["seed"],
-        work_dir=lambda wc: f"results/translations/{wc.lang}/.work/{wc.shard}",
     log:
         "logs/translate/{lang}/{shard}.log",
     benchmark:
         "benchmarks/translate/{lang}/{shard}.tsv"
+    conda:
+        translate_env(config["translate"]["backend"])
     threads: 1
     resources:
         mem_mb=8000,
         runtime=240,
         gpu=uses_gpu(config["translate"]["backend"]),
+    params:
+        settings=lambda wc: canonical(translate_params(config["translate"], wc.lang)),
+        seed=config["seed"],
+        work_dir=lambda wc: f"results/translations/{wc.lang}/.work/{wc.shard}",
     script:
         "../scripts/translate.py"
