@@ -126,7 +126,8 @@ class UniqueIdBatchSampler(DefaultBatchSampler):
             raise ValueError(f"{len(ids)} ids for a dataset of {len(dataset)} rows")
         if len(set(ids)) < batch_size:
             raise ValueError(
-                f"only {len(set(ids))} distinct sentence ids for batches of {batch_size}"
+                f"only {len(set(ids))} distinct sentence ids for batches of {batch_size}; "
+                "lower train.batch_ids or train on more sentences"
             )
         self.ids = list(ids)
 

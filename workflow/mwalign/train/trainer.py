@@ -24,6 +24,7 @@ from torch import nn
 from transformers.trainer_utils import get_last_checkpoint
 
 from mwalign import io
+from mwalign.models import load_sentence_transformer
 from mwalign.provenance import provenance
 from mwalign.train.callbacks import (
     LossStateCallback,
@@ -66,17 +67,6 @@ class GuardedTrainer(SentenceTransformerTrainer):
                 "then rerun."
             )
         return result
-
-
-def load_student(student_path: Path, max_seq_length: int) -> SentenceTransformer:
-    """The student sentence-transformers folder, offline, with the configured max length."""
-    try:
-        from mwalign.models import load_sentence_transformer
-    except ImportError:
-        model = SentenceTransformer(str(student_path), local_files_only=True)
-        model.max_seq_length = max_seq_length
-        return model
-    return load_sentence_transformer(student_path, max_seq_length=max_seq_length)
 
 
 def encoder_layers(model: SentenceTransformer) -> nn.ModuleList:
@@ -196,9 +186,7 @@ def student_provenance(student_path: Path) -> dict[str, Any]:
     return io.read_json(path) if path.exists() else {"path": str(student_path)}
 
 
-def save_outputs(
-    trainer: SentenceTransformerTrainer, params: dict, out_dir: Path, record: dict
-) -> None:
+def save_outputs(trainer: SentenceTransformerTrainer, out_dir: Path, record: dict) -> None:
     """Save model, run record and loss curve into a temporary folder, then rename it."""
     tmp = out_dir.parent / f".{out_dir.name}.saving"
     if tmp.exists():
@@ -212,6 +200,38 @@ def save_outputs(
     if out_dir.exists():
         shutil.rmtree(out_dir)
     os.replace(tmp, out_dir)
+
+
+def run_record(
+    params: dict,
+    trainer: SentenceTransformerTrainer,
+    inputs: dict,
+    resumed_from: str | None,
+    metrics: dict,
+) -> dict:
+    """What mwalign_run.json holds: params, provenance (with input hashes) and results."""
+    teacher = inputs["teacher"] if params["teacher"] else None
+    hashes = {"dataset": io.file_sha256(inputs["dataset"])}
+    hashes["teacher"] = io.file_sha256(teacher) if teacher else None
+    dataset = trainer.train_dataset
+    return {
+        "params": params,
+        "provenance": provenance(
+            "train",
+            params,
+            seed=params["seed"],
+            student=student_provenance(Path(inputs["student"])),
+            inputs=hashes,
+        ),
+        "result": {
+            "steps": trainer.state.global_step,
+            "rows_per_step": batch_size(params),
+            "views": len(dataset.column_names) - ("label" in dataset.column_names),
+            "resumed_from": resumed_from,
+            "final_loss": loss_curve_rows(trainer.state.log_history)[-1]["loss"],
+            **metrics,
+        },
+    }
 
 
 def train_run(
@@ -233,7 +253,9 @@ def train_run(
     out_dir = Path(out_dir)
     work_dir = out_dir.parent / f".{out_dir.name}.work"
     dataset, ids = build_dataset(params, Path(dataset_path), teacher_path and Path(teacher_path))
-    model = load_student(Path(student_path), params["student"]["max_seq_length"])
+    model = load_sentence_transformer(
+        student_path, max_seq_length=params["student"]["max_seq_length"]
+    )
     hyper = params["train"]
     frozen = freeze_parameters(model, hyper["freeze_embeddings"], hyper["freeze_layers"])
     log.info("froze %d of %d weights", frozen, sum(p.numel() for p in model.parameters()))
@@ -255,29 +277,10 @@ def train_run(
         log.info("resuming from %s", checkpoint)
         load_loss_state(trainer.loss, checkpoint)
     output = trainer.train(resume_from_checkpoint=checkpoint)
-    record = {
-        "params": params,
-        "provenance": provenance(
-            "train",
-            params,
-            seed=params["seed"],
-            student=student_provenance(Path(student_path)),
-            inputs={
-                "dataset": io.file_sha256(dataset_path),
-                "teacher": io.file_sha256(teacher_path) if teacher_path else None,
-            },
-        ),
-        "result": {
-            "steps": trainer.state.global_step,
-            "rows_per_step": batch_size(params),
-            "views": len(dataset.column_names) - ("label" in dataset.column_names),
-            "resumed_from": checkpoint,
-            "final_loss": loss_curve_rows(trainer.state.log_history)[-1]["loss"],
-            **output.metrics,
-        },
-    }
+    inputs = {"dataset": dataset_path, "student": student_path, "teacher": teacher_path}
+    record = run_record(params, trainer, inputs, checkpoint, output.metrics)
     if trainer.is_world_process_zero():
-        save_outputs(trainer, params, out_dir, record)
+        save_outputs(trainer, out_dir, record)
         shutil.rmtree(work_dir, ignore_errors=True)
     trainer.accelerator.wait_for_everyone()
     log.info(
