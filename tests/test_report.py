@@ -139,7 +139,12 @@ def test_seen_unseen_tags(experiment):
 def test_summary_shows_averages_and_gains(experiment):
     root, paths, meta, (base, multiway, enx) = experiment
     figures = build_report(
-        paths, meta, root / "r/scores.parquet", root / "r/summary.md", root / "r"
+        paths,
+        meta,
+        root / "r/scores.parquet",
+        root / "r/summary.md",
+        root / "r/plots",
+        out_html=root / "r/summary.html",
     )
     summary = (root / "r/summary.md").read_text()
     seen = lambda d: (d["de"] + d["zh"]) / 2  # noqa: E731
@@ -157,7 +162,9 @@ def test_summary_shows_averages_and_gains(experiment):
         "gains.png",
     }
     assert all(p.stat().st_size > 1000 for p in figures)
-    assert "![gains.png](gains.png)" in summary
+    assert "![gains](plots/gains.png)" in summary
+    page = (root / "r/summary.html").read_text()
+    assert page.count("<table>") == summary.count("\n|---") and page.count("data:image/png") == 3
 
 
 def test_several_seeds_give_mean_std_and_paired_test(tmp_path):

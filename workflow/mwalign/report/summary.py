@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from pathlib import Path
 
 import pandas as pd
 
@@ -208,5 +209,6 @@ def render_summary(scores: pd.DataFrame, models: dict[str, dict], figures: list[
     parts.append("## Per language")
     parts += [language_section(scores, task) for task in scores["task"].unique()]
     if figures:
-        parts.append("## Figures\n\n" + "\n".join(f"![{name}]({name})" for name in figures))
+        images = [f"![{Path(name).stem}]({name})" for name in figures]
+        parts.append("## Figures\n\n" + "\n".join(images))
     return "\n\n".join(parts) + "\n"
