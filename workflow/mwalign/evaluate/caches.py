@@ -35,12 +35,14 @@ FINGERPRINT_SKIP = ("README.md",)
 def import_mteb(mteb_cache: str | os.PathLike) -> ModuleType:
     """Import mteb with its result cache (and HF datasets cache, if unset) inside the project.
 
-    Users' own MTEB_CACHE / HF_DATASETS_CACHE settings win.
+    Settings already made win: MTEB_CACHE, and HF_HOME or HF_DATASETS_CACHE (where
+    mteb tasks download their data; a job started by the workflow has HF_HOME set).
     """
     mteb_cache = Path(mteb_cache).resolve()
     if "mteb" not in sys.modules:
         os.environ.setdefault("MTEB_CACHE", str(mteb_cache))
-    os.environ.setdefault("HF_DATASETS_CACHE", str(mteb_cache.parent / "hf-datasets"))
+    if "HF_HOME" not in os.environ and "datasets" not in sys.modules:
+        os.environ.setdefault("HF_DATASETS_CACHE", str(mteb_cache.parent / "hf-datasets"))
     import mteb
 
     return mteb

@@ -28,17 +28,6 @@ log = logging.getLogger(__name__)
 RUN_FILE = "mwalign_run.json"
 MODEL_FILE = "mwalign_model.json"
 BASE = "base"
-TASK_TYPES = (
-    "BitextMining",
-    "STS",
-    "Classification",
-    "PairClassification",
-    "Retrieval",
-    "Reranking",
-    "Clustering",
-    "MultilabelClassification",
-    "Summarization",
-)
 NOT_METRICS = {"hf_subset", "languages", "mteb_version", "scores_per_experiment"}
 
 
@@ -97,10 +86,6 @@ def task_type(task: str, result: dict | None = None) -> str:
     """Task type (BitextMining, STS, Classification, ...) of an offline or mteb task."""
     if task in OFFLINE_TASKS:
         return OFFLINE_TASKS[task]
-    base = task.split(".")[0]
-    for kind in sorted(TASK_TYPES, key=len, reverse=True):
-        if base.endswith(kind):
-            return kind
     from mwalign.evaluate.mteb_tasks import mteb_task_type
 
     return mteb_task_type(task)
