@@ -120,8 +120,14 @@ def spawn(args, python: Path, corpus: Path, p: dict, name: str, work: Path) -> s
 
 def summary(stats: dict) -> dict:
     keys = ("sentences_per_second", "tokens_per_second", "translate_seconds", "load_seconds",
-            "batches", "generated_tokens", "rows", "resumed_rows", "translated_rows")  # fmt: skip
-    return {key: stats.get(key) for key in keys} | {"flags": stats.get("flags")}
+            "translate_cpu_seconds", "batches", "generated_tokens", "rows", "resumed_rows",
+            "translated_rows")  # fmt: skip
+    cpu = stats.get("translate_cpu_seconds") or 0
+    per_cpu = round(stats["translated_rows"] / cpu, 3) if cpu else None
+    return {key: stats.get(key) for key in keys} | {
+        "sentences_per_cpu_second": per_cpu,
+        "flags": stats.get("flags"),
+    }
 
 
 def bench_batching(args, corpus: Path, work: Path, results: dict) -> None:
@@ -132,6 +138,9 @@ def bench_batching(args, corpus: Path, work: Path, results: dict) -> None:
         "naive": summary(naive) | {"batch_size": args.batch_size},
         "sorted": summary(ranked) | {"token_budget": args.token_budget, "max_batch_size": 64},
         "speedup": round(ranked["sentences_per_second"] / naive["sentences_per_second"], 2),
+        "speedup_cpu_time": round(
+            naive["translate_cpu_seconds"] / ranked["translate_cpu_seconds"], 2
+        ),
         "identical_outputs": f"{same}/{len(naive['texts'])}",
     }
     results["_sorted_stats"] = ranked

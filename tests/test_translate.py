@@ -100,6 +100,15 @@ def test_params_hold_only_what_a_language_shard_depends_on():
     assert base["reference"] == {"corpus": "bible", "edition": "e"}
     assert "vllm" not in base and "transformers" not in base
     assert translate_params(CFG, "zh")["flags"]["length_ratio"] == [0.1, 1.2]
+    nllb = {"backend": "transformers", "transformers": {"model": "facebook/nllb-200-1.3B"}}
+    assert translate_params(nllb, "de") == translate_params(
+        {**nllb, "transformers": {**nllb["transformers"], "prompt": "instruct"}}, "de"
+    )  # a seq2seq model takes no prompt
+    marian = {
+        "backend": "transformers",
+        "transformers": {"model": "Helsinki-NLP/opus-mt-en-{lang}"},
+    }
+    assert translate_params(marian, "de")["transformers"]["model"] == "Helsinki-NLP/opus-mt-en-de"
 
 
 @pytest.mark.parametrize(

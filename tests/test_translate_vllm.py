@@ -21,14 +21,15 @@ pytestmark = [
 ]
 
 
-def test_vllm_backend_matches_transformers_on_the_same_model(tmp_path, monkeypatch):
+@pytest.mark.parametrize("prompt", ["fewshot", "instruct"])  # generate and chat paths
+def test_vllm_backend_matches_transformers_on_the_same_model(tmp_path, monkeypatch, prompt):
     from test_translate_models import build_tiny_llama, run, write_refs_corpus
 
     monkeypatch.setenv("VLLM_CPU_KVCACHE_SPACE", os.environ.get("VLLM_CPU_KVCACHE_SPACE", "1"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     model = build_tiny_llama(tmp_path / "llama", head_dim=64)  # vLLM's CPU attention wants 64
     corpus = write_refs_corpus(tmp_path / "en.parquet")
-    common = {"model": str(model), "prompt": "fewshot", "max_source_tokens": 64}
+    common = {"model": str(model), "prompt": prompt, "max_source_tokens": 64}
     vllm_cfg = {
         "backend": "vllm",
         "shard_size": 100,

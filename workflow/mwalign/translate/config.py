@@ -108,6 +108,8 @@ def _language_slice(cfg: dict, lang: str) -> dict:
     elif backend == "transformers":
         settings["model"] = settings["model"].replace("{lang}", lang)
         settings["family"] = model_family(settings)
+        if settings["family"] != "causal":
+            del settings["prompt"]  # seq2seq models take no prompt: changing it reruns nothing
     return settings
 
 

@@ -124,7 +124,7 @@ def _run_batches(
         loading = time.perf_counter()
         backend.load()
         counters["load_seconds"] = round(time.perf_counter() - loading, 3)
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     with tqdm(total=len(pending), desc=desc, unit="sent", dynamic_ncols=True) as bar:
         for batch in batches:
             positions = [pending[index] for index in batch]
@@ -142,6 +142,8 @@ def _run_batches(
             bar.update(len(positions))
             elapsed = max(time.perf_counter() - started, 1e-9)
             bar.set_postfix(tok_s=f"{backend.generated_tokens / elapsed:.1f}")
+    # CPU time of this process: on a shared machine, a steadier measure than wall time
+    counters["translate_cpu_seconds"] = round(time.process_time() - cpu_started, 3)
     return time.perf_counter() - started
 
 
@@ -197,7 +199,13 @@ def translate_shard(
     store = BatchStore(work_dir, fingerprint(params, lang, seed, ids, sources))
     done, resumed_batches = store.load()
     resumed_rows = len(done)
-    counters = {"batches": 0, "translated_rows": 0, "oom_halvings": 0, "load_seconds": 0.0}
+    counters = {
+        "batches": 0,
+        "translated_rows": 0,
+        "oom_halvings": 0,
+        "load_seconds": 0.0,
+        "translate_cpu_seconds": 0.0,
+    }
     batching = _batching(params)
     desc = f"translate {lang}/{shard}"
     seconds = _run_batches(

@@ -161,10 +161,12 @@ class TransformersBackend:
             kwargs["forced_bos_token_id"] = self.forced_bos
         if self._stop_strings:
             kwargs.update(stop_strings=list(self.template.stop), tokenizer=self.tokenizer)
+        start = batch["input_ids"].shape[1] if self.template else 1
+        if self.settings["num_beams"] == 1:  # greedy rows end at their own cap, not the batch's
+            kwargs["stopping_criteria"] = _row_caps(start, caps, self.device)
         with torch.inference_mode():
             out = self.net.generate(**batch, **kwargs, do_sample=False)
         # causal: (batch, prompt + new) -> the continuation; seq2seq: drop the start token
-        start = batch["input_ids"].shape[1] if self.template else 1
         rows = [out[i, start : start + cap] for i, cap in enumerate(caps)]
         pad = self.tokenizer.pad_token_id
         self.generated_tokens += sum(int((row != pad).sum()) for row in rows)
@@ -181,5 +183,19 @@ class TransformersBackend:
             "device": self.device,
             "dtype": str(pick_dtype(self.settings["dtype"], self.device)),
             "num_beams": self.settings["num_beams"],
-            "prompt": self.settings["prompt"] if self.template else None,
+            "prompt": self.settings.get("prompt"),
         }
+
+
+def _row_caps(start: int, caps: list[int], device: str):
+    """A stopping criterion that ends each row once it has ``caps[row]`` new tokens."""
+    import torch
+    from transformers import StoppingCriteria, StoppingCriteriaList
+
+    limits = torch.tensor(caps, device=device)  # (batch,)
+
+    class RowCaps(StoppingCriteria):
+        def __call__(self, input_ids, scores, **kwargs):  # input_ids: (batch, length)
+            return (input_ids.shape[1] - start) >= limits  # (batch,) bool
+
+    return StoppingCriteriaList([RowCaps()])
