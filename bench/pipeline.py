@@ -62,7 +62,9 @@ def run_with_memory(command: list[str]) -> tuple[int, float, int]:
 
 def stage_times(folder: Path) -> dict[str, dict[str, float]]:
     """Per stage: job count, summed seconds, max single-job RSS (MB) from benchmark TSVs."""
-    stages: dict[str, dict[str, float]] = defaultdict(lambda: {"jobs": 0, "seconds": 0.0, "max_rss_mb": 0.0})
+    stages: dict[str, dict[str, float]] = defaultdict(
+        lambda: {"jobs": 0, "seconds": 0.0, "max_rss_mb": 0.0}
+    )
     for path in sorted(folder.rglob("*.tsv")):
         stage = path.relative_to(folder).parts[0].removesuffix(".tsv")
         with open(path) as handle:
@@ -76,7 +78,9 @@ def stage_times(folder: Path) -> dict[str, dict[str, float]]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--cores", default="2")
     parser.add_argument("--configfile", default=None)
     parser.add_argument("--keep", action="store_true", help="do not delete results/ first")
@@ -92,14 +96,28 @@ def main() -> int:
         command += ["--configfile", args.configfile]
     code, wall, peak = run_with_memory(command)
     stages = stage_times(ROOT / "benchmarks")
-    print(f"\nexit code {code}; wall time {wall / 60:.1f} min; peak memory (process tree) {peak / 2**30:.2f} GiB")
+    print(
+        f"\nexit code {code}; wall time {wall / 60:.1f} min; peak memory (process tree) {peak / 2**30:.2f} GiB"
+    )
     print(f"{'stage':<12} {'jobs':>5} {'job-seconds':>12} {'max job RSS MB':>15}")
     for stage, entry in sorted(stages.items(), key=lambda item: -item[1]["seconds"]):
-        print(f"{stage:<12} {entry['jobs']:>5} {entry['seconds']:>12.1f} {entry['max_rss_mb']:>15.0f}")
+        print(
+            f"{stage:<12} {entry['jobs']:>5} {entry['seconds']:>12.1f} {entry['max_rss_mb']:>15.0f}"
+        )
     out = ROOT / "bench" / "results" / "pipeline.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"exit_code": code, "wall_seconds": wall, "peak_bytes": peak,
-                               "cores": args.cores, "stages": stages}, indent=2))
+    out.write_text(
+        json.dumps(
+            {
+                "exit_code": code,
+                "wall_seconds": wall,
+                "peak_bytes": peak,
+                "cores": args.cores,
+                "stages": stages,
+            },
+            indent=2,
+        )
+    )
     return code
 
 
