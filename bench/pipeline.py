@@ -13,6 +13,7 @@ benchmark files and writes it as JSON to bench/results/pipeline.json.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import shutil
@@ -31,10 +32,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def tree_rss(process: psutil.Process) -> int:
     total = 0
     for proc in [process, *process.children(recursive=True)]:
-        try:
+        with contextlib.suppress(psutil.Error):
             total += proc.memory_info().rss
-        except psutil.Error:
-            pass
     return total
 
 
@@ -97,7 +96,8 @@ def main() -> int:
     code, wall, peak = run_with_memory(command)
     stages = stage_times(ROOT / "benchmarks")
     print(
-        f"\nexit code {code}; wall time {wall / 60:.1f} min; peak memory (process tree) {peak / 2**30:.2f} GiB"
+        f"\nexit code {code}; wall time {wall / 60:.1f} min; "
+        f"peak memory (process tree) {peak / 2**30:.2f} GiB"
     )
     print(f"{'stage':<12} {'jobs':>5} {'job-seconds':>12} {'max job RSS MB':>15}")
     for stage, entry in sorted(stages.items(), key=lambda item: -item[1]["seconds"]):

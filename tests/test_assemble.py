@@ -5,7 +5,6 @@ from __future__ import annotations
 import pandas as pd
 import pyarrow as pa
 import pytest
-
 from mwalign import schemas
 from mwalign.assemble import assemble
 from mwalign.io import StageInputError, read_json, read_table, write_json, write_table
@@ -15,8 +14,12 @@ N = 12
 
 def write_corpus(path):
     frame = pd.DataFrame(
-        {"id": range(N), "text": [f"English sentence {i}." for i in range(N)],
-         "source": "file:x", "ref": [str(i) for i in range(N)]}
+        {
+            "id": range(N),
+            "text": [f"English sentence {i}." for i in range(N)],
+            "source": "file:x",
+            "ref": [str(i) for i in range(N)],
+        }
     )
     write_table(pa.Table.from_pandas(frame), path, schemas.CORPUS)
 
@@ -25,9 +28,14 @@ def write_shards(folder, lang, empty_ids=(), shard_size=5):
     paths, stats = [], []
     for shard, start in enumerate(range(0, N, shard_size)):
         ids = list(range(start, min(start + shard_size, N)))
-        frame = pd.DataFrame({"id": ids, "lang": lang,
-                              "source_text": [f"English sentence {i}." for i in ids],
-                              "text": ["" if i in empty_ids else f"{lang} sentence {i}." for i in ids]})
+        frame = pd.DataFrame(
+            {
+                "id": ids,
+                "lang": lang,
+                "source_text": [f"English sentence {i}." for i in ids],
+                "text": ["" if i in empty_ids else f"{lang} sentence {i}." for i in ids],
+            }
+        )
         for flag in schemas.FLAG_COLUMNS:
             frame[flag] = frame["text"].eq("") if flag == "flag_empty" else False
         path = folder / f"{lang}-{shard}.parquet"
@@ -41,8 +49,16 @@ def write_shards(folder, lang, empty_ids=(), shard_size=5):
 def run(tmp_path, shards, stats, dev_fraction=0.25):
     settings = {"dev_fraction": dev_fraction, "drop_flagged": True}
     out = tmp_path / "out"
-    card = assemble(tmp_path / "en.parquet", shards, stats, settings, 5,
-                    out / "multiway.parquet", out / "enx.parquet", out / "card.json")
+    card = assemble(
+        tmp_path / "en.parquet",
+        shards,
+        stats,
+        settings,
+        5,
+        out / "multiway.parquet",
+        out / "enx.parquet",
+        out / "card.json",
+    )
     return card, out
 
 
@@ -51,18 +67,27 @@ def test_multiway_and_enx(tmp_path):
     de, de_stats = write_shards(tmp_path, "de", empty_ids={3})
     zh, zh_stats = write_shards(tmp_path, "zh", empty_ids={3, 7})
     card, out = run(tmp_path, {"de": de, "zh": zh}, {"de": de_stats, "zh": zh_stats})
-    multiway = read_table(out / "multiway.parquet", schemas.multiway_schema(["de", "zh"])).to_pandas()
+    multiway = read_table(
+        out / "multiway.parquet", schemas.multiway_schema(["de", "zh"])
+    ).to_pandas()
     enx = read_table(out / "enx.parquet", schemas.ENX).to_pandas()
     assert sorted(multiway["id"]) == [i for i in range(N) if i not in (3, 7)]
     assert card["multiway"] == {"rows": N - 2, "dropped": 2}
     assert card["translations"]["zh"]["flags"]["flag_empty"] == 2
     row = multiway.set_index("id").loc[5]
-    assert (row["en"], row["de"], row["zh"]) == ("English sentence 5.", "de sentence 5.", "zh sentence 5.")
+    assert (row["en"], row["de"], row["zh"]) == (
+        "English sentence 5.",
+        "de sentence 5.",
+        "zh sentence 5.",
+    )
     # En-X: the same rows and split, one target per row, taken from the multi-way row.
     assert enx["id"].tolist() == multiway["id"].tolist()
     assert enx["split"].tolist() == multiway["split"].tolist()
     assert set(enx["lang"]) <= {"de", "zh"}
-    assert all(text == f"{lang} sentence {i}." for i, lang, text in zip(enx["id"], enx["lang"], enx["text"]))
+    assert all(
+        text == f"{lang} sentence {i}."
+        for i, lang, text in zip(enx["id"], enx["lang"], enx["text"], strict=True)
+    )
     assert set(multiway["split"]) <= {"train", "dev"}
     assert read_json(out / "card.json")["sha256"]["multiway"]
 
@@ -103,7 +128,9 @@ def test_wrong_schema_and_short_shard_are_errors(tmp_path):
     import pyarrow.parquet as pq
 
     pq.write_table(table, de[0])
-    with pytest.raises(StageInputError, match=r"de-0.parquet: wrong schema: missing columns \['flag_copy'\]"):
+    with pytest.raises(
+        StageInputError, match=r"de-0.parquet: wrong schema: missing columns \['flag_copy'\]"
+    ):
         run(tmp_path, {"de": de}, {"de": de_stats})
     de, de_stats = write_shards(tmp_path, "de")
     write_table(read_table(de[2]).slice(0, 1), de[2], schemas.TRANSLATION)

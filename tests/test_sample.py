@@ -8,7 +8,6 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-
 from mwalign import schemas
 from mwalign.io import read_table
 from mwalign.sample import normalise, sample_corpus
@@ -72,7 +71,10 @@ def test_too_small_corpus_errors_or_takes_all(tmp_path):
         sample_corpus(settings(path, size=10), 1, tmp_path / "a.parquet", tmp_path / "a.json")
     assert not (tmp_path / "a.parquet").exists()
     stats = sample_corpus(
-        settings(path, size=10, if_smaller="take_all"), 1, tmp_path / "b.parquet", tmp_path / "b.json"
+        settings(path, size=10, if_smaller="take_all"),
+        1,
+        tmp_path / "b.parquet",
+        tmp_path / "b.json",
     )
     assert stats["sampled"] == 4
 
@@ -84,7 +86,9 @@ def test_jsonl_and_parquet_need_the_text_column(tmp_path):
         sample_corpus(settings(jsonl), 1, tmp_path / "a.parquet", tmp_path / "a.json")
     stats = sample_corpus(
         settings(jsonl, file={"path": str(jsonl), "format": "auto", "text_column": "sentence"}),
-        1, tmp_path / "a.parquet", tmp_path / "a.json",
+        1,
+        tmp_path / "a.parquet",
+        tmp_path / "a.json",
     )
     assert stats["sampled"] == 3
     parquet = tmp_path / "c.parquet"
@@ -104,7 +108,9 @@ def test_bible_source_samples_old_testament(tmp_path):
     bible = {"edition": "4", "books": [1, 39]}
     stats = sample_corpus(
         {**settings(None, size=50), "source": "bible", "bible": bible, "max_chars": 400},
-        3, tmp_path / "en.parquet", tmp_path / "stats.json",
+        3,
+        tmp_path / "en.parquet",
+        tmp_path / "stats.json",
     )
     frame = pd.read_parquet(tmp_path / "en.parquet")
     assert stats["sampled"] == 50

@@ -6,7 +6,6 @@ import json
 
 import pytest
 import yaml
-
 from mwalign import schemas
 from mwalign.io import read_table
 from workflow_helpers import planned_jobs, snakemake, tiny_config, tiny_student
@@ -29,9 +28,13 @@ def test_every_output_is_well_formed(finished_run):
     assert corpus.num_rows == 64
     for lang in ("de", "zh"):
         for shard in (0, 1):
-            shard_table = read_table(results / f"translations/{lang}/{shard}.parquet", schemas.TRANSLATION)
+            shard_table = read_table(
+                results / f"translations/{lang}/{shard}.parquet", schemas.TRANSLATION
+            )
             assert shard_table.num_rows == (40 if shard == 0 else 24)
-    multiway = read_table(results / "dataset/multiway.parquet", schemas.multiway_schema(["de", "zh"]))
+    multiway = read_table(
+        results / "dataset/multiway.parquet", schemas.multiway_schema(["de", "zh"])
+    )
     enx = read_table(results / "dataset/enx.parquet", schemas.ENX)
     assert 0 < multiway.num_rows <= 64
     assert enx.num_rows == multiway.num_rows

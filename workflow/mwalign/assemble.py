@@ -113,14 +113,25 @@ def assemble(
             "split": splits,
             "en": multiway["en"].to_numpy(),
             "lang": enx_langs,
-            "text": [texts[lang].at[i] for i, lang in zip(kept_ids, enx_langs)],
+            "text": [texts[lang].at[i] for i, lang in zip(kept_ids, enx_langs, strict=True)],
         }
     )
-    io.write_table(pa.Table.from_pandas(multiway, preserve_index=False), multiway_path,
-                   schemas.multiway_schema(languages))
+    io.write_table(
+        pa.Table.from_pandas(multiway, preserve_index=False),
+        multiway_path,
+        schemas.multiway_schema(languages),
+    )
     io.write_table(pa.Table.from_pandas(enx, preserve_index=False), enx_path, schemas.ENX)
-    card = dataset_card(corpus, per_language, multiway, enx, shard_stats, settings, seed,
-                        {"corpus": corpus_path, "multiway": multiway_path, "enx": enx_path})
+    card = dataset_card(
+        corpus,
+        per_language,
+        multiway,
+        enx,
+        shard_stats,
+        settings,
+        seed,
+        {"corpus": corpus_path, "multiway": multiway_path, "enx": enx_path},
+    )
     io.write_json(card, card_path)
     log.info("multi-way rows: %d of %d (%s)", len(multiway), len(corpus), card["splits"])
     return card
@@ -145,7 +156,10 @@ def dataset_card(corpus, per_language, multiway, enx, shard_stats, settings, see
         "translation_sources": _sources(shard_stats),
         "multiway": {"rows": int(len(multiway)), "dropped": int(len(corpus) - len(multiway))},
         "splits": multiway["split"].value_counts().sort_index().to_dict(),
-        "enx": {"rows": int(len(enx)), "per_language": enx["lang"].value_counts().sort_index().to_dict()},
+        "enx": {
+            "rows": int(len(enx)),
+            "per_language": enx["lang"].value_counts().sort_index().to_dict(),
+        },
         "sha256": {name: io.file_sha256(path) for name, path in files.items()},
         "provenance": provenance("assemble", settings, seed),
     }

@@ -63,7 +63,9 @@ def read_edition(edition: str, books: tuple[int, int] = (1, 66)) -> pd.DataFrame
     check_edition(edition)
     lo, hi = books
     if not 1 <= lo <= hi <= 66:
-        raise ValueError(f"Bible books {list(books)} out of range; allowed: 1 <= first <= last <= 66")
+        raise ValueError(
+            f"Bible books {list(books)} out of range; allowed: 1 <= first <= last <= 66"
+        )
     with _connect() as db:
         frame = pd.read_sql_query(
             "SELECT bNumber AS book, cNumber AS chapter, vNumber AS verse, vText AS text "
@@ -73,7 +75,11 @@ def read_edition(edition: str, books: tuple[int, int] = (1, 66)) -> pd.DataFrame
             params=(edition, lo, hi),
         )
     frame["text"] = frame["text"].str.strip()
-    frame.insert(0, "ref", [verse_ref(*key) for key in zip(frame.book, frame.chapter, frame.verse)])
+    frame.insert(
+        0,
+        "ref",
+        [verse_ref(*key) for key in zip(frame.book, frame.chapter, frame.verse, strict=True)],
+    )
     return frame
 
 
@@ -86,7 +92,8 @@ def lookup(edition: str, refs: list[str]) -> list[str | None]:
     with _connect() as db:
         for book in books:
             rows = db.execute(
-                "SELECT bNumber, cNumber, vNumber, vText FROM bible WHERE bbName = ? AND bNumber = ?",
+                "SELECT bNumber, cNumber, vNumber, vText FROM bible "
+                "WHERE bbName = ? AND bNumber = ?",
                 (edition, book),
             )
             found.update({(b, c, v): text.strip() for b, c, v, text in rows})

@@ -104,7 +104,8 @@ def check_name(kind: str, name: str) -> None:
 def check_corpus(corpus: dict[str, Any]) -> None:
     if corpus["min_chars"] > corpus["max_chars"]:
         raise ConfigError(
-            f"config.corpus.min_chars ({corpus['min_chars']}) exceeds max_chars ({corpus['max_chars']})"
+            f"config.corpus.min_chars ({corpus['min_chars']}) exceeds "
+            f"config.corpus.max_chars ({corpus['max_chars']})"
         )
     books = corpus["bible"]["books"]
     if books[0] > books[1]:
@@ -112,7 +113,9 @@ def check_corpus(corpus: dict[str, Any]) -> None:
     if corpus["source"] == "file" and not corpus["file"]["path"]:
         raise ConfigError("config.corpus.source is 'file' but corpus.file.path is not set")
     if corpus["source"] == "huggingface" and not corpus["huggingface"]["name"]:
-        raise ConfigError("config.corpus.source is 'huggingface' but corpus.huggingface.name is not set")
+        raise ConfigError(
+            "config.corpus.source is 'huggingface' but corpus.huggingface.name is not set"
+        )
 
 
 def check_models(config: dict[str, Any]) -> None:

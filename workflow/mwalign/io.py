@@ -69,7 +69,9 @@ def read_table(path: str | os.PathLike, schema: pa.Schema | None = None) -> pa.T
     try:
         table = pq.read_table(path)
     except (pa.ArrowInvalid, OSError) as err:
-        raise StageInputError(f"{path}: not a readable Parquet file ({err}); delete it and rerun") from err
+        raise StageInputError(
+            f"{path}: not a readable Parquet file ({err}); delete it and rerun"
+        ) from err
     if schema is not None:
         check_schema(table.schema, schema, path)
     return table

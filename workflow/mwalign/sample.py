@@ -40,9 +40,7 @@ def read_bible(settings: dict) -> pd.DataFrame:
     edition = settings["edition"]
     books = tuple(settings["books"])
     frame = bible.read_edition(edition, books)
-    return pd.DataFrame(
-        {"text": frame["text"], "source": f"bible:{edition}", "ref": frame["ref"]}
-    )
+    return pd.DataFrame({"text": frame["text"], "source": f"bible:{edition}", "ref": frame["ref"]})
 
 
 def _file_format(path: Path, fmt: str) -> str:
@@ -86,9 +84,10 @@ def _read_jsonl(path: Path, column: str, counts: Counter) -> list[str | None]:
             texts.append(None)
             continue
         if not isinstance(record, dict) or column not in record:
+            keys = sorted(record) if isinstance(record, dict) else type(record).__name__
             raise ValueError(
                 f"{path}:{number}: record has no text column {column!r} "
-                f"(set corpus.file.text_column); keys: {sorted(record) if isinstance(record, dict) else type(record).__name__}"
+                f"(set corpus.file.text_column); keys: {keys}"
             )
         value = record[column]
         texts.append(value if isinstance(value, str) else None)

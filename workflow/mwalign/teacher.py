@@ -24,7 +24,9 @@ from mwalign.provenance import provenance
 log = logging.getLogger(__name__)
 
 
-def teacher_inputs(corpus_path: Path, multiway_path: Path | None, languages: list[str]) -> pd.DataFrame:
+def teacher_inputs(
+    corpus_path: Path, multiway_path: Path | None, languages: list[str]
+) -> pd.DataFrame:
     """Rows (id, lang, text) to embed: corpus English plus requested target languages."""
     corpus = io.read_table(corpus_path, schemas.CORPUS).to_pandas()
     frames = [pd.DataFrame({"id": corpus["id"], "lang": "en", "text": corpus["text"]})]
@@ -36,7 +38,9 @@ def teacher_inputs(corpus_path: Path, multiway_path: Path | None, languages: lis
         for lang in targets:
             if lang not in multiway.columns:
                 raise ValueError(f"teacher.languages: {lang!r} is not a column of {multiway_path}")
-            frames.append(pd.DataFrame({"id": multiway["id"], "lang": lang, "text": multiway[lang]}))
+            frames.append(
+                pd.DataFrame({"id": multiway["id"], "lang": lang, "text": multiway[lang]})
+            )
     return pd.concat(frames, ignore_index=True)
 
 
