@@ -136,6 +136,7 @@ def test_language_tags():
     assert pair_seen_tag(["de", "fr"], ["de"]) == "unseen"
 
 
+@pytest.mark.slow
 def test_bitext_and_classification_share_embeddings(student, tmp_path):
     params = {t: evaluate_params(CONFIG, "base-tiny", t) for t in CONFIG["evaluate"]["tasks"]}
     cache = tmp_path / "cache"
@@ -210,6 +211,7 @@ def test_bf16_embeddings_match_fp32_and_are_cached_apart(student, tmp_path):
     assert encoders["bf16"].stats()["sentences_encoded"] == 2  # not served from fp32's store
 
 
+@pytest.mark.slow
 def test_adding_a_language_encodes_only_that_language(student, tmp_path):
     config = copy.deepcopy(CONFIG)
     config["evaluate"]["bible"]["size"] = 20
