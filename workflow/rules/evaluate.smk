@@ -9,7 +9,7 @@ rule evaluate:
         "benchmarks/evaluate/{model}/{task}.tsv"
     conda:
         "../../envs/mwalign.yaml"
-    threads: 8
+    threads: 1
     resources:
         mem_mb=8000,
         runtime=240,

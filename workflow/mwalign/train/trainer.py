@@ -115,9 +115,13 @@ def batch_size(params: dict) -> int:
 
 
 def precision_flags(precision: str) -> dict[str, bool]:
-    """bf16/fp16 mixed precision on a GPU; a CPU trains in fp32 whatever is asked."""
-    if precision != "fp32" and not torch.cuda.is_available():
-        log.warning("precision %s needs a GPU; training in fp32 on the CPU", precision)
+    """Mixed precision flags: bf16 autocast on a GPU or a CPU; fp16 on a GPU only.
+
+    On a CPU, bf16 autocast is fast only where the processor has native bf16
+    (AVX512-BF16 or AMX); elsewhere it is slower than fp32.
+    """
+    if precision == "fp16" and not torch.cuda.is_available():
+        log.warning("precision fp16 needs a GPU; training in fp32 on the CPU")
         return {"bf16": False, "fp16": False}
     return {"bf16": precision == "bf16", "fp16": precision == "fp16"}
 
