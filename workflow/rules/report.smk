@@ -7,6 +7,12 @@ rule report:
     output:
         scores="results/report/scores.parquet",
         summary="results/report/summary.md",
+        html=report("results/report/summary.html", category="Summary"),
+        plots=report(
+            directory("results/report/plots"),
+            patterns=["{name}.png"],
+            category="Plots",
+        ),
     log:
         "logs/report.log",
     benchmark:

@@ -7,4 +7,6 @@ build_report(
     snakemake.params.models,
     snakemake.output.scores,
     snakemake.output.summary,
+    plot_dir=snakemake.output.plots,
+    out_html=snakemake.output.html,
 )
