@@ -21,6 +21,7 @@ import argparse
 import json
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -49,6 +50,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--part", choices=["all", "batching", "vllm", "resume"], default="all")
     parser.add_argument("--vllm-python", type=Path, default=ROOT / ".venv-vllm" / "bin" / "python")
     parser.add_argument("--work", type=Path, default=None, help="scratch folder (default: temp)")
+    parser.add_argument(
+        "--reuse", action="store_true", help="reuse finished runs (same settings) found in --work"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "bench" / "translate.json")
     parser.add_argument("--child", choices=["shard"], help=argparse.SUPPRESS)
     parser.add_argument("--child-params", type=Path, help=argparse.SUPPRESS)
@@ -88,14 +92,25 @@ def params(args: argparse.Namespace, backend: str, sort: bool) -> dict:
     return translate_params(cfg, args.lang)
 
 
-def run_shard(args: argparse.Namespace, corpus: Path, p: dict, name: str, work: Path) -> dict:
+def run_shard(
+    args: argparse.Namespace, corpus: Path, p: dict, name: str, work: Path, fresh: bool = True
+) -> dict:
     """translate_shard in this process; the stats plus the output texts."""
     from mwalign.io import read_table
     from mwalign.translate import translate_shard
 
     out = work / name / f"{args.lang}.parquet"
+    stats_path = out.with_suffix(".json")
+    if args.reuse and out.exists() and stats_path.exists():
+        stats = json.loads(stats_path.read_text())
+        if stats["provenance"]["config"] == p and stats["resumed_rows"] == 0:
+            log.info("reusing the finished %s run in %s", name, out.parent)
+            stats["texts"] = read_table(out).column("text").to_pylist()
+            return stats
+    if fresh:  # timings from a fresh start, not from leftovers of an interrupted run
+        shutil.rmtree(work / name / "work", ignore_errors=True)
     stats = translate_shard(
-        corpus, args.lang, 0, p, out, out.with_suffix(".json"), work / name / "work", args.seed
+        corpus, args.lang, 0, p, out, stats_path, work / name / "work", args.seed
     )
     stats["texts"] = read_table(out).column("text").to_pylist()
     return stats
@@ -189,7 +204,7 @@ def bench_resume(args, corpus: Path, work: Path, results: dict) -> None:
     proc.wait()
     done = persisted_rows(work / "resume" / "work")
     rerun_started = time.perf_counter()
-    rerun = run_shard(args, corpus, p, "resume", work)
+    rerun = run_shard(args, corpus, p, "resume", work, fresh=False)
     rerun_wall = time.perf_counter() - rerun_started
     full_wall = full["seconds"]
     results["resume"] = {

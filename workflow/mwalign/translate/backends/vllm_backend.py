@@ -94,29 +94,43 @@ class VllmBackend:
         ids = self._encode([text])[0][:max_tokens]
         return self.tokenizer.decode(ids, skip_special_tokens=True).strip()
 
-    def _sampling(self, texts: list[str]) -> list:
+    def _sampling(self, texts: list[str], input_lengths: list[int]) -> list:
         from vllm import SamplingParams
 
         ratio, extra = self.settings["max_tokens_ratio"], self.settings["max_tokens_extra"]
-        room = [self.settings["max_model_len"] - n for n in self.input_lengths(texts)]
         caps = [math.ceil(ratio * n + extra) for n in self.source_lengths(texts)]
+        room = [self.settings["max_model_len"] - n for n in input_lengths]
         return [
-            SamplingParams(
-                temperature=0.0, max_tokens=max(1, min(cap, free - 1)), stop=list(self.stop)
-            )
+            SamplingParams(temperature=0.0, max_tokens=min(cap, free), stop=list(self.stop))
             for cap, free in zip(caps, room, strict=True)
         ]
 
     def translate(self, texts: list[str], refs: list[str]) -> list[str]:
-        """Greedy translations of one chunk, in order (vLLM batches it internally)."""
-        items = self._messages_or_prompts(texts)
-        params = self._sampling(texts)
+        """Greedy translations of one chunk, in order (vLLM batches it internally).
+
+        A prompt that leaves no room for output within ``max_model_len`` gets an empty
+        translation (flagged later) instead of failing the whole chunk.
+        """
+        lengths = self.input_lengths(texts)
+        fits = [i for i, n in enumerate(lengths) if n < self.settings["max_model_len"]]
+        if len(fits) < len(texts):
+            log.warning(
+                "%d prompts are longer than max_model_len=%d; their translations are empty",
+                len(texts) - len(fits), self.settings["max_model_len"],
+            )  # fmt: skip
+        results = [""] * len(texts)
+        if not fits:
+            return results
+        items = [self._messages_or_prompts(texts)[i] for i in fits]
+        params = self._sampling([texts[i] for i in fits], [lengths[i] for i in fits])
         if self.chat:
             outputs = self.llm.chat(items, params, add_generation_prompt=True, use_tqdm=False)
         else:
             outputs = self.llm.generate(items, params, use_tqdm=False)
         self.generated_tokens += sum(len(out.outputs[0].token_ids) for out in outputs)
-        return [prompts.cut_at_stop(out.outputs[0].text, self.stop) for out in outputs]
+        for i, out in zip(fits, outputs, strict=True):
+            results[i] = prompts.cut_at_stop(out.outputs[0].text, self.stop)
+        return results
 
     def provenance(self) -> dict:
         version = "not installed"
