@@ -1,5 +1,4 @@
 # Shared helpers: config validation at parse time, names and paths derived from config.
-import math
 import os
 import re
 import sys
@@ -15,13 +14,13 @@ from mwalign.config import validate_config
 from mwalign.evaluate import evaluate_params
 from mwalign.models import model_slug
 from mwalign.train import train_jobs, train_params
-from mwalign.translate import translate_params
+from mwalign.translate import shard_count, translate_params
 
 validate_config(config)
 
 LANGUAGES = config["languages"]
 SHARDS = list(
-    range(math.ceil(config["corpus"]["size"] / config["translate"]["shard_size"]))
+    range(shard_count(config["corpus"]["size"], config["translate"]["shard_size"]))
 )
 TEACHER = model_slug(config["teacher"]["model"])
 STUDENTS = config["students"]
