@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-from pathlib import Path
 
 import pytest
 import torch
@@ -14,18 +13,7 @@ from mwalign.train.data import UniqueIdBatchSampler, build_dataset
 from mwalign.train.trainer import training_arguments
 from safetensors.torch import load_file
 from sentence_transformers import SentenceTransformer
-from test_train_fixtures import LANGUAGES, make_config, make_datasets, make_student
-
-
-@pytest.fixture(scope="module")
-def student(tmp_path_factory) -> Path:
-    torch.set_num_threads(1)
-    return make_student(tmp_path_factory.mktemp("student") / "tiny")
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory) -> dict[str, Path]:
-    return make_datasets(tmp_path_factory.mktemp("data"))
+from test_train_fixtures import LANGUAGES, make_config
 
 
 def test_default_like_config_is_accepted():

