@@ -4,16 +4,14 @@ and data-parallel averaged gradients equal the single-process gradients."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-from mwalign.train import train_params, train_run
+from mwalign.train import train_job, train_params, train_run
+from mwalign.train.launch import torchrun_command
 from mwalign.train.losses import EmbeddingMSE, MultiwayInfoNCE, SimilarityMSE, SoftContrastive
 from test_train_fixtures import make_config, make_datasets, make_student
 from torch import nn
@@ -99,29 +97,36 @@ def test_two_process_gathered_loss_equals_single_process(two_process_results: Pa
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(shutil.which("torchrun") is None, reason="torchrun is not on PATH")
-def test_torchrun_two_processes_train_like_one(tmp_path: Path):
-    """The whole trainer under torchrun (2 CPU processes, gloo) follows the single-process
-    loss curve: each global batch is split across processes and the loss gathers it back."""
+def test_torchrun_two_processes_train_like_one(tmp_path: Path, monkeypatch):
+    """The train job with two workers (torchrun, 2 CPU processes, gloo) follows the
+    single-process loss curve: each global batch is split across processes and the loss
+    gathers it back."""
     torch.set_num_threads(1)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     student = make_student(tmp_path / "student", dropout=0.0)  # no dropout: deterministic
     data = make_datasets(tmp_path / "data")
     params = train_params(make_config(steps=3, checkpoint_every=2), "multiway")
-    (tmp_path / "params.json").write_text(json.dumps(params))
     single = train_run(params, data["multiway"], student, tmp_path / "single")
-    command = [
-        "torchrun", "--nproc_per_node", "2", "-m", "mwalign.train",
-        "--params", str(tmp_path / "params.json"), "--dataset", str(data["multiway"]),
-        "--student", str(student), "--out", str(tmp_path / "double"),
-    ]  # fmt: skip
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
+    log_path = tmp_path / "train.log"
+    train_job(
+        params, data["multiway"], student, tmp_path / "double",
+        processes=2, threads=2, log_path=log_path,
+    )  # fmt: skip
+    assert "training process 2 of 2" in log_path.read_text()  # the workers' output is logged
     curves = [loss_curve(tmp_path / run / "loss_curve.csv") for run in ("single", "double")]
     assert len(curves[1]) == 3 == single["result"]["steps"]
     assert curves[1] == pytest.approx(curves[0], rel=1e-4)
     record = json.loads((tmp_path / "double" / "mwalign_run.json").read_text())
     assert record["result"]["steps"] == 3
+    assert not (tmp_path / ".double.params.json").exists()
+
+
+def test_torchrun_command_is_an_argument_list():
+    command = torchrun_command(4, Path("p.json"), Path("d.parquet"), Path("s"), Path("o"))
+    assert command[1:5] == ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node"]
+    assert command[5] == "4" and "--teacher" not in command
+    with pytest.raises(ValueError, match="processes must be at least 1, got 0"):
+        train_job({}, "d", "s", "o", processes=0)
 
 
 def loss_curve(path: Path) -> list[float]:

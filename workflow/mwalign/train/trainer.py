@@ -266,6 +266,7 @@ def train_run(
     teacher_dim = len(dataset[0]["label"][0]) if "label" in dataset.column_names else None
     loss = build_loss(params, model, teacher_dim)
     args = training_arguments(params, work_dir, ids)  # also sets up torch.distributed
+    log.info("training process %d of %d", args.process_index + 1, args.world_size)
     if args.process_index == 0:
         prepare_work_dir(work_dir, params)
     trainer = GuardedTrainer(
