@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from mwalign.config import ConfigError, validate_config
+from mwalign.config import ConfigError, config_model_ids, remote_code_allowed, validate_config
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT = yaml.safe_load((ROOT / "config.yaml").read_text())
@@ -28,18 +28,38 @@ def test_default_and_paper_configs_are_valid():
     filled = validate_config(config())
     assert filled["dataset"]["drop_flagged"] is True  # a default filled in
     assert filled["corpus"]["file"]["format"] == "auto"
+    # defaults of sections kept in their own schema files are filled in too
+    assert filled["translate"]["transformers"]["gguf_file"] is None
+    assert filled["translate"]["flags"]["min_script_fraction"] == 0.5
+    assert filled["evaluate"]["classification"]["n_experiments"] == 10
+    assert filled["train"]["keep_checkpoints"] == 2
+    assert filled["trust_remote_code"] == []
     paper = yaml.safe_load((ROOT / "experiments/paper.yaml").read_text())
     assert validate_config(paper)["translate"]["backend"] == "transformers"
+
+
+BACKEND_MSG = r"translate.backend: 'marian-fast' is not one of \['reference', 'transformers'"
+STUDENT_MSG = r"config.students.e5-small.model: model id "
+
+
+def run(**settings) -> dict:
+    """Changes that replace the `multiway` run with one carrying ``settings``."""
+    return {"runs__multiway": {"student": "e5-small", "data": "multiway", **settings}}
+
+
+def translator(**settings) -> dict:
+    """Changes that switch to the transformers backend with ``settings``."""
+    return {"translate__backend": "transformers", "translate__transformers": settings}
 
 
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"colour": "red"}, r"Additional properties are not allowed \('colour' was unexpected\)"),
-        ({"corpus__sise": 10}, r"config key corpus: .*'sise' was unexpected"),
+        ({"colour": "red"}, r"\('colour' was unexpected\); allowed keys: \['corpus', 'dataset'"),
+        ({"corpus__sise": 10}, r"config key corpus: .*'sise' was unexpected.*'min_chars'"),
         ({"languages": ["de", "xx"]}, r"unknown language 'xx'; known: .*ar, bn"),
         ({"languages": ["de", "en"]}, r"lists 'en', but English is the source"),
-        ({"languages": ["de", "de"]}, r"config key languages: .*non-unique"),
+        ({"languages": ["de", "de"]}, r"languages: \['de', 'de'\] lists \['de'\] more than once"),
         ({"corpus__size": 0}, r"config key corpus.size: 0 is less than the minimum of 1"),
         ({"corpus__size": -5}, r"config key corpus.size: -5 is less than the minimum of 1"),
         ({"corpus__source": "web"}, r"config key corpus.source: 'web' is not one of"),
@@ -50,8 +70,94 @@ def test_default_and_paper_configs_are_valid():
         ({"teacher__model": "org/model; rm -rf /"}, r"config.teacher.model"),
         ({"runs__bad": {"student": "nobody", "data": "multiway"}}, r"nobody"),
         ({"runs__bad run": {"student": "e5-small", "data": "enx"}}, r"run name 'bad run'"),
+        # unknown choices: the message lists the allowed values
+        ({"translate__backend": "marian-fast"}, BACKEND_MSG),
+        (run(objective="triplet"), r"runs.multiway.objective: 'triplet' is not one of \['infonce'"),
+        (run(data="pairs"), r"runs.multiway.data: 'pairs' is not one of \['multiway', 'enx'\]"),
+        ({"evaluate__tasks": ["NoSuchTask"]}, r"unknown task\(s\) \['NoSuchTask'\].*allowed:"),
+        ({"train__precision": "fp8"}, r"train.precision: 'fp8' is not one of \['fp32'"),
+        ({"corpus__file__format": "csv"}, r"corpus.file.format: 'csv' is not one of \['auto'"),
+        ({"corpus__if_smaller": "shrug"}, r"corpus.if_smaller: 'shrug' is not one of \['error'"),
+        (
+            {"corpus__bible__edition": "zz"},
+            r"corpus.bible.edition: unknown Bible edition 'zz'; known",
+        ),
+        ({"evaluate__unseen_languages": ["xx"]}, r"unknown language 'xx' in config.evaluate"),
+        ({"evaluate__unseen_languages": ["de"]}, r"unseen_languages lists \['de'\], which are"),
+        ({"languages": []}, r"config key languages: \[\] should be non-empty"),
+        # zero or negative sizes, rates and temperatures
+        ({"train__learning_rate": 0}, r"train.learning_rate: 0 is less than or equal to the min"),
+        ({"train__learning_rate": -1e-5}, r"train.learning_rate: -1e-05 is less than or equal"),
+        (run(learning_rate=0.0), r"runs.multiway.learning_rate: 0.0 is less than or equal"),
+        ({"train__steps": 0}, r"train.steps: 0 is less than the minimum of 1"),
+        ({"train__batch_ids": 1}, r"train.batch_ids: 1 is less than the minimum of 2"),
+        ({"train__temperature": 0}, r"train.temperature: 0 is less than or equal to the minimum"),
+        ({"teacher__batch_size": 0}, r"teacher.batch_size: 0 is less than the minimum of 1"),
+        ({"students__e5-small__max_seq_length": 0}, r"max_seq_length: 0 is less than the min"),
+        ({"translate__shard_size": -3}, r"translate.shard_size: -3 is less than the minimum of 1"),
+        ({"evaluate__bible__size": 0}, r"evaluate.bible.size: 0 is less than the minimum of 2"),
+        ({"evaluate__classification__samples_per_label": 0}, r"samples_per_label: 0 is less"),
+        ({"dataset__dev_fraction": 1}, r"dev_fraction: 1 is greater than or equal to the maximum"),
+        ({"seed": -1}, r"config key seed: -1 is less than the minimum of 0"),
+        # model ids: no paths out of the project, no shell text, wherever a model is named
+        ({"students__e5-small__model": "../../etc/passwd"}, STUDENT_MSG + r"'../../etc/passwd'"),
+        ({"students__e5-small__model": "intfloat/e5;curl x|sh"}, STUDENT_MSG + r"'intfloat/e5;"),
+        ({"students__e5-small__model": "/tmp/../etc"}, r"students.e5-small.model: local model"),
+        ({"teacher__model": ""}, r"config.teacher.model: model id '' is empty"),
+        (translator(model="../models/nllb"), r"translate.transformers.model: model id '../models"),
+        (
+            translator(model="Helsinki-NLP/opus-mt-en-{lang}$(id)"),
+            r"translate.transformers.model \(ar\): model id 'Helsinki-NLP/opus-mt-en-ar\$\(id\)'",
+        ),
+        (
+            {"translate__backend": "vllm", "translate__vllm": {"model": "o/m && rm -rf ~"}},
+            r"config.translate.vllm.model: model id 'o/m && rm -rf ~' is not allowed",
+        ),
+        (
+            translator(model="google/gemma-3-270m", family="causal", gguf_file="../x.gguf"),
+            r"gguf_file '../x.gguf' is not allowed; use a '.gguf' file inside the model folder",
+        ),
+        # trust_remote_code names models of the experiment only
+        (
+            {"trust_remote_code": ["some/other-model"]},
+            r"trust_remote_code lists 'some/other-model'",
+        ),
+        ({"trust_remote_code": "intfloat/multilingual-e5-small"}, r"is not of type 'array'"),
+        (
+            {"corpus__source": "file", "corpus__file": {"path": "/no/such/corpus.txt"}},
+            r"config.corpus.file.path '/no/such/corpus.txt' is not a file",
+        ),
     ],
 )
 def test_bad_config_names_key_and_allowed_values(changes, message):
     with pytest.raises(ConfigError, match=message):
         validate_config(config(**changes))
+
+
+def test_remote_code_only_for_listed_models():
+    e5 = "intfloat/multilingual-e5-small"
+    plain = validate_config(config())
+    assert not any(remote_code_allowed(plain, m) for m in config_model_ids(plain).values())
+    listed = validate_config(config(trust_remote_code=[e5]))
+    assert remote_code_allowed(listed, e5)
+    assert not remote_code_allowed(listed, "sentence-transformers/all-MiniLM-L6-v2")
+    assert not remote_code_allowed(listed, "intfloat/multilingual-e5-small-evil")
+
+
+def test_remote_code_of_a_translator_template_covers_its_languages():
+    marian = "Helsinki-NLP/opus-mt-en-{lang}"
+    filled = validate_config(config(**translator(model=marian), trust_remote_code=[marian]))
+    ids = config_model_ids(filled)
+    assert ids["translate.transformers.model (de)"] == "Helsinki-NLP/opus-mt-en-de"
+    assert remote_code_allowed(filled, "Helsinki-NLP/opus-mt-en-de")
+    assert not remote_code_allowed(filled, "Helsinki-NLP/opus-mt-en-fr")  # fr is not configured
+
+
+def test_reference_backend_loads_no_translator_and_file_corpus_may_be_relative(
+    tmp_path, monkeypatch
+):
+    assert "translate.transformers.model" not in config_model_ids(validate_config(config()))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "corpus.txt").write_text("A sentence long enough to keep.\n")
+    filled = validate_config(config(corpus__source="file", corpus__file={"path": "corpus.txt"}))
+    assert filled["corpus"]["file"]["path"] == "corpus.txt"

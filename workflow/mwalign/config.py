@@ -17,6 +17,7 @@ import yaml
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
+from mwalign import bible
 from mwalign.languages import LANGUAGES, language
 
 SCHEMA_DIR = Path(__file__).resolve().parents[1] / "schemas"
@@ -54,6 +55,19 @@ def _key_path(error: jsonschema.ValidationError) -> str:
     return ".".join(str(part) for part in error.absolute_path) or "(top level)"
 
 
+def _message(error: jsonschema.ValidationError) -> str:
+    """jsonschema's message, plus the allowed keys or the repeated items where it omits them."""
+    if error.validator == "additionalProperties" and isinstance(error.schema, dict):
+        allowed = sorted(error.schema.get("properties", {}))
+        if allowed:
+            return f"{error.message}; allowed keys: {allowed}"
+    if error.validator == "uniqueItems" and isinstance(error.instance, list):
+        items = error.instance
+        repeated = [item for i, item in enumerate(items) if item in items[:i]]
+        return f"{items!r} lists {repeated!r} more than once; each item may appear once"
+    return error.message
+
+
 def apply_schema(config: dict[str, Any]) -> dict[str, Any]:
     """Fill defaults into ``config`` (in place) and validate it against the schema."""
     schema = yaml.safe_load(SCHEMA_FILE.read_text())
@@ -61,12 +75,13 @@ def apply_schema(config: dict[str, Any]) -> dict[str, Any]:
     validator = _with_defaults(jsonschema.Draft202012Validator)(schema, registry=_registry())
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:
-        lines = [f"config key {_key_path(err)}: {err.message}" for err in errors[:10]]
+        lines = [f"config key {_key_path(err)}: {_message(err)}" for err in errors[:10]]
         raise ConfigError("invalid config:\n  " + "\n  ".join(lines))
     return config
 
 
 def check_languages(config: dict[str, Any]) -> None:
+    """Target languages are known, distinct and not English; the teacher's are among them."""
     targets = config["languages"]
     for code in targets:
         try:
@@ -102,6 +117,7 @@ def check_name(kind: str, name: str) -> None:
 
 
 def check_corpus(corpus: dict[str, Any]) -> None:
+    """Length bounds, book range, the Bible edition or the corpus file of the chosen source."""
     if corpus["min_chars"] > corpus["max_chars"]:
         raise ConfigError(
             f"config.corpus.min_chars ({corpus['min_chars']}) exceeds "
@@ -110,24 +126,100 @@ def check_corpus(corpus: dict[str, Any]) -> None:
     books = corpus["bible"]["books"]
     if books[0] > books[1]:
         raise ConfigError(f"config.corpus.bible.books {books}: first book after last book")
-    if corpus["source"] == "file" and not corpus["file"]["path"]:
-        raise ConfigError("config.corpus.source is 'file' but corpus.file.path is not set")
+    if corpus["source"] == "bible":
+        try:
+            bible.check_edition(corpus["bible"]["edition"])
+        except ValueError as err:
+            raise ConfigError(f"config.corpus.bible.edition: {err}") from None
+    if corpus["source"] == "file":
+        path = corpus["file"]["path"]
+        if not path:
+            raise ConfigError("config.corpus.source is 'file' but corpus.file.path is not set")
+        if not Path(path).is_file():
+            raise ConfigError(
+                f"config.corpus.file.path {path!r} is not a file (relative paths are read "
+                "from the working directory); allowed: a .txt, .jsonl or .parquet file"
+            )
     if corpus["source"] == "huggingface" and not corpus["huggingface"]["name"]:
         raise ConfigError(
             "config.corpus.source is 'huggingface' but corpus.huggingface.name is not set"
         )
 
 
+def _translator_model(config: dict[str, Any]) -> tuple[str, str] | None:
+    """(config key, model id as written) of the configured translator; None for `reference`."""
+    backend = config["translate"]["backend"]
+    if backend not in ("transformers", "vllm"):
+        return None
+    return f"translate.{backend}.model", config["translate"][backend]["model"]
+
+
+def config_model_ids(config: dict[str, Any]) -> dict[str, str]:
+    """Every model id a validated ``config`` loads, keyed by where it appears.
+
+    The teacher, each student, and the translator of the configured backend; a
+    ``{lang}`` field of a translator id is filled in for every language.
+    """
+    ids = {"teacher.model": config["teacher"]["model"]}
+    ids.update({f"students.{n}.model": s["model"] for n, s in config["students"].items()})
+    translator = _translator_model(config)
+    if translator is not None:
+        key, model = translator
+        if "{lang}" in model:
+            ids.update({f"{key} ({c})": model.replace("{lang}", c) for c in config["languages"]})
+        else:
+            ids[key] = model
+    return ids
+
+
 def check_models(config: dict[str, Any]) -> None:
+    """Model ids are Hugging Face ids or absolute local folders, never paths out or shell text."""
     from mwalign.models import validate_model_id
 
-    ids = [("teacher.model", config["teacher"]["model"])]
-    ids += [(f"students.{name}.model", s["model"]) for name, s in config["students"].items()]
-    for key, model_id in ids:
+    for key, model_id in config_model_ids(config).items():
         try:
             validate_model_id(model_id)
         except ValueError as err:
             raise ConfigError(f"config.{key}: {err}") from None
+    gguf = config["translate"]["transformers"]["gguf_file"]
+    safe = gguf is None or (all(map(_SAFE_NAME.match, gguf.split("/"))) and gguf.endswith(".gguf"))
+    if config["translate"]["backend"] == "transformers" and not safe:
+        raise ConfigError(
+            f"config.translate.transformers.gguf_file {gguf!r} is not allowed; use a "
+            "'.gguf' file inside the model folder: names of letters, digits, '.', '_', '-' "
+            "(each starting with a letter or digit), folders separated by '/'"
+        )
+    check_remote_code(config)
+
+
+def check_remote_code(config: dict[str, Any]) -> None:
+    """Each entry of ``trust_remote_code`` must name a model that the experiment loads."""
+    used = config_model_ids(config)
+    allowed = set(used.values())
+    translator = _translator_model(config)
+    if translator is not None:
+        allowed.add(translator[1])  # a {lang} template as written
+    for entry in config["trust_remote_code"]:
+        if entry not in allowed:
+            raise ConfigError(
+                f"config.trust_remote_code lists {entry!r}, which is not a model of this "
+                f"experiment; allowed: {sorted(allowed)} (from {', '.join(sorted(used))})"
+            )
+
+
+def remote_code_allowed(config: dict[str, Any], model_id: str) -> bool:
+    """True only when ``config.trust_remote_code`` names ``model_id`` (or its {lang} template).
+
+    The one place that decides whether transformers may run code shipped with a model.
+    """
+    listed = config.get("trust_remote_code") or []
+    if model_id in listed:
+        return True
+    return any(
+        "{lang}" in entry and entry.replace("{lang}", code) == model_id
+        for entry in listed
+        for code in config.get("languages", [])
+    )
 
 
 def check_stages(config: dict[str, Any]) -> None:
