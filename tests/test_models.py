@@ -311,8 +311,97 @@ def test_remote_code_is_never_trusted_unless_allowed(tmp_path, offline_hub, monk
     source = _tiny_hf_encoder(tmp_path / "enc")
     materialise_model(str(source), tmp_path / "out-a")
     materialise_model(str(source), tmp_path / "out-b", allow_remote_code=True)
-    assert "trust_remote_code" not in json.dumps(seen[0])
-    assert seen[1]["model_kwargs"] == {"trust_remote_code": True}
+    for key in ("model_kwargs", "config_kwargs", "processor_kwargs"):
+        assert seen[0][key] == {"trust_remote_code": False}  # explicit: never asked on stdin
+        assert seen[1][key] == {"trust_remote_code": True}
+
+
+def test_loading_trusts_remote_code_only_for_folders_materialised_with_it(
+    tmp_path, offline_hub, monkeypatch
+):
+    import sentence_transformers
+
+    seen: list[bool] = []
+    original = sentence_transformers.SentenceTransformer
+
+    def spy(*args, **kwargs):
+        if args:  # a load from a folder (not the build from modules)
+            seen.append(kwargs["trust_remote_code"])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(sentence_transformers, "SentenceTransformer", spy)
+    source = _tiny_hf_encoder(tmp_path / "enc")
+    unlisted, listed = tmp_path / "unlisted", tmp_path / "listed"
+    assert materialise_model(str(source), unlisted)["trust_remote_code"] is False
+    assert materialise_model(str(source), listed, allow_remote_code=True)["trust_remote_code"]
+    load_sentence_transformer(unlisted)
+    load_sentence_transformer(listed)
+    (unlisted / models.INFO_FILE).unlink()  # a folder without info, e.g. a trained model
+    load_sentence_transformer(unlisted)
+    assert seen == [False, True, False]
+    with pytest.raises(RuntimeError, match=r"materialised with trust_remote_code.*no longer lists"):
+        materialise_model(str(source), listed)  # the config stopped listing the model
+
+
+CUSTOM_CONFIG = """
+import os
+from pathlib import Path
+
+from transformers import BertConfig
+
+Path(os.environ["MWALIGN_REMOTE_CODE_MARKER"]).write_text("remote code ran")
+
+
+class CustomBertConfig(BertConfig):
+    model_type = "custom-bert"
+"""
+CUSTOM_MODEL = """
+from transformers import BertModel
+
+from .configuration_custom import CustomBertConfig
+
+
+class CustomBertModel(BertModel):
+    config_class = CustomBertConfig
+"""
+
+
+def _encoder_with_remote_code(folder: Path) -> Path:
+    """A tiny encoder whose config names its own Python code (``auto_map``), as hub repos do."""
+    _tiny_hf_encoder(folder)
+    (folder / "configuration_custom.py").write_text(CUSTOM_CONFIG)
+    (folder / "modeling_custom.py").write_text(CUSTOM_MODEL)
+    config = json.loads((folder / "config.json").read_text())
+    config["model_type"] = "custom-bert"
+    config["auto_map"] = {
+        "AutoConfig": "configuration_custom.CustomBertConfig",
+        "AutoModel": "modeling_custom.CustomBertModel",
+    }
+    (folder / "config.json").write_text(json.dumps(config))
+    return folder
+
+
+def test_model_code_runs_only_for_a_listed_model(tmp_path, offline_hub, monkeypatch):
+    from transformers import dynamic_module_utils
+
+    marker = tmp_path / "marker"
+    monkeypatch.setenv("MWALIGN_REMOTE_CODE_MARKER", str(marker))
+    monkeypatch.setattr(dynamic_module_utils, "HF_MODULES_CACHE", str(tmp_path / "modules"))
+    monkeypatch.setattr(dynamic_module_utils, "TIME_OUT_REMOTE_CODE", 0)  # never ask on stdin
+    source = _encoder_with_remote_code(tmp_path / "custom")
+    with pytest.raises(ValueError, match="trust_remote_code"):
+        materialise_model(str(source), tmp_path / "unlisted")
+    assert not marker.exists() and not (tmp_path / "unlisted").exists()
+    listed = tmp_path / "listed"
+    materialise_model(str(source), listed, allow_remote_code=True)
+    assert marker.read_text() == "remote code ran"
+    assert load_sentence_transformer(listed).encode(["the cat sat"]).shape == (1, 32)
+    marker.unlink()
+    info = read_model_info(listed)
+    (listed / models.INFO_FILE).write_text(json.dumps({**info, "trust_remote_code": False}))
+    with pytest.raises(ValueError, match="trust_remote_code"):
+        load_sentence_transformer(listed)
+    assert not marker.exists()
 
 
 def test_load_sentence_transformer_rejects_other_folders(tmp_path):

@@ -28,7 +28,6 @@ import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from mwalign.e5s1 import E5S1Header, dequantise_q4_0, e5s1_shapes, e5s1_to_bert, read_e5s1
 from mwalign.io import file_sha256, read_json, write_json
@@ -105,11 +104,13 @@ def materialise_model(model_id: str, out_dir: Path, *, allow_remote_code: bool =
 
     Built in a temporary folder next to ``out_dir`` and renamed into place, so a killed job
     leaves nothing that looks complete. An existing complete ``out_dir`` is kept as is.
-    ``allow_remote_code`` lets transformers run code from the model repository.
+    ``allow_remote_code`` lets transformers run code from the model repository; pass
+    ``mwalign.config.remote_code_allowed(config, model_id)``, never a constant. The choice
+    is recorded in the folder's info, which :func:`load_sentence_transformer` follows.
     """
     validate_model_id(model_id)
     out_dir = Path(out_dir)
-    existing = _existing_info(out_dir, model_id)
+    existing = _existing_info(out_dir, model_id, allow_remote_code)
     if existing is not None:
         log.info("%s already holds %s; nothing to do", out_dir, model_id)
         return existing
@@ -120,12 +121,13 @@ def materialise_model(model_id: str, out_dir: Path, *, allow_remote_code: bool =
         info = _build(model_id, built, scratch, allow_remote_code)
         weights = _weights_file(built)
         info.update(weights_file=str(weights.relative_to(built)), sha256=file_sha256(weights))
+        info["trust_remote_code"] = bool(allow_remote_code)
         write_json(info, built / INFO_FILE)
         try:
             os.replace(built, out_dir)
         except OSError:
             # Another job finished the same folder first: keep its result if complete.
-            info = _existing_info(out_dir, model_id)
+            info = _existing_info(out_dir, model_id, allow_remote_code)
             if info is None:
                 raise
     finally:
@@ -144,22 +146,25 @@ def load_sentence_transformer(
 ):
     """Load a materialised folder as a ``SentenceTransformer`` from local files only.
 
-    Never runs code from the folder (``trust_remote_code=False``).
+    Runs code from the folder only when its info says it was materialised with
+    ``allow_remote_code`` (the config listed the model in ``trust_remote_code``); a folder
+    without info (e.g. a trained model) never does.
     """
     from sentence_transformers import SentenceTransformer
 
     path = Path(path)
     if not (path / "modules.json").is_file():
         raise ValueError(f"{path} is not a sentence-transformers folder (no modules.json)")
+    trust = (path / INFO_FILE).is_file() and read_model_info(path).get("trust_remote_code") is True
     model = SentenceTransformer(
-        str(path), device=device, local_files_only=True, trust_remote_code=False
+        str(path), device=device, local_files_only=True, trust_remote_code=trust
     )
     if max_seq_length is not None:
         model.max_seq_length = max_seq_length
     return model
 
 
-def _existing_info(out_dir: Path, model_id: str) -> dict | None:
+def _existing_info(out_dir: Path, model_id: str, allow_remote_code: bool) -> dict | None:
     """The info of a complete ``out_dir`` for ``model_id``; None if absent or an empty folder."""
     if not out_dir.exists() or (out_dir.is_dir() and not any(out_dir.iterdir())):
         return None
@@ -172,6 +177,11 @@ def _existing_info(out_dir: Path, model_id: str) -> dict | None:
     if info.get("model_id") != model_id:
         raise RuntimeError(
             f"{out_dir} holds model {info.get('model_id')!r}, not {model_id!r}; delete it"
+        )
+    if info.get("trust_remote_code") and not allow_remote_code:
+        raise RuntimeError(
+            f"{out_dir} was materialised with trust_remote_code for {model_id!r}, which "
+            "config.trust_remote_code no longer lists; delete it and rerun"
         )
     return info
 
@@ -250,10 +260,9 @@ def _save_mean_pooled(
     from sentence_transformers import SentenceTransformer
 
     modules = _st_modules()
-    kwargs: dict[str, Any] = {}
-    if allow_remote_code:
-        remote = {"trust_remote_code": True}
-        kwargs = {"model_kwargs": remote, "config_kwargs": remote, "processor_kwargs": remote}
+    # Always explicit: left unset (None), transformers asks on stdin whether to run the code.
+    remote = {"trust_remote_code": bool(allow_remote_code)}
+    kwargs = {"model_kwargs": remote, "config_kwargs": remote, "processor_kwargs": remote}
     transformer = modules.Transformer(str(hf_dir), max_seq_length=max_seq_length, **kwargs)
     pooling = modules.Pooling(transformer.get_embedding_dimension(), pooling_mode="mean")
     model = SentenceTransformer(modules=[transformer, pooling, modules.Normalize()], device="cpu")
