@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from mwalign import schemas
 from mwalign.assemble import assemble
@@ -125,8 +126,6 @@ def test_wrong_schema_and_short_shard_are_errors(tmp_path):
     write_corpus(tmp_path / "en.parquet")
     de, de_stats = write_shards(tmp_path, "de")
     table = read_table(de[0]).drop_columns(["flag_copy"])
-    import pyarrow.parquet as pq
-
     pq.write_table(table, de[0])
     with pytest.raises(
         StageInputError, match=r"de-0.parquet: wrong schema: missing columns \['flag_copy'\]"
@@ -136,3 +135,46 @@ def test_wrong_schema_and_short_shard_are_errors(tmp_path):
     write_table(read_table(de[2]).slice(0, 1), de[2], schemas.TRANSLATION)
     with pytest.raises(StageInputError, match=r"1 corpus ids missing"):
         run(tmp_path, {"de": de}, {"de": de_stats})
+
+
+def test_shard_of_another_language_or_with_repeated_ids_is_an_error(tmp_path):
+    write_corpus(tmp_path / "en.parquet")
+    de, de_stats = write_shards(tmp_path, "de")
+    zh, _ = write_shards(tmp_path, "zh")
+    with pytest.raises(StageInputError, match=r"zh-1.parquet: holds languages \['zh'\], expected"):
+        run(tmp_path, {"de": [de[0], zh[1], de[2]]}, {"de": de_stats})
+    with pytest.raises(StageInputError, match=r"de: ids \[0, 1, 2, 3, 4\] appear in two shards"):
+        run(tmp_path, {"de": [de[0], de[0], de[1], de[2]]}, {"de": de_stats})
+
+
+def test_wrong_column_type_names_file_column_and_types(tmp_path):
+    write_corpus(tmp_path / "en.parquet")
+    de, de_stats = write_shards(tmp_path, "de")
+    table = read_table(de[1])
+    table = table.set_column(0, "id", table.column("id").cast(pa.string()))
+    pq.write_table(table, de[1])
+    with pytest.raises(
+        StageInputError, match=r"de-1.parquet: wrong schema: column 'id' is string, expected int64"
+    ):
+        run(tmp_path, {"de": de}, {"de": de_stats})
+
+
+def test_missing_corpus_names_the_file(tmp_path):
+    de, de_stats = write_shards(tmp_path, "de")
+    with pytest.raises(StageInputError, match=r"en.parquet: file is missing"):
+        run(tmp_path, {"de": de}, {"de": de_stats})
+
+
+@pytest.mark.parametrize("bad_stats", ["{not json", "[1, 2]"])
+def test_bad_shard_stats_fail_before_any_output_is_replaced(tmp_path, bad_stats):
+    write_corpus(tmp_path / "en.parquet")
+    de, de_stats = write_shards(tmp_path, "de")
+    _, out = run(tmp_path, {"de": de}, {"de": de_stats})
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    de, de_stats = write_shards(tmp_path, "de", empty_ids={0})  # new translations ...
+    de_stats[1].write_text(bad_stats)
+    with pytest.raises(
+        StageInputError, match=r"de-1.json: (not valid JSON|expected a JSON object)"
+    ):
+        run(tmp_path, {"de": de}, {"de": de_stats})
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before

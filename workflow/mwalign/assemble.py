@@ -83,8 +83,14 @@ def assemble(
     enx_path: Path,
     card_path: Path,
 ) -> dict:
-    """Run the stage; ``shards`` maps each target language to its shard files in order."""
+    """Run the stage; ``shards`` maps each target language to its shard files in order.
+
+    Every input (corpus, shards, shard stats) is read and checked before any output is
+    written, so a bad input raises :class:`io.StageInputError` naming the file and leaves
+    earlier outputs as they were.
+    """
     languages = list(shards)
+    sources = _sources(shard_stats)
     corpus = io.read_table(corpus_path, schemas.CORPUS).to_pandas().set_index("id").sort_index()
     ids = corpus.index.to_numpy()
     keep = pd.Series(True, index=corpus.index)
@@ -127,7 +133,7 @@ def assemble(
         per_language,
         multiway,
         enx,
-        shard_stats,
+        sources,
         settings,
         seed,
         {"corpus": corpus_path, "multiway": multiway_path, "enx": enx_path},
@@ -138,22 +144,25 @@ def assemble(
 
 
 def _sources(shard_stats: dict[str, list[Path]]) -> dict[str, list[str]]:
+    """The translation backends and models of each language, from its shards' stats."""
     sources = {}
     for lang, paths in shard_stats.items():
         seen = set()
         for path in paths:
             stats = io.read_json(path)
+            if not isinstance(stats, dict):
+                raise io.StageInputError(f"{path}: expected a JSON object of shard stats")
             seen.add(f"{stats.get('backend', '?')}:{stats.get('model') or '-'}")
         sources[lang] = sorted(seen)
     return sources
 
 
-def dataset_card(corpus, per_language, multiway, enx, shard_stats, settings, seed, files) -> dict:
+def dataset_card(corpus, per_language, multiway, enx, sources, settings, seed, files) -> dict:
     return {
         "languages": ["en", *per_language],
         "corpus": {"rows": int(len(corpus)), "sources": sorted(set(corpus["source"]))},
         "translations": per_language,
-        "translation_sources": _sources(shard_stats),
+        "translation_sources": sources,
         "multiway": {"rows": int(len(multiway)), "dropped": int(len(corpus) - len(multiway))},
         "splits": multiway["split"].value_counts().sort_index().to_dict(),
         "enx": {

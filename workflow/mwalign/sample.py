@@ -60,20 +60,43 @@ def _file_format(path: Path, fmt: str) -> str:
 
 
 def _read_text_lines(path: Path, counts: Counter) -> list[str | None]:
+    """Lines of ``path`` without their ending; None (counted) where not valid UTF-8."""
     lines: list[str | None] = []
     with open(path, "rb") as handle:
-        for raw in handle:
+        for number, raw in enumerate(handle):
             try:
-                lines.append(raw.rstrip(b"\r\n").decode("utf-8"))
+                line = raw.rstrip(b"\r\n").decode("utf-8-sig" if number == 0 else "utf-8")
             except UnicodeDecodeError:
                 counts["invalid_utf8"] += 1
-                lines.append(None)
+                line = None
+            lines.append(line)
     return lines
 
 
+def _jsonl_value(record: object, column: str, counts: Counter) -> str | None:
+    """The text of one JSONL record; None (counted) when it has none."""
+    if not isinstance(record, dict):
+        counts["invalid_json"] += 1  # a JSON value that is not an object
+        return None
+    if column not in record:
+        counts["missing_text"] += 1
+        return None
+    return _text_or_none(record[column], counts)
+
+
+def _text_or_none(value: object, counts: Counter) -> str | None:
+    """``value`` if it is a string; None (counted as missing_text or not_text) otherwise."""
+    if isinstance(value, str):
+        return value
+    counts["missing_text" if value is None else "not_text"] += 1
+    return None
+
+
 def _read_jsonl(path: Path, column: str, counts: Counter) -> list[str | None]:
+    """Texts of ``column`` per line; an error when no record has that key at all."""
     texts: list[str | None] = []
-    for number, line in enumerate(_read_text_lines(path, counts), start=1):
+    keys_seen: set[str] = set()
+    for line in _read_text_lines(path, counts):
         if line is None or not line.strip():
             texts.append(None if line is None else "")
             continue
@@ -83,15 +106,34 @@ def _read_jsonl(path: Path, column: str, counts: Counter) -> list[str | None]:
             counts["invalid_json"] += 1
             texts.append(None)
             continue
-        if not isinstance(record, dict) or column not in record:
-            keys = sorted(record) if isinstance(record, dict) else type(record).__name__
-            raise ValueError(
-                f"{path}:{number}: record has no text column {column!r} "
-                f"(set corpus.file.text_column); keys: {keys}"
-            )
-        value = record[column]
-        texts.append(value if isinstance(value, str) else None)
+        if isinstance(record, dict):
+            keys_seen.update(record)
+        texts.append(_jsonl_value(record, column, counts))
+    if keys_seen and column not in keys_seen:
+        raise ValueError(
+            f"{path}: no record has the text column {column!r} (set corpus.file.text_column); "
+            f"keys: {sorted(keys_seen)}"
+        )
     return texts
+
+
+def _read_parquet(path: Path, column: str, counts: Counter) -> list[str | None]:
+    try:
+        table = io.read_table(path)
+    except io.StageInputError as err:
+        raise ValueError(f"corpus.file.path {str(path)!r}: {err}") from None
+    if column not in table.column_names:
+        raise ValueError(
+            f"{path}: no text column {column!r} (set corpus.file.text_column); "
+            f"columns: {table.column_names}"
+        )
+    kind = table.schema.field(column).type
+    if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
+        raise ValueError(
+            f"{path}: text column {column!r} has type {kind}; allowed: string "
+            "(set corpus.file.text_column to the column holding the sentences)"
+        )
+    return [_text_or_none(value, counts) for value in table.column(column).to_pylist()]
 
 
 def read_file(settings: dict, counts: Counter) -> pd.DataFrame:
@@ -105,18 +147,12 @@ def read_file(settings: dict, counts: Counter) -> pd.DataFrame:
     elif fmt == "jsonl":
         texts = _read_jsonl(path, column, counts)
     else:
-        table = io.read_table(path)
-        if column not in table.column_names:
-            raise ValueError(
-                f"{path}: no text column {column!r} (set corpus.file.text_column); "
-                f"columns: {table.column_names}"
-            )
-        texts = table.column(column).to_pylist()
+        texts = _read_parquet(path, column, counts)
     refs = [str(number) for number in range(1, len(texts) + 1)]
     return pd.DataFrame({"text": texts, "source": f"file:{path.name}", "ref": refs})
 
 
-def read_huggingface(settings: dict) -> pd.DataFrame:
+def read_huggingface(settings: dict, counts: Counter) -> pd.DataFrame:
     import datasets  # heavy; only needed online
 
     name, column = settings["name"], settings.get("text_column", "text")
@@ -126,28 +162,35 @@ def read_huggingface(settings: dict) -> pd.DataFrame:
             f"Hugging Face dataset {name!r} has no column {column!r} "
             f"(set corpus.huggingface.text_column); columns: {data.column_names}"
         )
-    texts = data[column]
+    texts = [_text_or_none(value, counts) for value in data[column]]
     refs = [str(index) for index in range(len(texts))]
     return pd.DataFrame({"text": texts, "source": f"hf:{name}", "ref": refs})
 
 
 def read_corpus(settings: dict, counts: Counter) -> pd.DataFrame:
-    """Raw rows of the configured source: columns text (str or None), source, ref."""
+    """Raw rows of the configured source: columns text (str, or None counted in ``counts``),
+    source, ref."""
     source = settings["source"]
     if source == "bible":
         return read_bible(settings["bible"])
     if source == "file":
         return read_file(settings["file"], counts)
     if source == "huggingface":
-        return read_huggingface(settings["huggingface"])
+        return read_huggingface(settings["huggingface"], counts)
     raise ValueError(f"unknown corpus.source {source!r}; allowed: {list(SOURCES)}")
 
 
-def clean(frame: pd.DataFrame, min_chars: int, max_chars: int, counts: Counter) -> pd.DataFrame:
-    """Normalise texts; drop unreadable, empty, too short/long and duplicate rows, counting each."""
-    valid = frame["text"].map(lambda value: isinstance(value, str)).astype(bool)
-    counts["unreadable"] += int((~valid & frame["text"].notna()).sum())
-    frame = frame[valid].copy()
+def clean(
+    frame: pd.DataFrame, min_chars: int, max_chars: int, counts: Counter, changed: Counter
+) -> pd.DataFrame:
+    """Normalise texts; drop missing, empty, too short/long and duplicate rows.
+
+    Every dropped row is counted by reason in ``counts`` (readers count the rows they
+    could not read, left as None); rows that normalisation changed are counted in
+    ``changed`` (control_characters) and kept.
+    """
+    frame = frame[frame["text"].map(lambda value: isinstance(value, str)).astype(bool)].copy()
+    changed["control_characters"] += int(frame["text"].map(_has_control).sum())
     frame["text"] = frame["text"].map(normalise).astype("string")
     masks = {
         "empty": frame["text"].str.len() == 0,
@@ -164,6 +207,10 @@ def clean(frame: pd.DataFrame, min_chars: int, max_chars: int, counts: Counter) 
     return frame[~duplicated].reset_index(drop=True)
 
 
+def _has_control(text: str) -> bool:
+    return _CONTROL.search(text) is not None
+
+
 def take_sample(frame: pd.DataFrame, size: int, if_smaller: str, seed: int) -> pd.DataFrame:
     """A seeded sample of ``size`` rows; ids 0..n-1 in sampled order."""
     if len(frame) < size:
@@ -172,7 +219,12 @@ def take_sample(frame: pd.DataFrame, size: int, if_smaller: str, seed: int) -> p
                 f"corpus.size is {size} but only {len(frame)} sentences remain after filtering; "
                 "lower corpus.size or set corpus.if_smaller: take_all"
             )
-        log.warning("corpus has %d usable sentences < corpus.size %d: taking all", len(frame), size)
+        log.warning(
+            "corpus has %d usable sentences < corpus.size %d: taking all of them "
+            "(corpus.if_smaller: take_all)",
+            len(frame),
+            size,
+        )
         size = len(frame)
     rng = np.random.default_rng(seed)
     chosen = rng.choice(len(frame), size=size, replace=False)
@@ -182,19 +234,32 @@ def take_sample(frame: pd.DataFrame, size: int, if_smaller: str, seed: int) -> p
 
 
 def sample_corpus(settings: dict, seed: int, out_path: str | Path, stats_path: str | Path) -> dict:
-    """Run the stage: write the corpus Parquet and its stats; return the stats."""
+    """Run the stage: write the corpus Parquet and its stats; return the stats.
+
+    ``settings`` is the validated ``corpus`` section of the config. The stats count every
+    row read: ``rows_read == sum(dropped.values()) + usable``.
+    """
     counts: Counter = Counter()
+    changed: Counter = Counter()
     raw = read_corpus(settings, counts)
-    cleaned = clean(raw, settings["min_chars"], settings["max_chars"], counts)
+    cleaned = clean(raw, settings["min_chars"], settings["max_chars"], counts, changed)
+    dropped = {reason: counts[reason] for reason in sorted(counts)}
+    if cleaned.empty:
+        raise ValueError(
+            f"the corpus has no usable sentences: {len(raw)} rows read, dropped {dropped}; "
+            "check corpus.source, the corpus file and corpus.min_chars/max_chars"
+        )
     job_seed = derive_seed(seed, "sample")
     sample = take_sample(cleaned, settings["size"], settings["if_smaller"], job_seed)
     io.write_table(pa.Table.from_pandas(sample, preserve_index=False), out_path, schemas.CORPUS)
     stats = {
         "rows_read": len(raw),
-        "dropped": {reason: counts[reason] for reason in sorted(counts)},
+        "dropped": dropped,
+        "normalised": {reason: changed[reason] for reason in sorted(changed)},
         "usable": len(cleaned),
         "sampled": len(sample),
         "requested": settings["size"],
+        "took_all": len(sample) < settings["size"],
         "provenance": provenance("sample", settings, job_seed),
     }
     io.write_json(stats, stats_path)
