@@ -13,6 +13,7 @@ import functools
 import json
 import logging
 import os
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -21,16 +22,19 @@ import torch
 from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer
 from sentence_transformers import SentenceTransformerTrainingArguments as TrainingArguments
 from torch import nn
+from transformers.trainer import TRAINER_STATE_NAME
 from transformers.trainer_utils import get_last_checkpoint
 
 from mwalign import io
 from mwalign.models import load_sentence_transformer
 from mwalign.provenance import provenance
 from mwalign.train.callbacks import (
+    LOSS_STATE_FILE,
     LossStateCallback,
     NonFiniteLossError,
     load_loss_state,
     loss_curve_rows,
+    loss_own_state,
     tensorboard_callbacks,
     write_loss_curve,
 )
@@ -185,6 +189,27 @@ def prepare_work_dir(work_dir: Path, params: dict) -> None:
     io.write_json(params, params_file)
 
 
+def last_complete_checkpoint(work_dir: Path, loss: nn.Module) -> str | None:
+    """The newest checkpoint folder in ``work_dir`` that was written completely, or None.
+
+    The Trainer writes a checkpoint file by file, ``trainer_state.json`` after the weights,
+    optimiser and RNG states, and :class:`LossStateCallback` then adds the loss's own
+    weights. A job killed while saving leaves a folder without them; resuming from it
+    fails (or restarts the step count), so such folders are skipped, and a rerun writes
+    them again when it gets there.
+    """
+    if not work_dir.is_dir():
+        return None
+    needed = [TRAINER_STATE_NAME] + ([LOSS_STATE_FILE] if loss_own_state(loss) else [])
+    folders = [p for p in work_dir.iterdir() if re.fullmatch(r"checkpoint-\d+", p.name)]
+    for folder in sorted(folders, key=lambda p: int(p.name.split("-")[1]), reverse=True):
+        missing = [name for name in needed if not (folder / name).is_file()]
+        if not missing:
+            return str(folder)
+        log.warning("skipping %s: written only in part (no %s)", folder, ", ".join(missing))
+    return None
+
+
 def student_provenance(student_path: Path) -> dict[str, Any]:
     path = Path(student_path) / STUDENT_PROVENANCE_FILE
     return io.read_json(path) if path.exists() else {"path": str(student_path)}
@@ -277,7 +302,7 @@ def train_run(
         callbacks=[LossStateCallback(loss), *tensorboard_callbacks(log_dir and Path(log_dir))],
     )
     trainer.accelerator.wait_for_everyone()
-    checkpoint = get_last_checkpoint(str(work_dir))
+    checkpoint = last_complete_checkpoint(work_dir, trainer.loss)
     if checkpoint:
         log.info("resuming from %s", checkpoint)
         load_loss_state(trainer.loss, checkpoint)
