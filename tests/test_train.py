@@ -5,11 +5,14 @@ from __future__ import annotations
 import copy
 import json
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import torch
 from datasets import Dataset
+from mwalign.io import StageInputError
 from mwalign.train import check_train_config, train_jobs, train_params, train_run
-from mwalign.train.data import UniqueIdBatchSampler, build_dataset
+from mwalign.train.data import UniqueIdBatchSampler, build_dataset, teacher_labels
 from mwalign.train.trainer import training_arguments
 from safetensors.torch import load_file
 from sentence_transformers import SentenceTransformer
@@ -191,3 +194,10 @@ def test_options_freeze_layers_checkpointing_accumulation(tmp_path, student, dat
     assert all(torch.equal(before[k], after[k]) for k in before if "layer.0." in k)
     assert any(not torch.equal(before[k], after[k]) for k in before if "layer.1." in k)
     assert all(torch.equal(before[k], after[k]) for k in before if "embeddings" in k)
+
+
+def test_teacher_file_without_embeddings_names_the_file(tmp_path):
+    path = tmp_path / "teacher.parquet"
+    pq.write_table(pa.table({"id": [0], "lang": ["en"], "vector": [[0.1, 0.2]]}), path)
+    with pytest.raises(StageInputError, match=r"teacher.parquet: wrong schema: .*'embedding'"):
+        teacher_labels(path, [0], [["en"]])

@@ -9,7 +9,13 @@ import pytest
 import yaml
 from mwalign import bible, schemas
 from mwalign.io import read_json, read_table, write_table
-from mwalign.translate import check_translate_config, shard_count, translate_params, translate_shard
+from mwalign.translate import (
+    check_translate_config,
+    shard_count,
+    translate_job_params,
+    translate_params,
+    translate_shard,
+)
 from mwalign.translate import config as translate_config
 from mwalign.translate.backends.reference import ReferenceBackend
 from mwalign.translate.batching import make_batches, padded_tokens
@@ -109,6 +115,19 @@ def test_params_hold_only_what_a_language_shard_depends_on():
         "transformers": {"model": "Helsinki-NLP/opus-mt-en-{lang}"},
     }
     assert translate_params(marian, "de")["transformers"]["model"] == "Helsinki-NLP/opus-mt-en-de"
+
+
+def test_only_a_listed_translator_gets_remote_code():
+    marian = {"backend": "transformers", "transformers": {"model": "org/mt-en-{lang}"}}
+    config = {"languages": ["de", "zh"], "translate": marian, "trust_remote_code": []}
+    assert "trust_remote_code" not in translate_job_params(config, "de")["transformers"]
+    config["trust_remote_code"] = ["org/mt-en-{lang}"]
+    assert translate_job_params(config, "de")["transformers"]["trust_remote_code"] is True
+    config["trust_remote_code"] = ["org/mt-en-zh"]
+    assert "trust_remote_code" not in translate_job_params(config, "de")["transformers"]
+    assert translate_job_params(config, "zh")["transformers"]["trust_remote_code"] is True
+    reference = {"languages": ["de"], "translate": CFG, "trust_remote_code": ["org/x"]}
+    assert translate_job_params(reference, "de") == translate_params(CFG, "de")
 
 
 @pytest.mark.parametrize(

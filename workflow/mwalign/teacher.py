@@ -90,11 +90,26 @@ def embed_teacher(
     return info
 
 
-def load_teacher(path: Path, lang: str = "en") -> tuple[np.ndarray, np.ndarray]:
-    """(ids, embeddings) of one language from a teacher file; embeddings (n, dim) float32."""
+def read_teacher_table(path: str | Path) -> pa.Table:
+    """A teacher file, its schema checked: id, lang, and a fixed-size list ``embedding``."""
     table = io.read_table(path)
+    names = table.schema.names
+    if "embedding" not in names or not pa.types.is_fixed_size_list(
+        table.schema.field("embedding").type
+    ):
+        raise io.StageInputError(
+            f"{path}: wrong schema: a teacher file needs a fixed-size list column 'embedding'; "
+            f"columns: {names}"
+        )
     dim = table.schema.field("embedding").type.list_size
     io.check_schema(table.schema, schemas.teacher_schema(dim), path)
+    return table
+
+
+def load_teacher(path: Path, lang: str = "en") -> tuple[np.ndarray, np.ndarray]:
+    """(ids, embeddings) of one language from a teacher file; embeddings (n, dim) float32."""
+    table = read_teacher_table(path)
+    dim = table.schema.field("embedding").type.list_size
     mask = pc.equal(table.column("lang"), lang)
     table = table.filter(mask)
     ids = table.column("id").to_numpy()

@@ -10,11 +10,11 @@ from mwalign.runner import point_caches_into
 # Hugging Face and mteb caches inside the project tree, set before anything imports them.
 point_caches_into(".")
 
-from mwalign.config import validate_config
+from mwalign.config import remote_code_allowed, validate_config
 from mwalign.evaluate import evaluate_params
 from mwalign.models import model_slug
 from mwalign.train import train_jobs, train_params
-from mwalign.translate import shard_count, translate_params
+from mwalign.translate import shard_count, translate_job_params
 
 validate_config(config)
 
@@ -75,6 +75,12 @@ def translation_shards(lang):
 
 def translation_stats(lang):
     return [f"results/translations/{lang}/{shard}.stats.json" for shard in SHARDS]
+
+
+def corpus_file_input(wildcards):
+    """The corpus file when corpus.source is file, so that editing it reruns sample."""
+    corpus = config["corpus"]
+    return [corpus["file"]["path"]] if corpus["source"] == "file" else []
 
 
 def uses_gpu(backend):

@@ -13,5 +13,6 @@ rule fetch_model:
         runtime=30,
     params:
         model_id=lambda wc: MODEL_IDS[wc.slug],
+        allow_remote_code=lambda wc: remote_code_allowed(config, MODEL_IDS[wc.slug]),
     script:
         "../scripts/fetch_model.py"

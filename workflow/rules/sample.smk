@@ -1,4 +1,6 @@
 rule sample:
+    input:
+        corpus_file_input,
     output:
         corpus="results/corpus/en.parquet",
         stats="results/corpus/stats.json",

@@ -14,6 +14,7 @@ from datasets import Dataset
 from sentence_transformers.base.sampler import DefaultBatchSampler
 
 from mwalign import io, schemas
+from mwalign.teacher import read_teacher_table
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +48,8 @@ def teacher_labels(teacher_path: Path, ids: list[int], view_langs: list[list[str
     ``view_langs[i]`` lists the languages whose teacher embedding row i needs, e.g.
     ``["en"]`` (priority) or ``["en", "de", ...]`` (average). A missing (id, lang) raises.
     """
-    table = io.read_table(teacher_path)
+    table = read_teacher_table(teacher_path)
     dim = table.schema.field("embedding").type.list_size
-    io.check_schema(table.schema, schemas.teacher_schema(dim), teacher_path)
     matrix = np.asarray(table["embedding"].combine_chunks().flatten(), dtype=np.float32).reshape(
         -1, dim
     )

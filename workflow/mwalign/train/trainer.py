@@ -23,7 +23,6 @@ from sentence_transformers import SentenceTransformer, SentenceTransformerTraine
 from sentence_transformers import SentenceTransformerTrainingArguments as TrainingArguments
 from torch import nn
 from transformers.trainer import TRAINER_STATE_NAME
-from transformers.trainer_utils import get_last_checkpoint
 
 from mwalign import io
 from mwalign.models import load_sentence_transformer
@@ -60,7 +59,7 @@ class GuardedTrainer(SentenceTransformerTrainer):
         loss = result[0] if return_outputs else result
         if model.training and not torch.isfinite(loss.detach()).all():
             checkpoint = (
-                get_last_checkpoint(self.args.output_dir)
+                last_complete_checkpoint(Path(self.args.output_dir), self.loss)
                 if os.path.isdir(self.args.output_dir)
                 else None
             )

@@ -135,6 +135,22 @@ def translate_params(translate_cfg: dict, lang: str) -> dict:
     }
 
 
+def translate_job_params(config: dict, lang: str) -> dict:
+    """:func:`translate_params` of a whole validated config, for the translate rule.
+
+    A translator the config's ``trust_remote_code`` list names gets
+    ``trust_remote_code: true`` in its settings (so allowing it reruns its shards); every
+    other model loads with remote code off.
+    """
+    from mwalign.config import remote_code_allowed
+
+    params = translate_params(config["translate"], lang)
+    settings = params[params["backend"]]
+    if "model" in settings and remote_code_allowed(config, settings["model"]):
+        settings["trust_remote_code"] = True
+    return params
+
+
 def _choice(value: Any, allowed: tuple, where: str) -> None:
     if value not in allowed:
         raise ValueError(f"{where} is {value!r}; allowed: {', '.join(map(str, allowed))}")

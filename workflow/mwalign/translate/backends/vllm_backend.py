@@ -26,7 +26,9 @@ class VllmBackend:
         self.lang = lang
         self.seed = seed
         self.model = settings["model"]
-        self.source = resolve_model(settings["model"], None)
+        self.source = resolve_model(
+            settings["model"], None, settings.get("trust_remote_code", False)
+        )
         self.tokenizer = load_tokenizer(self.source)
         self.template = prompts.template(settings["prompt"])
         self.chat = self.template.chat if settings["chat"] is None else settings["chat"]
@@ -56,6 +58,7 @@ class VllmBackend:
                 gpu_memory_utilization=s["gpu_memory_utilization"],
                 enforce_eager=s["enforce_eager"],
                 seed=self.seed,
+                trust_remote_code=self.source.trust_remote_code,
             )
         return self._llm
 
