@@ -3,6 +3,8 @@
     python bench/pipeline.py                      # the default experiment (config.yaml)
     python bench/pipeline.py --configfile X.yaml  # another experiment
     python bench/pipeline.py --keep               # reuse results/ (times only what reruns)
+    python bench/pipeline.py --keep --configfile config.yaml experiments/extended.yaml \
+        --out bench/results/extended.json         # what an overlay adds to a finished run
 
 Deletes results/, benchmarks/ and logs/ (not resources/: materialised models are kept
 unless --fresh-models), runs `snakemake --cores N`, samples the resident memory of the
@@ -76,14 +78,26 @@ def stage_times(folder: Path) -> dict[str, dict[str, float]]:
     return dict(stages)
 
 
+def job_times(folder: Path, since: float) -> dict[str, float]:
+    """Seconds of each job that ran after ``since`` (epoch), keyed by its benchmark path."""
+    jobs = {}
+    for path in sorted(folder.rglob("*.tsv")):
+        if path.stat().st_mtime >= since:
+            with open(path) as handle:
+                rows = list(csv.DictReader(handle, delimiter="\t"))
+            jobs[str(path.relative_to(folder).with_suffix(""))] = float(rows[-1]["s"])
+    return jobs
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--cores", default="2")
-    parser.add_argument("--configfile", default=None)
+    parser.add_argument("--configfile", nargs="+", default=None, help="one or more, merged")
     parser.add_argument("--keep", action="store_true", help="do not delete results/ first")
     parser.add_argument("--fresh-models", action="store_true", help="also delete resources/models")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "pipeline.json")
     args = parser.parse_args()
     if not args.keep:
         for folder in ("results", "benchmarks", "logs"):
@@ -92,7 +106,8 @@ def main() -> int:
         shutil.rmtree(ROOT / "resources" / "models", ignore_errors=True)
     command = [sys.executable, "-m", "snakemake", "--cores", args.cores]
     if args.configfile:
-        command += ["--configfile", args.configfile]
+        command += ["--configfile", *args.configfile]
+    started = time.time()
     code, wall, peak = run_with_memory(command)
     stages = stage_times(ROOT / "benchmarks")
     print(
@@ -104,7 +119,10 @@ def main() -> int:
         print(
             f"{stage:<12} {entry['jobs']:>5} {entry['seconds']:>12.1f} {entry['max_rss_mb']:>15.0f}"
         )
-    out = ROOT / "bench" / "results" / "pipeline.json"
+    ran = job_times(ROOT / "benchmarks", started)
+    for job, seconds in ran.items():
+        print(f"  {job:<50} {seconds:>8.1f} s")
+    out = args.out
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(
         json.dumps(
@@ -113,7 +131,9 @@ def main() -> int:
                 "wall_seconds": wall,
                 "peak_bytes": peak,
                 "cores": args.cores,
+                "configfiles": args.configfile,
                 "stages": stages,
+                "jobs_run": ran,
             },
             indent=2,
         )
