@@ -38,6 +38,19 @@ def test_default_and_paper_configs_are_valid():
     assert validate_config(paper)["translate"]["backend"] == "transformers"
 
 
+def test_extended_overlay_merges_into_the_default_config():
+    from snakemake.utils import update_config
+
+    merged = copy.deepcopy(
+        DEFAULT
+    )  # what `--configfile config.yaml experiments/extended.yaml` gives
+    update_config(merged, yaml.safe_load((ROOT / "experiments/extended.yaml").read_text()))
+    filled = validate_config(merged)
+    assert set(filled["runs"]) == {"multiway", "enx", "multiway-soft"}
+    assert filled["evaluate"]["tasks"] == ["BibleBitextMining", "BibleClassification"]
+    assert filled["evaluate"]["unseen_languages"] == DEFAULT["evaluate"]["unseen_languages"]
+
+
 BACKEND_MSG = r"translate.backend: 'marian-fast' is not one of \['reference', 'transformers'"
 STUDENT_MSG = r"config.students.e5-small.model: model id "
 
