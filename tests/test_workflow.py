@@ -3,21 +3,35 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
-import yaml
 from mwalign import schemas
 from mwalign.io import read_table
-from workflow_helpers import planned_jobs, snakemake, tiny_config, tiny_student
+from workflow_helpers import (
+    DATA_FILE_PATTERNS,
+    SIDE_FILE_PATTERNS,
+    data_file_hashes,
+    edited_config,
+    planned_jobs,
+    side_file_contents,
+    snakemake,
+    tiny_config,
+    tiny_student,
+)
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def finished_run(tmp_path_factory):
+def workflow_student(tmp_path_factory) -> Path:
+    return tiny_student(tmp_path_factory.mktemp("models") / "tiny")
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory, workflow_student):
     workdir = tmp_path_factory.mktemp("experiment")
-    student = tiny_student(tmp_path_factory.mktemp("models") / "tiny")
-    tiny_config(workdir, student)
+    tiny_config(workdir, workflow_student)
     snakemake(workdir)
     return workdir
 
@@ -65,30 +79,81 @@ def test_rerun_does_nothing(finished_run):
     assert planned_jobs(finished_run) == {}
 
 
-def test_training_change_reruns_only_train_evaluate_report(finished_run):
-    config_path = finished_run / "config.yaml"
-    original = config_path.read_text()
-    config = yaml.safe_load(original)
+def _new_learning_rate(config):
     config["train"]["learning_rate"] = 1.0e-4
-    config_path.write_text(yaml.safe_dump(config))
-    try:
+
+
+def _add_spanish(config):
+    config["languages"] = ["de", "zh", "es"]
+    config["translate"]["reference"]["editions"]["es"] = "9"
+
+
+def test_training_change_reruns_only_train_evaluate_report(finished_run):
+    with edited_config(finished_run, _new_learning_rate):
         jobs = planned_jobs(finished_run)
-    finally:
-        config_path.write_text(original)
     assert jobs == {"train": 2, "evaluate": 2, "report": 1, "all": 1}
 
 
 def test_new_language_runs_only_its_shards_and_downstream(finished_run):
-    config_path = finished_run / "config.yaml"
-    original = config_path.read_text()
-    config = yaml.safe_load(original)
-    config["languages"] = ["de", "zh", "es"]
-    config["translate"]["reference"]["editions"]["es"] = "9"
-    config_path.write_text(yaml.safe_dump(config))
-    try:
+    with edited_config(finished_run, _add_spanish):
         jobs = planned_jobs(finished_run)
-    finally:
-        config_path.write_text(original)
     assert jobs.get("translate") == 2  # the two shards of es only
     assert "sample" not in jobs and "teacher" not in jobs and "fetch_model" not in jobs
     assert jobs["assemble"] == 1 and jobs["train"] == 2
+
+
+def test_new_task_runs_only_its_evaluations_and_report(finished_run):
+    def add_task(config):
+        config["evaluate"]["tasks"] = ["BibleBitextMining", "BibleClassification"]
+
+    with edited_config(finished_run, add_task):
+        jobs = planned_jobs(finished_run)
+    # One job per evaluated model (base-tiny, multiway, enx); nothing upstream reruns.
+    assert jobs == {"evaluate": 3, "report": 1, "all": 1}
+
+
+def test_forcerun_assemble_reruns_it_and_downstream_only(finished_run):
+    jobs = planned_jobs(finished_run, "--forcerun", "assemble")
+    # The teacher embeds English from the corpus, not the assembled dataset, and the
+    # base model's evaluation reads no dataset: neither reruns.
+    assert jobs == {"assemble": 1, "train": 2, "evaluate": 2, "report": 1, "all": 1}
+
+
+def test_forcerun_train_retrains_every_run(finished_run):
+    jobs = planned_jobs(finished_run, "--forcerun", "train")
+    assert jobs == {"train": 2, "evaluate": 2, "report": 1, "all": 1}
+
+
+def test_mtime_trigger_ignores_param_changes(finished_run):
+    with edited_config(finished_run, _new_learning_rate):
+        assert planned_jobs(finished_run, "--rerun-triggers", "mtime") == {}
+
+
+def test_until_assemble_stops_there(finished_run):
+    def add_language_and_retrain(config):
+        _add_spanish(config)
+        _new_learning_rate(config)
+
+    with edited_config(finished_run, add_language_and_retrain):
+        jobs = planned_jobs(finished_run, "--until", "assemble")
+    assert jobs == {"translate": 2, "assemble": 1}
+
+
+def test_two_clean_runs_give_identical_data_and_scores(finished_run, workflow_student, tmp_path):
+    tiny_config(tmp_path, workflow_student)
+    snakemake(tmp_path)
+    first, second = data_file_hashes(finished_run), data_file_hashes(tmp_path)
+    assert len(first) >= len(DATA_FILE_PATTERNS)
+    assert second == first
+    # Stats, card and teacher info agree too, except the durations and rates they record.
+    first_sides, second_sides = side_file_contents(finished_run), side_file_contents(tmp_path)
+    assert len(first_sides) >= len(SIDE_FILE_PATTERNS)
+    assert second_sides == first_sides
+    columns = ["model", "task", "language", "metric"]
+    scores = [
+        read_table(folder / "results/report/scores.parquet", schemas.SCORES)
+        .to_pandas()
+        .sort_values(columns, ignore_index=True)
+        for folder in (finished_run, tmp_path)
+    ]
+    assert scores[1].equals(scores[0])

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
 import os
 import re
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -77,9 +82,9 @@ def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.Compl
     return result
 
 
-def planned_jobs(workdir: Path) -> dict[str, int]:
-    """Rule name -> job count that a dry run would execute now."""
-    result = snakemake(workdir, "--dry-run")
+def planned_jobs(workdir: Path, *args: str) -> dict[str, int]:
+    """Rule name -> job count that a dry run (with extra snakemake ``args``) would execute now."""
+    result = snakemake(workdir, "--dry-run", *args)
     output = result.stdout + result.stderr
     if "Nothing to be done" in output:
         return {}
@@ -92,3 +97,64 @@ def planned_jobs(workdir: Path) -> dict[str, int]:
         elif jobs and not line.strip():
             break
     return jobs
+
+
+@contextlib.contextmanager
+def edited_config(workdir: Path, edit: Callable[[dict[str, Any]], None]) -> Iterator[Path]:
+    """Apply ``edit`` to workdir's config.yaml in place; restore the original text on exit."""
+    path = workdir / "config.yaml"
+    original = path.read_text()
+    config = yaml.safe_load(original)
+    edit(config)
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    try:
+        yield path
+    finally:
+        path.write_text(original)
+
+
+# The Parquet data files of the stages before training, relative to the working folder.
+DATA_FILE_PATTERNS = (
+    "results/corpus/*.parquet",
+    "results/translations/*/*.parquet",
+    "results/dataset/*.parquet",
+    "results/teacher/*.parquet",
+)
+
+
+def data_file_hashes(workdir: Path) -> dict[str, str]:
+    """Relative path -> sha256 of every stage data file matching DATA_FILE_PATTERNS."""
+    hashes = {}
+    for pattern in DATA_FILE_PATTERNS:
+        for path in sorted(workdir.glob(pattern)):
+            hashes[str(path.relative_to(workdir))] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return hashes
+
+
+# JSON written beside those data files; they also record how long the stage took.
+SIDE_FILE_PATTERNS = (
+    "results/corpus/stats.json",
+    "results/translations/*/*.stats.json",
+    "results/dataset/card.json",
+    "results/teacher/*.json",
+)
+TIMING_KEY = re.compile(r"seconds|per_second|runtime|^date$")
+
+
+def without_timings(value: Any) -> Any:
+    """``value`` with every dict key that names a duration, rate or date left out."""
+    if isinstance(value, dict):
+        return {k: without_timings(v) for k, v in value.items() if not TIMING_KEY.search(k)}
+    if isinstance(value, list):
+        return [without_timings(item) for item in value]
+    return value
+
+
+def side_file_contents(workdir: Path) -> dict[str, Any]:
+    """Relative path -> parsed content, timings left out, of every SIDE_FILE_PATTERNS file."""
+    contents = {}
+    for pattern in SIDE_FILE_PATTERNS:
+        for path in sorted(workdir.glob(pattern)):
+            data = json.loads(path.read_text())
+            contents[str(path.relative_to(workdir))] = without_timings(data)
+    return contents
