@@ -12,7 +12,7 @@ rule assemble:
     benchmark:
         "benchmarks/assemble.tsv"
     conda:
-        "../../envs/mwalign.yaml"
+        "../../envs/cpu.yaml"
     threads: 1
     resources:
         mem_mb=4000,

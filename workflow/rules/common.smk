@@ -88,8 +88,9 @@ def uses_gpu(backend):
 
 
 def translate_env(backend):
-    """The vLLM environment for the vllm backend, the project's own otherwise."""
-    return "../../envs/vllm.yaml" if backend == "vllm" else "../../envs/mwalign.yaml"
+    """The conda env of a translation backend: vLLM, CUDA torch, or CPU only (reference)."""
+    env = {"vllm": "vllm", "transformers": "gpu"}.get(backend, "cpu")
+    return f"../../envs/{env}.yaml"
 
 
 def teacher_extra_inputs(wildcards):

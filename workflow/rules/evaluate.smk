@@ -8,7 +8,7 @@ rule evaluate:
     benchmark:
         "benchmarks/evaluate/{model}/{task}.tsv"
     conda:
-        "../../envs/mwalign.yaml"
+        "../../envs/gpu.yaml"
     threads: 1
     resources:
         mem_mb=8000,

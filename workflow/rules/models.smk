@@ -6,7 +6,7 @@ rule fetch_model:
     benchmark:
         "benchmarks/fetch_model/{slug}.tsv"
     conda:
-        "../../envs/mwalign.yaml"
+        "../../envs/cpu.yaml"
     threads: 1
     resources:
         mem_mb=4000,

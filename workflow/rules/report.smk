@@ -18,7 +18,7 @@ rule report:
     benchmark:
         "benchmarks/report.tsv"
     conda:
-        "../../envs/mwalign.yaml"
+        "../../envs/cpu.yaml"
     threads: 1
     resources:
         mem_mb=2000,

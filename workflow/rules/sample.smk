@@ -9,7 +9,7 @@ rule sample:
     benchmark:
         "benchmarks/sample.tsv"
     conda:
-        "../../envs/mwalign.yaml"
+        "../../envs/cpu.yaml"
     threads: 1
     resources:
         mem_mb=4000,

@@ -11,7 +11,7 @@ rule teacher:
     benchmark:
         f"benchmarks/teacher/{TEACHER}.tsv"
     conda:
-        "../../envs/mwalign.yaml"
+        "../../envs/gpu.yaml"
     threads: 8
     resources:
         mem_mb=8000,

@@ -8,7 +8,7 @@ rule train:
     benchmark:
         "benchmarks/train/{run}.tsv"
     conda:
-        "../../envs/mwalign.yaml"
+        "../../envs/gpu.yaml"
     threads: 8
     resources:
         mem_mb=16000,

@@ -1,6 +1,6 @@
 """The evaluate stage's slice of the config: defaults, checks and one job's parameters.
 
-Nothing here imports mteb except :func:`check_mteb_task_names`, which runs only when
+Nothing here imports mteb except :func:`mteb_task_names` (once per mteb version), run only when
 the config names MTEB tasks beyond the project's own offline ones.
 """
 
@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from mwalign import bible
+from mwalign import bible, io
 from mwalign.languages import LANGUAGES
 
 from .langcodes import SOURCE_LANGUAGE, flores_code
@@ -196,12 +196,28 @@ def _check_classification(settings: dict[str, Any]) -> None:
             )
 
 
-def check_mteb_task_names(names: list[str]) -> None:
-    """Raise ValueError for names mteb does not know (imports mteb, with its cache kept local)."""
+def mteb_task_names(cache_dir: Path) -> set[str]:
+    """Every task name the installed mteb knows, cached per mteb version in ``cache_dir``.
+
+    Importing mteb and listing its tasks takes seconds; the workflow checks task names
+    at every parse (every ``snakemake -n``), so the list is read from the cache instead.
+    """
+    from importlib.metadata import version
+
+    path = cache_dir / f"task-names-{version('mteb')}.json"
+    if path.exists():
+        return set(io.read_json(path))
     from .caches import import_mteb
 
-    mteb = import_mteb(Path(os.environ.get("MTEB_CACHE", "resources/mteb")))
-    known = {task.metadata.name for task in mteb.get_tasks()}
+    mteb = import_mteb(cache_dir)
+    names = sorted({task.metadata.name for task in mteb.get_tasks()})
+    io.write_json(names, path)
+    return set(names)
+
+
+def check_mteb_task_names(names: list[str]) -> None:
+    """Raise ValueError for names mteb does not know (its task list cached under MTEB_CACHE)."""
+    known = mteb_task_names(Path(os.environ.get("MTEB_CACHE", "resources/mteb")))
     unknown = [name for name in names if name not in known]
     if unknown:
         raise ValueError(
