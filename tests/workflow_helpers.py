@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import re
@@ -14,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from mwalign.io import file_sha256
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -127,7 +127,7 @@ def data_file_hashes(workdir: Path) -> dict[str, str]:
     hashes = {}
     for pattern in DATA_FILE_PATTERNS:
         for path in sorted(workdir.glob(pattern)):
-            hashes[str(path.relative_to(workdir))] = hashlib.sha256(path.read_bytes()).hexdigest()
+            hashes[str(path.relative_to(workdir))] = file_sha256(path)
     return hashes
 
 
