@@ -21,7 +21,9 @@ import time
 from pathlib import Path
 
 import torch
-from mwalign.evaluate import evaluate_model, evaluate_params
+from mwalign.config import apply_schema
+from mwalign.evaluate import evaluate_model
+from mwalign.plan import evaluate_params
 
 DEFAULT_MODEL = Path("resources/models/intfloat--multilingual-e5-small")
 log = logging.getLogger("bench.evaluate")
@@ -50,7 +52,7 @@ def experiment_config(args: argparse.Namespace) -> dict:
     return {
         "seed": 13,
         "languages": args.languages,
-        "students": {"student": {"prefix": args.prefix}},
+        "students": {"student": {"model": str(args.model), "prefix": args.prefix}},
         "runs": {},
         "evaluate": {
             "tasks": args.tasks,
@@ -63,7 +65,7 @@ def experiment_config(args: argparse.Namespace) -> dict:
 
 def timed_pass(args: argparse.Namespace, workdir: Path, use_cache: bool) -> list[dict]:
     """Every task once; with the cache, all tasks share one cache folder (fresh)."""
-    config = experiment_config(args)
+    config = apply_schema(experiment_config(args))  # the schema only: no runs to check
     rows = []
     for task in args.tasks:
         params = evaluate_params(config, "base-student", task)

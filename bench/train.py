@@ -59,18 +59,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def bench_params(args: argparse.Namespace, data: str, objective: str = "infonce") -> dict:
     import yaml
     from mwalign.config import apply_schema
-    from mwalign.train import train_params
+    from mwalign.plan import train_params
 
-    config = apply_schema(yaml.safe_load(args.config.read_text()))
+    config = yaml.safe_load(args.config.read_text())
     config["runs"] = {"bench": {"student": args.student, "data": data, "objective": objective}}
-    config["train"].update(steps=args.steps, checkpoint_every=0)
+    train = config.setdefault("train", {})
+    train.update(steps=args.steps, checkpoint_every=0)
     if args.batch_ids:
-        config["train"]["batch_ids"] = args.batch_ids
+        train["batch_ids"] = args.batch_ids
     if args.freeze_layers is not None:
-        config["train"]["freeze_layers"] = args.freeze_layers
+        train["freeze_layers"] = args.freeze_layers
     if args.max_seq_length:
         config["students"][args.student]["max_seq_length"] = args.max_seq_length
-    return train_params(config, "bench")
+    return train_params(apply_schema(config), "bench")
 
 
 def paths(params: dict) -> dict[str, Path]:

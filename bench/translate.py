@@ -76,6 +76,7 @@ def write_corpus(path: Path, n: int, seed: int) -> list[str]:
 
 
 def params(args: argparse.Namespace, backend: str, sort: bool) -> dict:
+    from mwalign.config import apply_schema
     from mwalign.translate import translate_params
 
     if backend == "vllm":
@@ -89,7 +90,8 @@ def params(args: argparse.Namespace, backend: str, sort: bool) -> dict:
                     "token_budget": 10**9, "max_batch_size": args.batch_size,
                     "sort_by_length": False}  # fmt: skip
     cfg = {"backend": backend, "shard_size": args.n, backend: settings}
-    return translate_params(cfg, args.lang)
+    config = {"languages": [args.lang], "students": {}, "runs": {}, "translate": cfg}
+    return translate_params(apply_schema(config)["translate"], args.lang)
 
 
 def run_shard(

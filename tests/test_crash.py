@@ -20,6 +20,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from conftest import translate_section
 from mwalign import io, schemas
 from mwalign.translate import translate_params, translate_shard
 
@@ -162,7 +163,7 @@ def test_killed_translation_resumes_and_matches_an_uninterrupted_run(tmp_path):
            "transformers": {"model": str(model), "family": "marian", "token_budget": 64,
                             "max_batch_size": 2, "max_new_tokens_ratio": 0.25,
                             "max_new_tokens_extra": 2}}  # fmt: skip
-    params = translate_params(cfg, "de")
+    params = translate_params(translate_section(cfg, ["de"]), "de")
     clean = shard_spec(tmp_path / "clean", corpus, params)
     clean_stats = translate_shard(**clean)
     assert clean_stats["translated_rows"] == SHARD_ROWS
@@ -227,11 +228,11 @@ def count_steps(monkeypatch) -> list[int]:
 
 
 def start_training(tmp_path: Path, student: Path, data: dict[str, Path], name: str):
-    from mwalign.train import train_params
-    from test_train_fixtures import make_config
+    from mwalign.plan import train_params
+    from test_train_fixtures import train_config
 
     params = train_params(
-        make_config(steps=TRAIN_STEPS, checkpoint_every=CHECKPOINT_EVERY), "multiway"
+        train_config(steps=TRAIN_STEPS, checkpoint_every=CHECKPOINT_EVERY), "multiway"
     )
     out = tmp_path / name / "multiway"
     spec = {"params": params, "dataset": data["multiway"], "student": student, "out": out}

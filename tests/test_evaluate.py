@@ -7,21 +7,16 @@ import json
 
 import numpy as np
 import pytest
-import yaml
-from mwalign.evaluate import (
-    EVALUATE_DEFAULTS,
-    build_encoder,
-    check_evaluate_config,
-    evaluate_model,
-    evaluate_params,
-    evaluate_settings,
-)
+from conftest import make_config
+from mwalign.config import load_schema
+from mwalign.evaluate import build_encoder, evaluate_model
 from mwalign.evaluate.caches import EmbeddingStore, model_fingerprint
 from mwalign.evaluate.langcodes import config_code, pair_seen_tag
 from mwalign.evaluate.verses import NT_SECTIONS, section_of, verse_pool
-from workflow_helpers import ROOT, tiny_student
+from mwalign.plan import evaluate_params
+from workflow_helpers import tiny_student
 
-CONFIG = {
+RAW = {
     "seed": 7,
     "languages": ["de", "zh"],
     "corpus": {"source": "bible", "bible": {"edition": "4", "books": [1, 39]}},
@@ -38,6 +33,7 @@ CONFIG = {
         "classification": {"samples_per_label": 4, "n_experiments": 2},
     },
 }
+CONFIG = make_config(base=RAW)
 
 
 @pytest.fixture(autouse=True)
@@ -53,11 +49,11 @@ def student(tmp_path_factory):
 def test_params_are_the_jobs_config_slice():
     base = evaluate_params(CONFIG, "base-tiny", "BibleBitextMining")
     assert base["prefix"] == "query: " and base["languages"] == ["de", "zh"]
-    assert base["bible"] == {**EVALUATE_DEFAULTS["bible"], "size": 40}
+    assert base["bible"] == {"english_edition": "2", "books": [40, 66], "size": 40, "min_chars": 20}
     assert "classification" not in base
-    changed = copy.deepcopy(CONFIG)
-    changed["train"]["steps"] = 99
-    changed["runs"]["multiway"]["objective"] = "soft"
+    changed = make_config(
+        {"train": {"steps": 99}, "runs": {"multiway": {"objective": "soft"}}}, base=RAW
+    )
     assert evaluate_params(changed, "base-tiny", "BibleBitextMining") == base
     assert evaluate_params(CONFIG, "enx-seed1", "BibleClassification")["classification"] == {
         "samples_per_label": 4,
@@ -76,28 +72,25 @@ def test_params_are_the_jobs_config_slice():
         ({"bible": {"books": [30, 50]}}, "overlaps config.corpus.bible.books"),
         ({"bible": {"english_edition": "4"}}, "is the training edition"),
         ({"bible": {"english_edition": "?"}}, "unknown Bible edition"),
-        ({"bible": {"size": 1}}, r"bible.size is 1; allowed: an integer >= 2"),
-        ({"tasks": []}, "non-empty list"),
-        ({"mteb_languages": "some"}, "allowed: \\['experiment', 'all'\\]"),
-        ({"precision": "int4"}, "precision is 'int4'; allowed: \\['fp32', 'bf16'\\]"),
+        ({"bible": {"size": 1}}, r"evaluate.bible.size: 1 is less than the minimum of 2"),
+        ({"tasks": []}, r"evaluate.tasks: \[\] should be non-empty"),
+        ({"mteb_languages": "some"}, r"'some' is not one of \['experiment', 'all'\]"),
+        ({"precision": "int4"}, r"precision: 'int4' is not one of \['fp32', 'bf16'\]"),
     ],
 )
 def test_bad_settings_are_named(change, message):
-    config = copy.deepcopy(CONFIG)
-    config["evaluate"].update(change)
     with pytest.raises(ValueError, match=message):
-        check_evaluate_config(config)
+        make_config({"evaluate": change}, base=RAW)
 
 
-def test_schema_defaults_match_code():
-    schema = yaml.safe_load((ROOT / "workflow/schemas/evaluate.schema.yaml").read_text())
-    props = schema["properties"]
-    for key in ("tasks", "unseen_languages", "mteb_languages", "precision"):
-        assert props[key]["default"] == EVALUATE_DEFAULTS[key]
-    for group in ("bible", "classification"):
-        defaults = {k: v["default"] for k, v in props[group]["properties"].items()}
-        assert defaults == EVALUATE_DEFAULTS[group]
-    assert evaluate_settings({})["bible"] == EVALUATE_DEFAULTS["bible"]
+def test_validation_fills_every_schema_default():
+    schema = load_schema("evaluate.schema.yaml")
+    filled = make_config()["evaluate"]
+    for key, prop in schema["properties"].items():
+        if "properties" in prop:
+            assert filled[key] == {k: v["default"] for k, v in prop["properties"].items()}
+        else:
+            assert filled[key] == prop["default"]
 
 
 def test_verse_pool_is_held_out_seeded_and_clean():
@@ -201,7 +194,7 @@ def test_store_is_shared_between_processes_and_keyed_by_model(tmp_path, student)
 def test_bf16_embeddings_match_fp32_and_are_cached_apart(student, tmp_path):
     texts = ["In the beginning was the Word.", "Jesus wept over the city."]
     encoders = {
-        precision: build_encoder(student, {"precision": precision}, tmp_path)
+        precision: build_encoder(student, {"precision": precision, "prefix": ""}, tmp_path)
         for precision in ("fp32", "bf16")
     }
     fp32, bf16 = (encoders[p].embed(texts) for p in ("fp32", "bf16"))

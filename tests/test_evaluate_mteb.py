@@ -10,7 +10,9 @@ import json
 from types import SimpleNamespace
 
 import pytest
-from mwalign.evaluate import check_evaluate_config, evaluate_model, evaluate_params, mteb_tasks
+from conftest import make_config
+from mwalign.evaluate import evaluate_model, mteb_tasks
+from mwalign.plan import evaluate_params
 from mwalign.report import collect_scores
 from workflow_helpers import tiny_student
 
@@ -39,17 +41,14 @@ def test_task_without_experiment_languages_is_named():
 
 
 def test_unknown_task_name_is_named():
-    config = {
-        "seed": 1,
-        "languages": ["de"],
-        "students": {},
-        "runs": {},
-        "evaluate": {"tasks": ["Tatoeba", "NoSuchTask"], "unseen_languages": []},
-    }
+    def config(tasks: list[str]) -> dict:
+        return make_config(
+            {"languages": ["de"], "evaluate": {"tasks": tasks, "unseen_languages": []}}
+        )
+
     with pytest.raises(ValueError, match=r"unknown task\(s\) \['NoSuchTask'\]"):
-        check_evaluate_config(config)
-    config["evaluate"]["tasks"] = ["Tatoeba", "STS17"]
-    check_evaluate_config(config)
+        config(["Tatoeba", "NoSuchTask"])
+    assert config(["Tatoeba", "STS17"])["evaluate"]["tasks"] == ["Tatoeba", "STS17"]
 
 
 def test_mteb_task_runs_end_to_end(monkeypatch, tmp_path):
@@ -58,13 +57,7 @@ def test_mteb_task_runs_end_to_end(monkeypatch, tmp_path):
     real = mteb_tasks._mteb()
     fake = SimpleNamespace(get_task=lambda name: MockMultilingualSTSTask())
     monkeypatch.setattr(mteb_tasks, "_mteb", lambda: fake)
-    config = {
-        "seed": 1,
-        "languages": ["de"],
-        "students": {"tiny": {"prefix": ""}},
-        "runs": {},
-        "evaluate": {"unseen_languages": ["sw"]},
-    }
+    config = make_config({"languages": ["de"], "evaluate": {"unseen_languages": ["sw"]}})
     params = evaluate_params(config, "base-tiny", "MockMultilingualSTSTask")
     assert params["mteb_languages"] == "experiment" and "bible" not in params
     student = tiny_student(tmp_path / "tiny")

@@ -10,10 +10,11 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-from mwalign.train import train_job, train_params, train_run
+from mwalign.plan import train_params
+from mwalign.train import train_job, train_run
 from mwalign.train.launch import torchrun_command
 from mwalign.train.losses import EmbeddingMSE, MultiwayInfoNCE, SimilarityMSE, SoftContrastive
-from test_train_fixtures import make_config, make_datasets, make_student
+from test_train_fixtures import make_datasets, make_student, train_config
 from torch import nn
 
 WORLD, BATCH, VIEWS, DIM_IN, DIM_OUT, DIM_TEACHER = 2, 6, 3, 5, 4, 3
@@ -105,7 +106,7 @@ def test_torchrun_two_processes_train_like_one(tmp_path: Path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     student = make_student(tmp_path / "student", dropout=0.0)  # no dropout: deterministic
     data = make_datasets(tmp_path / "data")
-    params = train_params(make_config(steps=3, checkpoint_every=2), "multiway")
+    params = train_params(train_config(steps=3, checkpoint_every=2), "multiway")
     single = train_run(params, data["multiway"], student, tmp_path / "single")
     log_path = tmp_path / "train.log"
     train_job(

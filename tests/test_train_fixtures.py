@@ -111,7 +111,8 @@ def make_teacher(path: Path, ids: list[int], languages: list[str], dim: int = 16
     return path
 
 
-def make_config(**train: object) -> dict:
+def train_raw(**train: object) -> dict:
+    """A small experiment as written in a config file (before validation)."""
     return {
         "seed": 13,
         "languages": list(LANGUAGES),
@@ -129,6 +130,16 @@ def make_config(**train: object) -> dict:
             "enx": {"student": "tiny", "data": "enx", "objective": "infonce"},
         },
     }
+
+
+def train_config(runs: dict | None = None, **train: object) -> dict:
+    """:func:`train_raw` validated and filled as the workflow does; ``runs`` replace its runs."""
+    from mwalign.config import validate_config
+
+    raw = train_raw(**train)
+    if runs is not None:
+        raw["runs"] = runs
+    return validate_config(raw)
 
 
 def test_fixture_files_follow_the_stage_schemas(tmp_path):

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import pytest
 import torch
-from mwalign.train import train_params, train_run
+from mwalign.plan import train_params
+from mwalign.train import train_run
 from mwalign.train.data import build_dataset
 from mwalign.train.losses import build_loss
 from sentence_transformers import SentenceTransformer
 from sentence_transformers.base.modules import Dense
-from test_train_fixtures import LANGUAGES, make_config
+from test_train_fixtures import LANGUAGES, train_config
 
 OBJECTIVES = [
     ("multiway", "infonce", {}),
@@ -26,8 +27,8 @@ OBJECTIVES = [
 
 
 def run_params(data_mode: str, objective: str, options: dict) -> dict:
-    config = make_config(learning_rate=1e-3, **options)
-    config["runs"] = {"run": {"student": "tiny", "data": data_mode, "objective": objective}}
+    run = {"student": "tiny", "data": data_mode, "objective": objective}
+    config = train_config(runs={"run": run}, learning_rate=1e-3, **options)
     return train_params(config, "run")
 
 

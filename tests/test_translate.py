@@ -7,22 +7,23 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 import yaml
+from conftest import make_config, translate_section
 from mwalign import bible, schemas
+from mwalign.config import SCHEMA_DIR
 from mwalign.io import read_json, read_table, write_table
-from mwalign.translate import (
-    check_translate_config,
-    shard_count,
-    translate_job_params,
-    translate_params,
-    translate_shard,
-)
-from mwalign.translate import config as translate_config
+from mwalign.plan import translate_job_params
+from mwalign.translate import shard_count, translate_params, translate_shard
 from mwalign.translate.backends.reference import ReferenceBackend
 from mwalign.translate.batching import make_batches, padded_tokens
 
-SCHEMA = Path(__file__).parents[1] / "workflow" / "schemas" / "translate.schema.yaml"
+SCHEMA = SCHEMA_DIR / "translate.schema.yaml"
 REFS = [f"1:1:{verse}" for verse in range(10, 22)] + ["1:50:99"]  # the last verse does not exist
 CFG = {"backend": "reference", "shard_size": 5, "reference": {"editions": {"bn": "b"}}}
+
+
+def params(cfg: dict, lang: str) -> dict:
+    """translate_params of ``lang`` from the section ``cfg`` as validation fills it."""
+    return translate_params(translate_section(cfg, [lang]), lang)
 
 
 def write_corpus(path: Path, refs: list[str] = REFS, source: str = "bible:4") -> list[str]:
@@ -42,7 +43,7 @@ def run_shard(tmp_path: Path, lang: str, shard: int, cfg: dict = CFG, corpus: Pa
         corpus,
         lang,
         shard,
-        translate_params(cfg, lang),
+        params(cfg, lang),
         out,
         tmp_path / "translations" / lang / f"{shard}.json",
         tmp_path / "work" / lang / str(shard),
@@ -79,7 +80,7 @@ def test_stats_count_flags_and_record_provenance(tmp_path):
     assert stats == read_json(tmp_path / "translations" / "bn" / "2.json")
     assert stats["rows"] == 3 and stats["backend"] == "reference" and stats["model"] == "bible:b"
     assert stats["flags"]["flag_empty"] == int(frame["flag_empty"].sum()) == 1
-    assert stats["provenance"]["config"] == translate_params(CFG, "bn")
+    assert stats["provenance"]["config"] == params(CFG, "bn")
     assert stats["provenance"]["seed"] == 13
     assert not (tmp_path / "work" / "bn" / "2").exists()
 
@@ -97,47 +98,49 @@ def test_reference_backend_needs_a_bible_corpus(tmp_path):
 
 
 def test_params_hold_only_what_a_language_shard_depends_on():
-    base = translate_params(CFG, "de")
+    base = params(CFG, "de")
     other_backend = {**CFG, "vllm": {"model": "some/other-model"}}
-    assert translate_params(other_backend, "de") == base
+    assert params(other_backend, "de") == base
     other_language = {**CFG, "reference": {"editions": {"bn": "b", "fr": "l"}}}
-    assert translate_params(other_language, "de") == base
-    assert translate_params({**CFG, "reference": {"editions": {"de": "s"}}}, "de") != base
+    assert params(other_language, "de") == base
+    assert params({**CFG, "reference": {"editions": {"de": "s"}}}, "de") != base
     assert base["reference"] == {"corpus": "bible", "edition": "e"}
     assert "vllm" not in base and "transformers" not in base
-    assert translate_params(CFG, "zh")["flags"]["length_ratio"] == [0.1, 1.2]
+    assert params(CFG, "zh")["flags"]["length_ratio"] == [0.1, 1.2]
     nllb = {"backend": "transformers", "transformers": {"model": "facebook/nllb-200-1.3B"}}
-    assert translate_params(nllb, "de") == translate_params(
+    assert params(nllb, "de") == params(
         {**nllb, "transformers": {**nllb["transformers"], "prompt": "instruct"}}, "de"
     )  # a seq2seq model takes no prompt
     marian = {
         "backend": "transformers",
         "transformers": {"model": "Helsinki-NLP/opus-mt-en-{lang}"},
     }
-    assert translate_params(marian, "de")["transformers"]["model"] == "Helsinki-NLP/opus-mt-en-de"
+    assert params(marian, "de")["transformers"]["model"] == "Helsinki-NLP/opus-mt-en-de"
 
 
 def test_only_a_listed_translator_gets_remote_code():
-    marian = {"backend": "transformers", "transformers": {"model": "org/mt-en-{lang}"}}
-    config = {"languages": ["de", "zh"], "translate": marian, "trust_remote_code": []}
-    assert "trust_remote_code" not in translate_job_params(config, "de")["transformers"]
-    config["trust_remote_code"] = ["org/mt-en-{lang}"]
-    assert translate_job_params(config, "de")["transformers"]["trust_remote_code"] is True
-    config["trust_remote_code"] = ["org/mt-en-zh"]
-    assert "trust_remote_code" not in translate_job_params(config, "de")["transformers"]
-    assert translate_job_params(config, "zh")["transformers"]["trust_remote_code"] is True
-    reference = {"languages": ["de"], "translate": CFG, "trust_remote_code": ["org/x"]}
-    assert translate_job_params(reference, "de") == translate_params(CFG, "de")
+    marian = {"backend": "transformers", "transformers": {"model": "org/opus-mt-en-{lang}"}}
+
+    def job_params(trusted: list[str], lang: str) -> dict:
+        config = make_config({"translate": marian, "trust_remote_code": trusted})
+        return translate_job_params(config, lang)["transformers"]
+
+    assert "trust_remote_code" not in job_params([], "de")
+    assert job_params(["org/opus-mt-en-{lang}"], "de")["trust_remote_code"] is True
+    assert "trust_remote_code" not in job_params(["org/opus-mt-en-zh"], "de")
+    assert job_params(["org/opus-mt-en-zh"], "zh")["trust_remote_code"] is True
+    reference = make_config({"translate": CFG, "trust_remote_code": ["owner/tiny-student"]})
+    assert translate_job_params(reference, "de") == params(CFG, "de")
 
 
 @pytest.mark.parametrize(
     ("cfg", "languages", "message"),
     [
-        ({"backend": "marian-fast"}, ["de"], "translate.backend is 'marian-fast'; allowed"),
+        ({"backend": "marian-fast"}, ["de"], "translate.backend: 'marian-fast' is not one of"),
         ({"backend": "reference"}, ["nl"], "no reference edition for language 'nl'"),
         ({"reference": {"editions": {"de": "?"}}}, ["de"], "unknown Bible edition '\\?'"),
         ({}, ["xx"], "unknown language 'xx'"),
-        ({"shard_size": 0}, ["de"], "translate.shard_size is 0"),
+        ({"shard_size": 0}, ["de"], "translate.shard_size: 0 is less than the minimum of 1"),
         ({"flags": {"length_ratio": [2, 1]}}, ["de"], "length_ratio is \\[2, 1\\]"),
         (
             {"backend": "vllm", "vllm": {"prompt": "fewshot"}},
@@ -153,11 +156,11 @@ def test_only_a_listed_translator_gets_remote_code():
 )
 def test_bad_config_is_named(cfg, languages, message):
     with pytest.raises(ValueError, match=message):
-        check_translate_config(cfg, languages)
+        translate_section(cfg, languages)
 
 
 def test_default_config_is_valid():
-    check_translate_config(CFG, ["ar", "de", "es", "hi", "ru", "zh", "bn"])
+    translate_section(CFG, ["ar", "de", "es", "hi", "ru", "zh", "bn"])
     assert shard_count(2000, 1000) == 2 and shard_count(2001, 1000) == 3 and shard_count(0, 5) == 1
 
 
@@ -167,9 +170,11 @@ def _schema_defaults(node: dict) -> object:
     return node["default"]
 
 
-def test_schema_describes_every_key_with_the_code_defaults():
+def test_schema_describes_every_key_and_validation_fills_its_defaults():
     schema = yaml.safe_load(SCHEMA.read_text())
-    assert _schema_defaults(schema) == translate_config.DEFAULTS
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    # the file declares its dialect and its defaults are still filled in, at every level
+    assert make_config()["translate"] == _schema_defaults(schema)
 
     def walk(node: dict, where: str) -> None:
         assert "description" in node and "default" in node, where

@@ -5,16 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import translate_section
 from mwalign.languages import LANGUAGES
-from mwalign.translate import check_translate_config, prompts, translate_params
+from mwalign.translate import prompts, translate_params
 from mwalign.translate.flags import SCRIPT_PREFIXES, row_flags, script_fraction
 
-FLAGS = translate_params({}, "de")["flags"]
+FLAGS = translate_params(translate_section({}, ["de"]), "de")["flags"]
 SOURCE = "In the beginning God created the heavens and the earth."
 
 
 def flags(text: str, lang: str = "de", source: str = SOURCE) -> set[str]:
-    cfg = translate_params({}, lang)["flags"]
+    cfg = translate_params(translate_section({}, [lang]), lang)["flags"]
     return {name for name, value in row_flags(source, text, lang, cfg).items() if value}
 
 
@@ -110,12 +111,12 @@ UNSEEN = ["fr", "pt", "it", "ja", "ko", "tr", "vi", "id", "pl", "sw"]  # evaluat
     ],
 )
 def test_every_configured_language_maps_for_each_backend(cfg):
-    check_translate_config(cfg, CONFIGURED)
+    filled = translate_section(cfg, CONFIGURED)
     backend = cfg["backend"]
     if backend != "transformers" or cfg[backend].get("prompt") != "fewshot":
-        check_translate_config(cfg, UNSEEN)  # few-shot examples cover only some languages
+        translate_section(cfg, UNSEEN)  # few-shot examples cover only some languages
     for lang in CONFIGURED:
-        settings = translate_params(cfg, lang)[backend]
+        settings = translate_params(filled, lang)[backend]
         if backend == "reference":
             assert settings["edition"] == LANGUAGES[lang].bible
 
@@ -126,4 +127,4 @@ def test_a_language_without_a_model_code_is_refused(monkeypatch):
     monkeypatch.setitem(LANGUAGES, "tl", dataclasses.replace(LANGUAGES["tl"], flores=None))
     cfg = {"backend": "transformers", "transformers": {"model": "facebook/nllb-200-1.3B"}}
     with pytest.raises(ValueError, match="nllb-200-1.3B' \\(nllb\\) cannot produce language 'tl'"):
-        check_translate_config(cfg, ["de", "tl"])
+        translate_section(cfg, ["de", "tl"])

@@ -6,6 +6,7 @@ import importlib.util
 
 import pyarrow as pa
 import pytest
+from conftest import translate_section
 from mwalign import schemas
 from mwalign.io import read_table, write_table
 from mwalign.translate import translate_params, translate_shard
@@ -48,8 +49,9 @@ def test_gemma_translations_are_real_and_in_the_target_script(tmp_path, corpus, 
         "transformers": {"model": "google/gemma-3-270m", "prompt": "fewshot", "dtype": "float32"},
     }
     out = tmp_path / f"{lang}.parquet"
+    params = translate_params(translate_section(cfg, [lang]), lang)
     stats = translate_shard(
-        corpus, lang, 0, translate_params(cfg, lang), out, tmp_path / "stats.json",
+        corpus, lang, 0, params, out, tmp_path / "stats.json",
         tmp_path / "work", seed=13,
     )  # fmt: skip
     frame = read_table(out, schemas.TRANSLATION).to_pandas()

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from conftest import translate_section
 from mwalign import bible, schemas
 from mwalign.io import read_table, write_table
 from mwalign.translate import translate_params, translate_shard
@@ -129,10 +130,15 @@ def settings(model: Path, family: str, **overrides) -> dict:
     return {"backend": "transformers", "shard_size": 100, "transformers": {**base, **overrides}}
 
 
+def lang_params(cfg: dict, lang: str) -> dict:
+    """translate_params of ``lang`` from the section ``cfg`` as validation fills it."""
+    return translate_params(translate_section(cfg, [lang]), lang)
+
+
 def run(tmp_path: Path, corpus: Path, cfg: dict, lang: str = "de", name: str = "out"):
     out = tmp_path / name / f"{lang}.parquet"
     stats = translate_shard(
-        corpus, lang, 0, translate_params(cfg, lang), out, out.with_suffix(".json"),
+        corpus, lang, 0, lang_params(cfg, lang), out, out.with_suffix(".json"),
         tmp_path / name / "work", seed=13,
     )  # fmt: skip
     return read_table(out, schemas.TRANSLATION).to_pandas(), stats
@@ -229,7 +235,7 @@ def test_too_long_sources_are_truncated_or_skipped_and_counted(tmp_path, corpus,
 
 
 def test_nllb_forces_the_target_language_token(models):
-    params = translate_params(settings(models["nllb"], "nllb"), "zh")["transformers"]
+    params = lang_params(settings(models["nllb"], "nllb"), "zh")["transformers"]
     backend = TransformersBackend(params, "zh", seed=1)
     assert backend.forced_bos == backend.tokenizer.convert_tokens_to_ids("zho_Hans")
     assert backend.tokenizer.src_lang == "eng_Latn"
@@ -245,12 +251,14 @@ def test_nllb_forces_the_target_language_token(models):
     assert len(backend.translate(["In the beginning.", "God said."], ["1:1:1", "1:1:3"])) == 2
     assert captured["first"] == [backend.forced_bos] * 2
     with pytest.raises(ValueError, match="cannot produce language 'ar'"):
-        params = translate_params(settings(models["nllb"], "nllb"), "ar")["transformers"]
+        params = translate_params(
+            translate_section(settings(models["nllb"], "nllb"), ["ar"]), "ar"
+        )["transformers"]
         TransformersBackend(params, "ar", seed=1)
 
 
 def test_family_mismatch_is_named(models):
-    params = translate_params(settings(models["llama"], "marian"), "de")["transformers"]
+    params = lang_params(settings(models["llama"], "marian"), "de")["transformers"]
     backend = TransformersBackend(params, "de", seed=1)
     with pytest.raises(ValueError, match="decoder-only model .*family is 'marian'"):
         backend.translate(["Hello."], ["1:1:1"])

@@ -19,26 +19,41 @@ from referencing.jsonschema import DRAFT202012
 
 from mwalign import bible
 from mwalign.languages import LANGUAGES, language
+from mwalign.paths import SOURCE_LANGUAGE
 
-SCHEMA_DIR = Path(__file__).resolve().parents[1] / "schemas"
+SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
 SCHEMA_FILE = SCHEMA_DIR / "config.schema.yaml"
-SOURCE_LANGUAGE = "en"
+DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 
 class ConfigError(ValueError):
     """The experiment config is invalid; the message names the key and what is allowed."""
 
 
+def load_schema(name: str) -> dict[str, Any]:
+    """One schema file of the package, checked to declare the JSON Schema dialect in use.
+
+    Every file declares ``$schema``. Referenced files are handed to the validator without
+    it: jsonschema switches to a fresh validator of the declared dialect at a resource
+    that declares one, which would drop the default filling inside that file.
+    """
+    schema = yaml.safe_load((SCHEMA_DIR / name).read_text())
+    if schema.get("$schema") != DIALECT:
+        raise ConfigError(f"schema file {name} must declare $schema: {DIALECT!r}")
+    return schema
+
+
 def _registry() -> Registry:
     def retrieve(uri: str) -> Resource:
-        name = uri.split("/")[-1]
-        return Resource.from_contents(yaml.safe_load((SCHEMA_DIR / name).read_text()), DRAFT202012)
+        contents = load_schema(uri.split("/")[-1])
+        del contents["$schema"]
+        return DRAFT202012.create_resource(contents)
 
     return Registry(retrieve=retrieve)
 
 
 def _with_defaults(validator_class: type) -> type:
-    """A validator that fills in each property's ``default`` before validating it."""
+    """jsonschema's default-filling validator (its FAQ): fill each ``default``, then validate."""
     validate_properties = validator_class.VALIDATORS["properties"]
 
     def set_defaults(validator, properties, instance, schema):
@@ -70,7 +85,7 @@ def _message(error: jsonschema.ValidationError) -> str:
 
 def apply_schema(config: dict[str, Any]) -> dict[str, Any]:
     """Fill defaults into ``config`` (in place) and validate it against the schema."""
-    schema = yaml.safe_load(SCHEMA_FILE.read_text())
+    schema = load_schema(SCHEMA_FILE.name)
     schema.setdefault("$id", SCHEMA_FILE.as_uri())
     validator = _with_defaults(jsonschema.Draft202012Validator)(schema, registry=_registry())
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
@@ -205,21 +220,6 @@ def check_remote_code(config: dict[str, Any]) -> None:
                 f"config.trust_remote_code lists {entry!r}, which is not a model of this "
                 f"experiment; allowed: {sorted(allowed)} (from {', '.join(sorted(used))})"
             )
-
-
-def remote_code_allowed(config: dict[str, Any], model_id: str) -> bool:
-    """True only when ``config.trust_remote_code`` names ``model_id`` (or its {lang} template).
-
-    The one place that decides whether transformers may run code shipped with a model.
-    """
-    listed = config.get("trust_remote_code") or []
-    if model_id in listed:
-        return True
-    return any(
-        "{lang}" in entry and entry.replace("{lang}", code) == model_id
-        for entry in listed
-        for code in config.get("languages", [])
-    )
 
 
 def check_stages(config: dict[str, Any]) -> None:

@@ -31,10 +31,11 @@ from pathlib import Path
 
 from mwalign.e5s1 import E5S1Header, dequantise_q4_0, e5s1_shapes, e5s1_to_bert, read_e5s1
 from mwalign.io import file_sha256, read_json, write_json
+from mwalign.paths import MODEL_INFO_FILE
 
 log = logging.getLogger(__name__)
 
-INFO_FILE = "mwalign_model.json"
+INFO_FILE = MODEL_INFO_FILE
 HUB_PROBE_TIMEOUT_S = 3.0
 INSTALL_HINT = "pip install -c constraints.txt -e '.[offline]'"
 HF_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?")

@@ -7,10 +7,12 @@ import os
 import sys
 from pathlib import Path
 
+from mwalign.paths import MTEB_CACHE_DIR
+
 # Hugging Face and mteb caches live inside the project tree, never in the home folder.
 PROJECT_CACHES = {
     "HF_HOME": "resources/hf",
-    "MTEB_CACHE": "resources/mteb",
+    "MTEB_CACHE": MTEB_CACHE_DIR,
 }
 
 

@@ -140,8 +140,8 @@ def read_file(settings: dict, counts: Counter) -> pd.DataFrame:
     path = Path(settings["path"])
     if not path.is_file():
         raise ValueError(f"corpus.file.path {str(path)!r} is not a file")
-    fmt = _file_format(path, settings.get("format", "auto"))
-    column = settings.get("text_column", "text")
+    fmt = _file_format(path, settings["format"])
+    column = settings["text_column"]
     if fmt == "txt":
         texts = _read_text_lines(path, counts)
     elif fmt == "jsonl":
@@ -155,8 +155,8 @@ def read_file(settings: dict, counts: Counter) -> pd.DataFrame:
 def read_huggingface(settings: dict, counts: Counter) -> pd.DataFrame:
     import datasets  # heavy; only needed online
 
-    name, column = settings["name"], settings.get("text_column", "text")
-    data = datasets.load_dataset(name, settings.get("config"), split=settings.get("split", "train"))
+    name, column = settings["name"], settings["text_column"]
+    data = datasets.load_dataset(name, settings["config"], split=settings["split"])
     if column not in data.column_names:
         raise ValueError(
             f"Hugging Face dataset {name!r} has no column {column!r} "

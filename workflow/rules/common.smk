@@ -10,26 +10,21 @@ from mwalign.runner import point_caches_into
 # Hugging Face and mteb caches inside the project tree, set before anything imports them.
 point_caches_into(".")
 
-from mwalign.config import remote_code_allowed, validate_config
-from mwalign.evaluate import evaluate_params
-from mwalign.models import model_slug
-from mwalign.train import train_jobs, train_params
-from mwalign.translate import shard_count, translate_job_params
+from mwalign import plan
+from mwalign.config import validate_config
+from mwalign.paths import SOURCE_LANGUAGE
 
 validate_config(config)
 
-LANGUAGES = config["languages"]
-SHARDS = list(
-    range(shard_count(config["corpus"]["size"], config["translate"]["shard_size"]))
-)
-TEACHER = model_slug(config["teacher"]["model"])
-STUDENTS = config["students"]
-RUNS = train_jobs(config)  # a run's name, or {run}-seed{k} for runs with several seeds
-BASE_MODELS = {f"base-{name}": name for name in STUDENTS}
-EVAL_MODELS = [*BASE_MODELS, *RUNS]
-TASKS = config["evaluate"]["tasks"]
-MODEL_IDS = {model_slug(config["teacher"]["model"]): config["teacher"]["model"]}
-MODEL_IDS.update({model_slug(s["model"]): s["model"] for s in STUDENTS.values()})
+PLAN = plan.make_plan(config)
+LANGUAGES = PLAN.languages
+SHARDS = PLAN.shards
+TEACHER = PLAN.teacher
+RUNS = PLAN.train_jobs  # a run's name, or {run}-seed{k} for runs with several seeds
+BASE_MODELS = PLAN.base_models
+EVAL_MODELS = PLAN.eval_models
+TASKS = PLAN.tasks
+MODEL_IDS = PLAN.model_ids
 
 
 wildcard_constraints:
@@ -54,12 +49,8 @@ def canonical(value):
     return value
 
 
-def model_dir(model_id):
-    return f"resources/models/{model_slug(model_id)}"
-
-
 def student_dir(student):
-    return model_dir(STUDENTS[student]["model"])
+    return plan.model_dir(config["students"][student]["model"])
 
 
 def eval_model_dir(model):
@@ -95,13 +86,13 @@ def translate_env(backend):
 
 def teacher_extra_inputs(wildcards):
     """The multi-way dataset only when the teacher also embeds target languages."""
-    if set(config["teacher"]["languages"]) - {"en"}:
+    if set(config["teacher"]["languages"]) - {SOURCE_LANGUAGE}:
         return {"multiway": rules.assemble.output.multiway}
     return {}
 
 
 def train_inputs(wildcards):
-    params = train_params(config, wildcards.run)
+    params = plan.train_params(config, wildcards.run)
     inputs = {
         "dataset": f"results/dataset/{params['data']}.parquet",
         "student": student_dir(params["student"]["name"]),

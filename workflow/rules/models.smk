@@ -12,7 +12,7 @@ rule fetch_model:
         mem_mb=4000,
         runtime=30,
     params:
-        model_id=lambda wc: MODEL_IDS[wc.slug],
-        allow_remote_code=lambda wc: remote_code_allowed(config, MODEL_IDS[wc.slug]),
+        model_id=lambda wc: plan.fetch_params(config, wc.slug)["model_id"],
+        allow_remote_code=lambda wc: plan.fetch_params(config, wc.slug)["allow_remote_code"],
     script:
         "../scripts/fetch_model.py"

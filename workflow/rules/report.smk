@@ -25,6 +25,5 @@ rule report:
         runtime=10,
     params:
         models={model: eval_model_dir(model) for model in EVAL_MODELS},
-        settings=canonical(config["report"]),
     script:
         "../scripts/report.py"

@@ -16,7 +16,7 @@ rule translate:
         runtime=240,
         gpu=uses_gpu(config["translate"]["backend"]),
     params:
-        settings=lambda wc: canonical(translate_job_params(config, wc.lang)),
+        settings=lambda wc: canonical(plan.translate_job_params(config, wc.lang)),
         seed=config["seed"],
         work_dir=lambda wc: f"results/translations/{wc.lang}/.work/{wc.shard}",
     script:

@@ -7,23 +7,12 @@ it into the project first.
 """
 
 from .run import build_encoder, build_task, evaluate_model
-from .settings import (
-    EVALUATE_DEFAULTS,
-    OFFLINE_TASKS,
-    check_evaluate_config,
-    evaluate_params,
-    evaluate_settings,
-    model_student,
-)
+from .settings import OFFLINE_TASKS, check_evaluate_config
 
 __all__ = [
-    "EVALUATE_DEFAULTS",
     "OFFLINE_TASKS",
     "build_encoder",
     "build_task",
     "check_evaluate_config",
     "evaluate_model",
-    "evaluate_params",
-    "evaluate_settings",
-    "model_student",
 ]

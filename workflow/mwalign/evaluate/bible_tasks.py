@@ -25,9 +25,10 @@ from datasets import Dataset, DatasetDict
 from mteb.abstasks import AbsTaskBitextMining, AbsTaskClassification
 from mteb.abstasks.task_metadata import TaskMetadata
 
+from mwalign.paths import SOURCE_LANGUAGE
 from mwalign.provenance import derive_seed
 
-from .langcodes import SOURCE_LANGUAGE, flores_code, mteb_langscript
+from .langcodes import flores_code, mteb_langscript
 from .verses import NT_SECTIONS, section_of, verse_pool
 
 _COMMON = {

@@ -57,7 +57,7 @@ class CachedSentenceEncoder(AbsEncoder):
         name: str,
         revision: str,
         prefix: str = "",
-        precision: str = "fp32",
+        precision: str,
         store: EmbeddingStore | None = None,
         batch_size: int = 32,
     ) -> None:

@@ -9,8 +9,7 @@ of :mod:`mwalign.languages`. Macro-language codes that datasets use interchangea
 from __future__ import annotations
 
 from mwalign.languages import LANGUAGES, language
-
-SOURCE_LANGUAGE = "en"
+from mwalign.paths import SOURCE_LANGUAGE
 
 # ISO 639-3 codes that mteb datasets use besides the FLORES-200 code of a language.
 ISO3_ALIASES: dict[str, tuple[str, ...]] = {

@@ -10,14 +10,14 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from .caches import import_mteb
-from .langcodes import SOURCE_LANGUAGE, flores_code, iso3_codes
+from mwalign.paths import MTEB_CACHE_DIR, SOURCE_LANGUAGE
 
-DEFAULT_MTEB_CACHE = "resources/mteb"
+from .caches import import_mteb
+from .langcodes import flores_code, iso3_codes
 
 
 def _mteb() -> Any:
-    return import_mteb(os.environ.get("MTEB_CACHE", DEFAULT_MTEB_CACHE))
+    return import_mteb(os.environ.get("MTEB_CACHE", MTEB_CACHE_DIR))
 
 
 def language_filter(params: dict[str, Any]) -> set[str] | None:
@@ -26,7 +26,7 @@ def language_filter(params: dict[str, Any]) -> set[str] | None:
     English, the training languages and the unseen languages, each in its FLORES script
     (so Arabic in Latin script or Chinese in traditional characters are left out).
     """
-    if params.get("mteb_languages", "experiment") == "all":
+    if params["mteb_languages"] == "all":
         return None
     codes = [SOURCE_LANGUAGE, *params["languages"], *params["unseen_languages"]]
     return {

@@ -47,7 +47,7 @@ def build_encoder(
     from .encoder import CachedSentenceEncoder
 
     model_path = Path(model_path)
-    precision = params.get("precision", "fp32")
+    precision = params["precision"]
     # the revision mteb records: the folder's content hash, and the inference precision
     revision = f"{model_fingerprint(model_path)[:16]}-{precision}"
     store = None
@@ -57,7 +57,7 @@ def build_encoder(
         loader=lambda: _load_model(model_path),
         name=f"mwalign/{model_path.name}",
         revision=revision,
-        prefix=params.get("prefix", ""),
+        prefix=params["prefix"],
         precision=precision,
         store=store,
         batch_size=batch_size,

@@ -18,15 +18,16 @@ from typing import Any
 
 import pandas as pd
 
-from mwalign.evaluate.langcodes import SOURCE_LANGUAGE, config_code, pair_seen_tag
+from mwalign.evaluate.langcodes import config_code, pair_seen_tag
 from mwalign.evaluate.settings import OFFLINE_TASKS
 from mwalign.io import read_json
+from mwalign.paths import MODEL_INFO_FILE, RUN_INFO_FILE, SOURCE_LANGUAGE
 from mwalign.schemas import SCORES
 
 log = logging.getLogger(__name__)
 
-RUN_FILE = "mwalign_run.json"
-MODEL_FILE = "mwalign_model.json"
+RUN_FILE = RUN_INFO_FILE
+MODEL_FILE = MODEL_INFO_FILE
 BASE = "base"
 NOT_METRICS = {"hf_subset", "languages", "mteb_version", "scores_per_experiment"}
 

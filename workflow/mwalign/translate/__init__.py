@@ -3,9 +3,8 @@
 Public entry points:
 
 - :func:`translate_params` - the config slice a shard of one language depends on
-- :func:`translate_job_params` - the same from the whole config (plus trust_remote_code)
-  (pass it as a rule's params);
-- :func:`check_translate_config` - validate the ``translate`` config at parse time;
+  (the translate rule's params come from :func:`mwalign.plan.translate_job_params`);
+- :func:`check_translate_config` - cross-field checks of the ``translate`` config;
 - :func:`shard_count` - number of shards of a corpus;
 - :func:`translate_shard` - translate one shard, resumably, and write it with stats.
 """
@@ -13,7 +12,6 @@ Public entry points:
 from mwalign.translate.config import (
     check_translate_config,
     shard_count,
-    translate_job_params,
     translate_params,
 )
 from mwalign.translate.shard import translate_shard
@@ -21,7 +19,6 @@ from mwalign.translate.shard import translate_shard
 __all__ = [
     "check_translate_config",
     "shard_count",
-    "translate_job_params",
     "translate_params",
     "translate_shard",
 ]

@@ -182,8 +182,8 @@ def translate_shard(
     ``seed`` is the experiment seed (the job derives its own from it). Writes
     ``out_path`` (schema TRANSLATION, id order) and ``stats_path`` (JSON); returns the stats.
     """
-    if params.get("language") != lang:
-        raise ValueError(f"params are for language {params.get('language')!r}, not {lang!r}")
+    if params["language"] != lang:
+        raise ValueError(f"params are for language {params['language']!r}, not {lang!r}")
     started = time.perf_counter()
     rows = read_shard(corpus_path, shard, params["shard_size"])
     ids = rows.column("id").to_pylist()
@@ -193,8 +193,9 @@ def translate_shard(
     backend = make_backend(params, job_seed)
     backend.check_corpus(rows.column("source").to_pylist())
     settings = params[params["backend"]]
+    # the reference backend has no token limit: its settings lack both keys
     prepared = prepare_sources(
-        sources, backend, settings.get("max_source_tokens"), settings.get("too_long", "truncate")
+        sources, backend, settings.get("max_source_tokens"), settings.get("too_long")
     )
     store = BatchStore(work_dir, fingerprint(params, lang, seed, ids, sources))
     done, resumed_batches = store.load()

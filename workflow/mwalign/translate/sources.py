@@ -34,13 +34,14 @@ class PreparedSources:
 
 
 def prepare_sources(
-    texts: list[str], backend: Backend, max_source_tokens: int | None, too_long: str
+    texts: list[str], backend: Backend, max_source_tokens: int | None, too_long: str | None
 ) -> PreparedSources:
     """Clean every source; blank ones get no model call; long ones are truncated or skipped.
 
     Counts: ``empty_sources``, ``cleaned_sources`` (odd characters replaced),
     ``unknown_token_sources`` (text the tokenizer maps to its unknown token),
-    ``truncated`` and ``skipped`` (longer than ``max_source_tokens``).
+    ``truncated`` and ``skipped`` (longer than ``max_source_tokens``). Without a
+    ``max_source_tokens`` (the reference backend) nothing is cut.
     """
     counts = dict.fromkeys(
         ("empty_sources", "cleaned_sources", "unknown_token_sources", "truncated", "skipped"), 0

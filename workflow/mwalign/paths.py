@@ -1,0 +1,20 @@
+"""File names and paths shared by several stages: the one place each is written.
+
+Paths are relative to the working directory (the project root in a workflow run).
+"""
+
+from __future__ import annotations
+
+# The language every corpus sentence is written in; the target languages are configured.
+SOURCE_LANGUAGE = "en"
+
+# Materialised models: one folder per model id, named by mwalign.models.model_slug.
+MODELS_DIR = "resources/models"
+# The record beside every materialised model (model id, source, provenance, trust).
+MODEL_INFO_FILE = "mwalign_model.json"
+# The record beside every trained model (params, provenance, results).
+RUN_INFO_FILE = "mwalign_run.json"
+# mteb's cache (task names, downloaded datasets) inside the project tree.
+MTEB_CACHE_DIR = "resources/mteb"
+# Name prefix of the evaluation of a student before training: base-{student}.
+BASE_PREFIX = "base-"

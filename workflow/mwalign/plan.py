@@ -1,0 +1,253 @@
+"""The experiment plan: every job's name and every job's params slice, from a validated config.
+
+The workflow (workflow/rules/common.smk) asks this module, and only this module, for
+job names (train jobs ``{run}`` or ``{run}-seed{k}``, evaluated models ``base-{student}``),
+model folders and ids, translation shards, and the params each rule passes to its
+script. A params slice holds exactly the config a job depends on, so a change elsewhere
+in the config reruns nothing.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+from mwalign.evaluate.settings import OFFLINE_TASKS
+from mwalign.models import model_slug
+from mwalign.paths import BASE_PREFIX, MODELS_DIR
+from mwalign.provenance import derive_seed
+from mwalign.translate.config import shard_count, translate_params
+from mwalign.trust import remote_code_allowed
+
+# Objectives whose loss reads the teacher's embeddings (their jobs depend on the teacher).
+TEACHER_OBJECTIVES = ("soft", "similarity_mse", "embedding_mse")
+# Keys of a run that are not training settings (those override the `train` block).
+RUN_KEYS = ("student", "data", "objective", "seeds")
+
+
+# ------------------------------------------------------------------------ train
+
+
+def _job_names(name: str, seeds: list[int]) -> dict[str, int]:
+    """Train job name -> replicate index of one run: its name, or ``{run}-seed{k}`` each."""
+    if len(seeds) == 1:
+        return {name: seeds[0]}
+    return {f"{name}-seed{seed}": seed for seed in seeds}
+
+
+def _train_table(config: dict[str, Any]) -> list[tuple[str, str, int]]:
+    """(job, run, replicate) of every train job, in config order."""
+    return [
+        (job, name, seed)
+        for name, run in config["runs"].items()
+        for job, seed in _job_names(name, run["seeds"]).items()
+    ]
+
+
+def train_jobs(config: dict[str, Any]) -> list[str]:
+    """One name per train job: the run name, or ``{run}-seed{k}`` for runs with several seeds."""
+    return [job for job, _, _ in _train_table(config)]
+
+
+def _resolve_job(config: dict[str, Any], job: str) -> tuple[str, int]:
+    for name, run, seed in _train_table(config):
+        if name == job:
+            return run, seed
+    raise ValueError(f"unknown train job {job!r}; known: {train_jobs(config)}")
+
+
+def run_settings(config: dict[str, Any], run: str) -> dict[str, Any]:
+    """A run's training settings: the (filled) ``train`` block updated by the run's keys."""
+    settings = copy.deepcopy(config["train"])
+    settings.update({k: v for k, v in config["runs"][run].items() if k not in RUN_KEYS})
+    return settings
+
+
+def train_params(config: dict[str, Any], job: str) -> dict[str, Any]:
+    """Exactly the config slice one train job depends on, fully resolved.
+
+    ``job`` is a run name, or ``{run}-seed{k}`` for a run with several seeds (see
+    :func:`train_jobs`). The teacher appears only for objectives that read it, so
+    changing the teacher reruns only those jobs.
+    """
+    run_name, replicate = _resolve_job(config, job)
+    run = config["runs"][run_name]
+    teacher = None
+    if run["objective"] in TEACHER_OBJECTIVES:
+        teacher = {
+            "model": config["teacher"]["model"],
+            "languages": list(config["teacher"]["languages"]),
+        }
+    return copy.deepcopy(
+        {
+            "job": job,
+            "run": run_name,
+            "replicate": replicate,
+            "seed": derive_seed(config["seed"], "train", replicate),
+            "student": {"name": run["student"], **config["students"][run["student"]]},
+            "data": run["data"],
+            "objective": run["objective"],
+            "languages": list(config["languages"]),
+            "teacher": teacher,
+            "train": run_settings(config, run_name),
+        }
+    )
+
+
+# --------------------------------------------------------------------- evaluate
+
+
+def base_models(config: dict[str, Any]) -> dict[str, str]:
+    """Evaluated model name of each student before training (``base-{student}``) -> student."""
+    return {f"{BASE_PREFIX}{name}": name for name in config["students"]}
+
+
+def eval_models(config: dict[str, Any]) -> dict[str, str]:
+    """Every evaluated model (base students, then train jobs) -> its student's name."""
+    models = base_models(config)
+    models.update({job: config["runs"][run]["student"] for job, run, _ in _train_table(config)})
+    return models
+
+
+def model_student(config: dict[str, Any], model: str) -> str:
+    """Student name of an evaluated model: ``base-{student}``, a run, or ``{run}-seed{k}``."""
+    models = eval_models(config)
+    if model not in models:
+        raise ValueError(
+            f"unknown model {model!r} to evaluate; known: {list(models)} "
+            "(runs may end in -seed{k})"
+        )
+    return models[model]
+
+
+def evaluate_params(config: dict[str, Any], model: str, task: str) -> dict[str, Any]:
+    """Exactly the config slice one (model, task) evaluation job depends on.
+
+    The student's input prefix is included because it changes every embedding; the
+    training settings are not (the model folder is the job's input).
+    """
+    settings = config["evaluate"]
+    student = model_student(config, model)
+    params: dict[str, Any] = {
+        "task": task,
+        "prefix": config["students"][student]["prefix"],
+        "precision": settings["precision"],
+        "languages": list(config["languages"]),
+        "unseen_languages": list(settings["unseen_languages"]),
+    }
+    if task in OFFLINE_TASKS:
+        params["seed"] = config["seed"]
+        params["bible"] = copy.deepcopy(settings["bible"])
+        if OFFLINE_TASKS[task] == "Classification":
+            params["classification"] = copy.deepcopy(settings["classification"])
+    else:
+        params["mteb_languages"] = settings["mteb_languages"]
+    return params
+
+
+# ---------------------------------------------------------------------- translate
+
+
+def shards(config: dict[str, Any]) -> list[int]:
+    """Translation shard indices of the corpus (the same for every language)."""
+    return list(range(shard_count(config["corpus"]["size"], config["translate"]["shard_size"])))
+
+
+def translate_job_params(config: dict[str, Any], lang: str) -> dict[str, Any]:
+    """:func:`mwalign.translate.translate_params` of ``lang``, for the translate rule.
+
+    A translator the config's ``trust_remote_code`` list names gets
+    ``trust_remote_code: true`` in its settings (so allowing it reruns its shards); every
+    other model loads with remote code off.
+    """
+    params = translate_params(config["translate"], lang)
+    settings = params[params["backend"]]
+    if "model" in settings and remote_code_allowed(config, settings["model"]):
+        settings["trust_remote_code"] = True
+    return params
+
+
+# ------------------------------------------------------------------------ models
+
+
+def model_dir(model_id: str) -> str:
+    """Folder that the fetch_model rule materialises ``model_id`` into."""
+    return f"{MODELS_DIR}/{model_slug(model_id)}"
+
+
+def model_ids(config: dict[str, Any]) -> dict[str, str]:
+    """Slug -> model id of every encoder the fetch_model rule materialises (teacher, students)."""
+    ids = [config["teacher"]["model"], *(s["model"] for s in config["students"].values())]
+    return {model_slug(model_id): model_id for model_id in ids}
+
+
+def fetch_params(config: dict[str, Any], slug: str) -> dict[str, Any]:
+    """The fetch_model rule's params for one model folder: its id and the trust decision."""
+    model_id = model_ids(config)[slug]
+    return {"model_id": model_id, "allow_remote_code": remote_code_allowed(config, model_id)}
+
+
+# ------------------------------------------------------------------------- table
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Job names of one experiment, as the workflow's wildcards take them."""
+
+    languages: list[str]
+    shards: list[int]
+    teacher: str  # slug of the teacher model
+    train_jobs: list[str]
+    base_models: dict[str, str]
+    eval_models: list[str]
+    tasks: list[str]
+    model_ids: dict[str, str]
+
+
+def make_plan(config: dict[str, Any]) -> Plan:
+    """The job names of a validated ``config``."""
+    return Plan(
+        languages=list(config["languages"]),
+        shards=shards(config),
+        teacher=model_slug(config["teacher"]["model"]),
+        train_jobs=train_jobs(config),
+        base_models=base_models(config),
+        eval_models=list(eval_models(config)),
+        tasks=list(config["evaluate"]["tasks"]),
+        model_ids=model_ids(config),
+    )
+
+
+def job_table(config: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per job of the experiment (stage, job name, what it depends on)."""
+    plan = make_plan(config)
+    rows: list[dict[str, Any]] = [{"stage": "sample", "job": "en"}]
+    rows += [
+        {"stage": "fetch_model", "job": slug, "model": m} for slug, m in plan.model_ids.items()
+    ]
+    rows += [
+        {"stage": "translate", "job": f"{lang}/{shard}", "backend": config["translate"]["backend"]}
+        for lang in plan.languages
+        for shard in plan.shards
+    ]
+    rows += [{"stage": "assemble", "job": "dataset"}, {"stage": "teacher", "job": plan.teacher}]
+    for job in plan.train_jobs:
+        params = train_params(config, job)
+        rows.append(
+            {
+                "stage": "train",
+                "job": job,
+                "student": params["student"]["name"],
+                "data": params["data"],
+                "objective": params["objective"],
+                "seed": params["seed"],
+            }
+        )
+    rows += [
+        {"stage": "evaluate", "job": f"{model}/{task}"}
+        for model in plan.eval_models
+        for task in plan.tasks
+    ]
+    rows.append({"stage": "report", "job": "report"})
+    return rows
