@@ -72,11 +72,11 @@ def timed_pass(args: argparse.Namespace, workdir: Path, use_cache: bool) -> list
         cache = workdir / ("cache" if use_cache else f"nocache-{task}")
         wall, cpu = time.perf_counter(), time.process_time()
         summary = evaluate_model(
-            args.model,
-            task,
-            params,
-            workdir / f"{task}.json",
-            cache,
+            model_path=args.model,
+            task=task,
+            params=params,
+            out_path=workdir / f"{task}.json",
+            cache_dir=cache,
             batch_size=args.batch_size,
             use_embedding_cache=use_cache,
         )

@@ -99,7 +99,12 @@ def child_train(args: argparse.Namespace, data: str) -> dict:
     params = bench_params(args, data)
     where = paths(params)
     with tempfile.TemporaryDirectory() as tmp:
-        record = train_run(params, where["dataset"], where["student"], Path(tmp) / "model")
+        record = train_run(
+            params=params,
+            dataset_path=where["dataset"],
+            student_path=where["student"],
+            out_dir=Path(tmp) / "model",
+        )
     result = record["result"]
     return {
         "data": data,

@@ -112,7 +112,14 @@ def run_shard(
     if fresh:  # timings from a fresh start, not from leftovers of an interrupted run
         shutil.rmtree(work / name / "work", ignore_errors=True)
     stats = translate_shard(
-        corpus, args.lang, 0, p, out, stats_path, work / name / "work", args.seed
+        corpus_path=corpus,
+        lang=args.lang,
+        shard=0,
+        params=p,
+        out_path=out,
+        stats_path=stats_path,
+        work_dir=work / name / "work",
+        seed=args.seed,
     )
     stats["texts"] = read_table(out).column("text").to_pylist()
     return stats

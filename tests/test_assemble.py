@@ -51,14 +51,14 @@ def run(tmp_path, shards, stats, dev_fraction=0.25):
     settings = {"dev_fraction": dev_fraction, "drop_flagged": True}
     out = tmp_path / "out"
     card = assemble(
-        tmp_path / "en.parquet",
-        shards,
-        stats,
-        settings,
-        5,
-        out / "multiway.parquet",
-        out / "enx.parquet",
-        out / "card.json",
+        corpus_path=tmp_path / "en.parquet",
+        shards=shards,
+        shard_stats=stats,
+        settings=settings,
+        seed=5,
+        multiway_path=out / "multiway.parquet",
+        enx_path=out / "enx.parquet",
+        card_path=out / "card.json",
     )
     return card, out
 

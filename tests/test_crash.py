@@ -245,7 +245,9 @@ def finish_training(params: dict, data, student, out: Path, monkeypatch) -> tupl
     from mwalign.train import train_run
 
     steps = count_steps(monkeypatch)
-    record = train_run(params, data["multiway"], student, out)
+    record = train_run(
+        params=params, dataset_path=data["multiway"], student_path=student, out_dir=out
+    )
     assert record["result"]["steps"] == TRAIN_STEPS
     assert json.loads((out / "mwalign_run.json").read_text())["result"] == record["result"]
     assert (out / MODEL).is_file()
@@ -275,7 +277,9 @@ def test_killed_training_resumes_from_its_last_checkpoint(tmp_path, student, dat
     assert record["result"]["resumed_from"] == str(work / f"checkpoint-{last}")
     assert rerun_steps == TRAIN_STEPS - last  # only the steps after the checkpoint
     clean_out = tmp_path / "clean" / "multiway"  # the same run, never killed
-    clean = train_run(params, data["multiway"], student, clean_out)
+    clean = train_run(
+        params=params, dataset_path=data["multiway"], student_path=student, out_dir=clean_out
+    )
     assert clean["result"]["final_loss"] == record["result"]["final_loss"]
     assert io.file_sha256(out / MODEL) == io.file_sha256(clean_out / MODEL)
     log.info("train: killed after %d steps, resumed from step %d, rerun ran %d steps, %d redone",

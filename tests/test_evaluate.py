@@ -134,7 +134,11 @@ def test_bitext_and_classification_share_embeddings(student, tmp_path):
     params = {t: evaluate_params(CONFIG, "base-tiny", t) for t in CONFIG["evaluate"]["tasks"]}
     cache = tmp_path / "cache"
     bitext = evaluate_model(
-        student, "BibleBitextMining", params["BibleBitextMining"], tmp_path / "bitext.json", cache
+        model_path=student,
+        task="BibleBitextMining",
+        params=params["BibleBitextMining"],
+        out_path=tmp_path / "bitext.json",
+        cache_dir=cache,
     )
     # one encode call per language column: English once for all pairs and directions
     assert bitext["encode_calls"] == 4 and bitext["sentences_encoded"] == 4 * 40
@@ -150,15 +154,19 @@ def test_bitext_and_classification_share_embeddings(student, tmp_path):
     assert all(0 <= entry["main_score"] <= 1 for entry in subsets.values())
 
     classification = evaluate_model(
-        student, "BibleClassification", params["BibleClassification"], tmp_path / "cls.json", cache
+        model_path=student,
+        task="BibleClassification",
+        params=params["BibleClassification"],
+        out_path=tmp_path / "cls.json",
+        cache_dir=cache,
     )
     assert classification["encode_calls"] == 0 and classification["sentences_requested"] > 0
     without = evaluate_model(
-        student,
-        "BibleClassification",
-        params["BibleClassification"],
-        tmp_path / "cls2.json",
-        tmp_path / "other",
+        model_path=student,
+        task="BibleClassification",
+        params=params["BibleClassification"],
+        out_path=tmp_path / "cls2.json",
+        cache_dir=tmp_path / "other",
         use_embedding_cache=False,
     )
     assert without["encode_calls"] > 0
@@ -209,19 +217,19 @@ def test_adding_a_language_encodes_only_that_language(student, tmp_path):
     config = copy.deepcopy(CONFIG)
     config["evaluate"]["bible"]["size"] = 20
     first = evaluate_model(
-        student,
-        "BibleBitextMining",
-        evaluate_params(config, "base-tiny", "BibleBitextMining"),
-        tmp_path / "a.json",
-        tmp_path / "cache",
+        model_path=student,
+        task="BibleBitextMining",
+        params=evaluate_params(config, "base-tiny", "BibleBitextMining"),
+        out_path=tmp_path / "a.json",
+        cache_dir=tmp_path / "cache",
     )
     config["languages"] = ["de", "zh", "es"]
     second = evaluate_model(
-        student,
-        "BibleBitextMining",
-        evaluate_params(config, "base-tiny", "BibleBitextMining"),
-        tmp_path / "b.json",
-        tmp_path / "cache",
+        model_path=student,
+        task="BibleBitextMining",
+        params=evaluate_params(config, "base-tiny", "BibleBitextMining"),
+        out_path=tmp_path / "b.json",
+        cache_dir=tmp_path / "cache",
     )
     assert first["sentences_encoded"] == 4 * 20
     assert second["sentences_encoded"] == 20 and second["sentences_requested"] == 5 * 20

@@ -62,7 +62,13 @@ def test_mteb_task_runs_end_to_end(monkeypatch, tmp_path):
     assert params["mteb_languages"] == "experiment" and "bible" not in params
     student = tiny_student(tmp_path / "tiny")
     out = tmp_path / "eval/base-tiny/MockMultilingualSTSTask.json"
-    summary = evaluate_model(student, "MockMultilingualSTSTask", params, out, tmp_path / "cache")
+    summary = evaluate_model(
+        model_path=student,
+        task="MockMultilingualSTSTask",
+        params=params,
+        out_path=out,
+        cache_dir=tmp_path / "cache",
+    )
     result = json.loads(out.read_text())
     assert [entry["hf_subset"] for entry in result["scores"]["test"]] == ["eng"]  # fra dropped
     assert summary["encode_calls"] >= 1 and real.__name__ == "mteb"

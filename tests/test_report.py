@@ -113,7 +113,11 @@ def experiment(tmp_path):
 def test_scores_equal_the_result_files(experiment):
     root, paths, meta, (base, multiway, enx) = experiment
     build_report(
-        paths, meta, root / "report/scores.parquet", root / "report/summary.md", root / "report"
+        result_paths=paths,
+        model_meta=meta,
+        out_scores=root / "report/scores.parquet",
+        out_summary=root / "report/summary.md",
+        plot_dir=root / "report",
     )
     scores = read_table(root / "report/scores.parquet", schemas.SCORES).to_pandas()
     main = scores[(scores["metric"] == "main_score") & (scores["task"] == "BibleBitextMining")]
@@ -139,11 +143,11 @@ def test_seen_unseen_tags(experiment):
 def test_summary_shows_averages_and_gains(experiment):
     root, paths, meta, (base, multiway, enx) = experiment
     figures = build_report(
-        paths,
-        meta,
-        root / "r/scores.parquet",
-        root / "r/summary.md",
-        root / "r/plots",
+        result_paths=paths,
+        model_meta=meta,
+        out_scores=root / "r/scores.parquet",
+        out_summary=root / "r/summary.md",
+        plot_dir=root / "r/plots",
         out_html=root / "r/summary.html",
     )
     summary = (root / "r/summary.md").read_text()
@@ -174,7 +178,12 @@ def test_several_seeds_give_mean_std_and_paired_test(tmp_path):
         results[f"enx-seed{seed}"] = [bitext_result({"de": 0.85 + shift, "fr": 0.75 + shift})]
         meta[f"multiway-seed{seed}"] = run_meta("multiway", "multiway", seed, ["de"])
         meta[f"enx-seed{seed}"] = run_meta("enx", "enx", seed, ["de"])
-    build_report(write_results(tmp_path, results), meta, tmp_path / "s.parquet", tmp_path / "s.md")
+    build_report(
+        result_paths=write_results(tmp_path, results),
+        model_meta=meta,
+        out_scores=tmp_path / "s.parquet",
+        out_summary=tmp_path / "s.md",
+    )
     summary = (tmp_path / "s.md").read_text()
     row = next(line for line in summary.splitlines() if line.startswith("| s | multiway |"))
     assert "| 3 |" in row and "86.0 ± 1.0" in row

@@ -38,7 +38,9 @@ def test_text_file_filters_are_counted(tmp_path):
     path = tmp_path / "corpus.txt"
     path.write_bytes("\n".join(lines).encode() + b"\n\xff\xfe broken bytes\n")
     out, stats_path = tmp_path / "en.parquet", tmp_path / "stats.json"
-    stats = sample_corpus(settings(path, size=5), 7, out, stats_path)
+    stats = sample_corpus(
+        settings=settings(path, size=5), seed=7, out_path=out, stats_path=stats_path
+    )
     assert stats["dropped"]["invalid_utf8"] == 1
     assert stats["dropped"]["empty"] == 2
     assert stats["dropped"]["too_short"] == 1
@@ -78,7 +80,12 @@ def test_every_bad_row_is_counted(tmp_path, name, data, reason):
         good = "\n".join(GOOD).encode() + b"\n"
     path.write_bytes(good + data)
     out = tmp_path / "en.parquet"
-    stats = sample_corpus(settings(path, size=len(GOOD)), 1, out, tmp_path / "stats.json")
+    stats = sample_corpus(
+        settings=settings(path, size=len(GOOD)),
+        seed=1,
+        out_path=out,
+        stats_path=tmp_path / "stats.json",
+    )
     assert stats["dropped"][reason] >= 1
     assert stats["rows_read"] == sum(stats["dropped"].values()) + stats["usable"]
     assert stats["usable"] == len(GOOD) and stats["sampled"] == len(GOOD)
@@ -90,16 +97,36 @@ def test_utf8_byte_order_mark_is_not_a_bad_row(tmp_path):
     path.write_bytes(
         b"\xef\xbb\xbf" + b"".join(json.dumps({"text": t}).encode() + b"\n" for t in GOOD)
     )
-    stats = sample_corpus(settings(path, size=4), 1, tmp_path / "a.parquet", tmp_path / "a.json")
+    stats = sample_corpus(
+        settings=settings(path, size=4),
+        seed=1,
+        out_path=tmp_path / "a.parquet",
+        stats_path=tmp_path / "a.json",
+    )
     assert stats["dropped"].get("invalid_json", 0) == 0 and stats["usable"] == 4
 
 
 def test_sample_is_seeded(tmp_path):
     path = tmp_path / "corpus.txt"
     path.write_text("\n".join(f"Sentence number {i} is here." for i in range(50)))
-    first = sample_corpus(settings(path, size=10), 1, tmp_path / "a.parquet", tmp_path / "a.json")
-    sample_corpus(settings(path, size=10), 1, tmp_path / "b.parquet", tmp_path / "b.json")
-    sample_corpus(settings(path, size=10), 2, tmp_path / "c.parquet", tmp_path / "c.json")
+    first = sample_corpus(
+        settings=settings(path, size=10),
+        seed=1,
+        out_path=tmp_path / "a.parquet",
+        stats_path=tmp_path / "a.json",
+    )
+    sample_corpus(
+        settings=settings(path, size=10),
+        seed=1,
+        out_path=tmp_path / "b.parquet",
+        stats_path=tmp_path / "b.json",
+    )
+    sample_corpus(
+        settings=settings(path, size=10),
+        seed=2,
+        out_path=tmp_path / "c.parquet",
+        stats_path=tmp_path / "c.json",
+    )
     assert first["sampled"] == 10
     a, b, c = (pq.read_table(tmp_path / f"{n}.parquet").column("text").to_pylist() for n in "abc")
     assert a == b
@@ -111,13 +138,18 @@ def test_too_small_corpus_errors_or_takes_all(tmp_path):
     path = tmp_path / "corpus.txt"
     path.write_text("\n".join(GOOD))
     with pytest.raises(ValueError, match=r"corpus.size is 10 but only 4 sentences remain"):
-        sample_corpus(settings(path, size=10), 1, tmp_path / "a.parquet", tmp_path / "a.json")
+        sample_corpus(
+            settings=settings(path, size=10),
+            seed=1,
+            out_path=tmp_path / "a.parquet",
+            stats_path=tmp_path / "a.json",
+        )
     assert not (tmp_path / "a.parquet").exists()
     stats = sample_corpus(
-        settings(path, size=10, if_smaller="take_all"),
-        1,
-        tmp_path / "b.parquet",
-        tmp_path / "b.json",
+        settings=settings(path, size=10, if_smaller="take_all"),
+        seed=1,
+        out_path=tmp_path / "b.parquet",
+        stats_path=tmp_path / "b.json",
     )
     assert stats["sampled"] == 4
     assert stats["took_all"] is True and stats["requested"] == 10
@@ -128,25 +160,42 @@ def test_jsonl_and_parquet_need_the_text_column(tmp_path):
     jsonl = tmp_path / "c.jsonl"
     jsonl.write_text("\n".join(json.dumps({"sentence": t}) for t in GOOD))
     with pytest.raises(ValueError, match=r"no record has the text column 'text'.*\['sentence'\]"):
-        sample_corpus(settings(jsonl), 1, tmp_path / "a.parquet", tmp_path / "a.json")
+        sample_corpus(
+            settings=settings(jsonl),
+            seed=1,
+            out_path=tmp_path / "a.parquet",
+            stats_path=tmp_path / "a.json",
+        )
     stats = sample_corpus(
-        settings(jsonl, file={"path": str(jsonl), "format": "auto", "text_column": "sentence"}),
-        1,
-        tmp_path / "a.parquet",
-        tmp_path / "a.json",
+        settings=settings(
+            jsonl, file={"path": str(jsonl), "format": "auto", "text_column": "sentence"}
+        ),
+        seed=1,
+        out_path=tmp_path / "a.parquet",
+        stats_path=tmp_path / "a.json",
     )
     assert stats["sampled"] == 3
     parquet = tmp_path / "c.parquet"
     pq.write_table(pa.table({"body": GOOD}), parquet)
     with pytest.raises(ValueError, match=r"no text column 'text'.*columns: \['body'\]"):
-        sample_corpus(settings(parquet), 1, tmp_path / "b.parquet", tmp_path / "b.json")
+        sample_corpus(
+            settings=settings(parquet),
+            seed=1,
+            out_path=tmp_path / "b.parquet",
+            stats_path=tmp_path / "b.json",
+        )
 
 
 def test_jsonl_records_missing_the_column_are_counted_not_fatal(tmp_path):
     jsonl = tmp_path / "c.jsonl"
     records = [{"text": t} for t in GOOD] + [{"title": "no text here"}]
     jsonl.write_text("\n".join(json.dumps(r) for r in records))
-    stats = sample_corpus(settings(jsonl, size=4), 1, tmp_path / "a.parquet", tmp_path / "a.json")
+    stats = sample_corpus(
+        settings=settings(jsonl, size=4),
+        seed=1,
+        out_path=tmp_path / "a.parquet",
+        stats_path=tmp_path / "a.json",
+    )
     assert stats["dropped"]["missing_text"] == 1 and stats["usable"] == 4
 
 
@@ -154,11 +203,19 @@ def test_parquet_text_column_must_hold_strings_and_nulls_are_counted(tmp_path):
     numbers = tmp_path / "numbers.parquet"
     pq.write_table(pa.table({"text": [1, 2, 3]}), numbers)
     with pytest.raises(ValueError, match=r"text column 'text' has type int64; allowed: string"):
-        sample_corpus(settings(numbers), 1, tmp_path / "a.parquet", tmp_path / "a.json")
+        sample_corpus(
+            settings=settings(numbers),
+            seed=1,
+            out_path=tmp_path / "a.parquet",
+            stats_path=tmp_path / "a.json",
+        )
     with_nulls = tmp_path / "nulls.parquet"
     pq.write_table(pa.table({"text": [*GOOD, None]}), with_nulls)
     stats = sample_corpus(
-        settings(with_nulls, size=4), 1, tmp_path / "b.parquet", tmp_path / "b.json"
+        settings=settings(with_nulls, size=4),
+        seed=1,
+        out_path=tmp_path / "b.parquet",
+        stats_path=tmp_path / "b.json",
     )
     assert stats["dropped"]["missing_text"] == 1 and stats["usable"] == 4
 
@@ -168,7 +225,12 @@ def test_unreadable_parquet_corpus_names_the_config_key(tmp_path):
     pq.write_table(pa.table({"text": GOOD}), broken)
     broken.write_bytes(broken.read_bytes()[:50])
     with pytest.raises(ValueError, match=r"corpus.file.path '.*broken.parquet'.*not a readable"):
-        sample_corpus(settings(broken), 1, tmp_path / "a.parquet", tmp_path / "a.json")
+        sample_corpus(
+            settings=settings(broken),
+            seed=1,
+            out_path=tmp_path / "a.parquet",
+            stats_path=tmp_path / "a.json",
+        )
 
 
 @pytest.mark.parametrize("if_smaller", ["error", "take_all"])
@@ -178,7 +240,12 @@ def test_empty_corpus_is_a_clear_error_even_with_take_all(tmp_path, name, data, 
     path.write_bytes(data)
     out = tmp_path / "a.parquet"
     with pytest.raises(ValueError, match=r"the corpus has no usable sentences: \d rows read"):
-        sample_corpus(settings(path, if_smaller=if_smaller), 1, out, tmp_path / "a.json")
+        sample_corpus(
+            settings=settings(path, if_smaller=if_smaller),
+            seed=1,
+            out_path=out,
+            stats_path=tmp_path / "a.json",
+        )
     assert not out.exists()
 
 
@@ -186,11 +253,11 @@ def test_a_failed_run_keeps_the_previous_output(tmp_path):
     path = tmp_path / "corpus.txt"
     path.write_text("\n".join(GOOD))
     out, stats_path = tmp_path / "en.parquet", tmp_path / "stats.json"
-    sample_corpus(settings(path), 1, out, stats_path)
+    sample_corpus(settings=settings(path), seed=1, out_path=out, stats_path=stats_path)
     before = out.read_bytes(), stats_path.read_bytes()
     path.write_text("")
     with pytest.raises(ValueError, match="no usable sentences"):
-        sample_corpus(settings(path), 1, out, stats_path)
+        sample_corpus(settings=settings(path), seed=1, out_path=out, stats_path=stats_path)
     assert (out.read_bytes(), stats_path.read_bytes()) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus.txt", "en.parquet", "stats.json"]
 
@@ -198,10 +265,10 @@ def test_a_failed_run_keeps_the_previous_output(tmp_path):
 def test_bible_source_samples_old_testament(tmp_path):
     bible = {"edition": "4", "books": [1, 39]}
     stats = sample_corpus(
-        {**settings(None, size=50), "source": "bible", "bible": bible, "max_chars": 400},
-        3,
-        tmp_path / "en.parquet",
-        tmp_path / "stats.json",
+        settings={**settings(None, size=50), "source": "bible", "bible": bible, "max_chars": 400},
+        seed=3,
+        out_path=tmp_path / "en.parquet",
+        stats_path=tmp_path / "stats.json",
     )
     frame = pd.read_parquet(tmp_path / "en.parquet")
     assert stats["sampled"] == 50

@@ -120,7 +120,9 @@ def test_training_arguments_carry_prefix_and_batch(tmp_path):
 def test_train_run_saves_a_model_with_its_record(tmp_path, student, data, run):
     params = train_params(train_config(), run)
     out = tmp_path / "models" / run
-    record = train_run(params, data[params["data"]], student, out)
+    record = train_run(
+        params=params, dataset_path=data[params["data"]], student_path=student, out_dir=out
+    )
     assert sorted(p.name for p in out.parent.iterdir()) == [run]  # no work or temp folders left
     assert json.loads((out / "mwalign_run.json").read_text())["params"] == params
     assert record["result"]["steps"] == 3
@@ -136,8 +138,18 @@ def test_train_run_saves_a_model_with_its_record(tmp_path, student, data, run):
 
 def test_same_seed_gives_the_same_model(tmp_path, student, data):
     params = train_params(train_config(steps=2), "multiway")
-    first = train_run(copy.deepcopy(params), data["multiway"], student, tmp_path / "a")
-    second = train_run(copy.deepcopy(params), data["multiway"], student, tmp_path / "b")
+    first = train_run(
+        params=copy.deepcopy(params),
+        dataset_path=data["multiway"],
+        student_path=student,
+        out_dir=tmp_path / "a",
+    )
+    second = train_run(
+        params=copy.deepcopy(params),
+        dataset_path=data["multiway"],
+        student_path=student,
+        out_dir=tmp_path / "b",
+    )
     assert first["result"]["final_loss"] == second["result"]["final_loss"]
 
 
@@ -157,13 +169,15 @@ def test_nan_loss_stops_keeps_checkpoint_and_rerun_resumes(tmp_path, student, da
 
     monkeypatch.setattr(MultiwayInfoNCE, "compute_loss_from_views", nan_at_third_step)
     with pytest.raises(NonFiniteLossError, match=r"loss is nan at step 3.*checkpoint-2"):
-        train_run(params, data["multiway"], student, out)
+        train_run(params=params, dataset_path=data["multiway"], student_path=student, out_dir=out)
     assert not out.exists()
     work = out.parent / ".multiway.work"
     assert (work / "checkpoint-2").is_dir()
 
     monkeypatch.setattr(MultiwayInfoNCE, "compute_loss_from_views", original)
-    record = train_run(params, data["multiway"], student, out)
+    record = train_run(
+        params=params, dataset_path=data["multiway"], student_path=student, out_dir=out
+    )
     assert record["result"]["resumed_from"].endswith("checkpoint-2")
     assert record["result"]["steps"] == 4
     curve = (out / "loss_curve.csv").read_text().splitlines()[1:]
@@ -193,7 +207,7 @@ def test_options_freeze_layers_checkpointing_accumulation(tmp_path, student, dat
     )
     params = train_params(config, "enx")
     out = tmp_path / "model"
-    record = train_run(params, data["enx"], student, out)
+    record = train_run(params=params, dataset_path=data["enx"], student_path=student, out_dir=out)
     assert record["result"]["rows_per_step"] == 4 * (len(LANGUAGES) + 1) // 2
     before, after = load_file(student / "model.safetensors"), load_file(out / "model.safetensors")
     assert all(torch.equal(before[k], after[k]) for k in before if "layer.0." in k)

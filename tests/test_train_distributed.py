@@ -107,12 +107,22 @@ def test_torchrun_two_processes_train_like_one(tmp_path: Path, monkeypatch):
     student = make_student(tmp_path / "student", dropout=0.0)  # no dropout: deterministic
     data = make_datasets(tmp_path / "data")
     params = train_params(train_config(steps=3, checkpoint_every=2), "multiway")
-    single = train_run(params, data["multiway"], student, tmp_path / "single")
+    single = train_run(
+        params=params,
+        dataset_path=data["multiway"],
+        student_path=student,
+        out_dir=tmp_path / "single",
+    )
     log_path = tmp_path / "train.log"
     train_job(
-        params, data["multiway"], student, tmp_path / "double",
-        processes=2, threads=2, log_path=log_path,
-    )  # fmt: skip
+        params=params,
+        dataset_path=data["multiway"],
+        student_path=student,
+        out_dir=tmp_path / "double",
+        processes=2,
+        threads=2,
+        log_path=log_path,
+    )
     assert "training process 2 of 2" in log_path.read_text()  # the workers' output is logged
     curves = [loss_curve(tmp_path / run / "loss_curve.csv") for run in ("single", "double")]
     assert len(curves[1]) == 3 == single["result"]["steps"]
@@ -127,7 +137,7 @@ def test_torchrun_command_is_an_argument_list():
     assert command[1:5] == ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node"]
     assert command[5] == "4" and "--teacher" not in command
     with pytest.raises(ValueError, match="processes must be at least 1, got 0"):
-        train_job({}, "d", "s", "o", processes=0)
+        train_job(params={}, dataset_path="d", student_path="s", out_dir="o", processes=0)
 
 
 def loss_curve(path: Path) -> list[float]:

@@ -72,7 +72,13 @@ def test_teacher_objectives_train_end_to_end(
 ):
     params = run_params(data_mode, objective, options)
     out = tmp_path / "model"
-    record = train_run(params, data[data_mode], student, out, teacher_path=data["teacher"])
+    record = train_run(
+        params=params,
+        dataset_path=data[data_mode],
+        student_path=student,
+        out_dir=out,
+        teacher_path=data["teacher"],
+    )
     assert record["result"]["steps"] == 3
     assert record["params"]["teacher"]["languages"] == ["en", *LANGUAGES]
     if objective == "embedding_mse":  # student 32-d, teacher 16-d: a projection is learned

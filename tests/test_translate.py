@@ -40,14 +40,14 @@ def run_shard(tmp_path: Path, lang: str, shard: int, cfg: dict = CFG, corpus: Pa
     corpus = corpus or tmp_path / "en.parquet"
     out = tmp_path / "translations" / lang / f"{shard}.parquet"
     stats = translate_shard(
-        corpus,
-        lang,
-        shard,
-        params(cfg, lang),
-        out,
-        tmp_path / "translations" / lang / f"{shard}.json",
-        tmp_path / "work" / lang / str(shard),
-        13,
+        corpus_path=corpus,
+        lang=lang,
+        shard=shard,
+        params=params(cfg, lang),
+        out_path=out,
+        stats_path=tmp_path / "translations" / lang / f"{shard}.json",
+        work_dir=tmp_path / "work" / lang / str(shard),
+        seed=13,
     )
     return read_table(out, schemas.TRANSLATION).to_pandas(), stats
 

@@ -51,9 +51,15 @@ def test_gemma_translations_are_real_and_in_the_target_script(tmp_path, corpus, 
     out = tmp_path / f"{lang}.parquet"
     params = translate_params(translate_section(cfg, [lang]), lang)
     stats = translate_shard(
-        corpus, lang, 0, params, out, tmp_path / "stats.json",
-        tmp_path / "work", seed=13,
-    )  # fmt: skip
+        corpus_path=corpus,
+        lang=lang,
+        shard=0,
+        params=params,
+        out_path=out,
+        stats_path=tmp_path / "stats.json",
+        work_dir=tmp_path / "work",
+        seed=13,
+    )
     frame = read_table(out, schemas.TRANSLATION).to_pandas()
     assert stats["model"] == "google/gemma-3-270m" and "packaged" in str(stats["provenance"])
     for row in frame.itertuples():

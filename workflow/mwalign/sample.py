@@ -233,7 +233,9 @@ def take_sample(frame: pd.DataFrame, size: int, if_smaller: str, seed: int) -> p
     return sample
 
 
-def sample_corpus(settings: dict, seed: int, out_path: str | Path, stats_path: str | Path) -> dict:
+def sample_corpus(
+    *, settings: dict, seed: int, out_path: str | Path, stats_path: str | Path
+) -> dict:
     """Run the stage: write the corpus Parquet and its stats; return the stats.
 
     ``settings`` is the validated ``corpus`` section of the config. The stats count every

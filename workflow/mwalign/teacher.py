@@ -45,6 +45,7 @@ def teacher_inputs(
 
 
 def embed_teacher(
+    *,
     model_path: Path,
     corpus_path: Path,
     out_path: Path,

@@ -3,8 +3,8 @@ from mwalign.sample import sample_corpus
 
 start_job(snakemake.log[0], snakemake.threads)
 sample_corpus(
-    snakemake.params.corpus,
-    snakemake.params.seed,
-    snakemake.output.corpus,
-    snakemake.output.stats,
+    settings=snakemake.params.corpus,
+    seed=snakemake.params.seed,
+    out_path=snakemake.output.corpus,
+    stats_path=snakemake.output.stats,
 )

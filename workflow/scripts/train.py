@@ -3,10 +3,10 @@ from mwalign.train import train_job
 
 start_job(snakemake.log[0], snakemake.threads)
 train_job(
-    snakemake.params.settings,
-    snakemake.input.dataset,
-    snakemake.input.student,
-    snakemake.output.model,
+    params=snakemake.params.settings,
+    dataset_path=snakemake.input.dataset,
+    student_path=snakemake.input.student,
+    out_dir=snakemake.output.model,
     teacher_path=snakemake.input.get("teacher"),
     log_dir=f"logs/train/{snakemake.wildcards.run}.tensorboard",
     processes=max(1, int(snakemake.resources.get("gpu", 1))),

@@ -3,12 +3,12 @@ from mwalign.translate import translate_shard
 
 start_job(snakemake.log[0], snakemake.threads)
 translate_shard(
-    snakemake.input.corpus,
-    snakemake.wildcards.lang,
-    int(snakemake.wildcards.shard),
-    snakemake.params.settings,
-    snakemake.output.shard,
-    snakemake.output.stats,
-    snakemake.params.work_dir,
-    snakemake.params.seed,
+    corpus_path=snakemake.input.corpus,
+    lang=snakemake.wildcards.lang,
+    shard=int(snakemake.wildcards.shard),
+    params=snakemake.params.settings,
+    out_path=snakemake.output.shard,
+    stats_path=snakemake.output.stats,
+    work_dir=snakemake.params.work_dir,
+    seed=snakemake.params.seed,
 )

@@ -65,12 +65,12 @@ def build_encoder(
 
 
 def evaluate_model(
+    *,
     model_path: str | os.PathLike,
     task: str,
     params: dict[str, Any],
     out_path: str | os.PathLike,
     cache_dir: str | os.PathLike,
-    *,
     batch_size: int = 32,
     use_embedding_cache: bool = True,
 ) -> dict[str, Any]:

@@ -23,6 +23,7 @@ __all__ = ["build_report", "collect_scores", "describe_model", "render_summary"]
 
 
 def build_report(
+    *,
     result_paths: list,
     model_meta: dict,
     out_scores: str | os.PathLike,

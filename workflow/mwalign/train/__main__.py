@@ -30,7 +30,14 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     params = json.loads(args.params.read_text())
-    train_run(params, args.dataset, args.student, args.out, args.teacher, args.log_dir)
+    train_run(
+        params=params,
+        dataset_path=args.dataset,
+        student_path=args.student,
+        out_dir=args.out,
+        teacher_path=args.teacher,
+        log_dir=args.log_dir,
+    )
 
 
 if __name__ == "__main__":

@@ -43,6 +43,7 @@ def torchrun_command(
 
 
 def train_job(
+    *,
     params: dict,
     dataset_path: str | os.PathLike,
     student_path: str | os.PathLike,
@@ -61,7 +62,14 @@ def train_job(
     if processes < 1:
         raise ValueError(f"processes must be at least 1, got {processes}")
     if processes == 1:
-        train_run(params, dataset_path, student_path, out_dir, teacher_path, log_dir)
+        train_run(
+            params=params,
+            dataset_path=dataset_path,
+            student_path=student_path,
+            out_dir=out_dir,
+            teacher_path=teacher_path,
+            log_dir=log_dir,
+        )
         return
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)

@@ -264,6 +264,7 @@ def run_record(
 
 
 def train_run(
+    *,
     params: dict,
     dataset_path: str | os.PathLike,
     student_path: str | os.PathLike,

@@ -105,6 +105,7 @@ def translate_halving(
 
 
 def _run_batches(
+    *,
     backend: Backend,
     inputs: list[str | None],
     ids: list[int],
@@ -166,6 +167,7 @@ def write_translations(
 
 
 def translate_shard(
+    *,
     corpus_path: str | Path,
     lang: str,
     shard: int,
@@ -210,7 +212,15 @@ def translate_shard(
     batching = _batching(params)
     desc = f"translate {lang}/{shard}"
     seconds = _run_batches(
-        backend, prepared.inputs, ids, refs, done, store, batching, counters, desc
+        backend=backend,
+        inputs=prepared.inputs,
+        ids=ids,
+        refs=refs,
+        done=done,
+        store=store,
+        batching=batching,
+        counters=counters,
+        desc=desc,
     )
     texts = [
         done.get(row_id, "") if text is not None else ""
