@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
-import unicodedata
 from collections import Counter
 from pathlib import Path
 
@@ -20,20 +18,12 @@ import pyarrow as pa
 
 from mwalign import bible, io, schemas
 from mwalign.provenance import derive_seed, provenance
+from mwalign.text import has_control, normalise
 
 log = logging.getLogger(__name__)
 
 SOURCES = ("bible", "file", "huggingface")
 FILE_FORMATS = ("txt", "jsonl", "parquet")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b\u2028\u2029\ufeff]")
-_SPACE = re.compile(r"\s+")
-
-
-def normalise(text: str) -> str:
-    """NFC, control characters removed, whitespace collapsed, backtick apostrophes fixed."""
-    text = unicodedata.normalize("NFC", text)
-    text = _CONTROL.sub(" ", text).replace("`", "'")
-    return _SPACE.sub(" ", text).strip()
 
 
 def read_bible(settings: dict) -> pd.DataFrame:
@@ -190,7 +180,7 @@ def clean(
     ``changed`` (control_characters) and kept.
     """
     frame = frame[frame["text"].map(lambda value: isinstance(value, str)).astype(bool)].copy()
-    changed["control_characters"] += int(frame["text"].map(_has_control).sum())
+    changed["control_characters"] += int(frame["text"].map(has_control).sum())
     frame["text"] = frame["text"].map(normalise).astype("string")
     masks = {
         "empty": frame["text"].str.len() == 0,
@@ -205,10 +195,6 @@ def clean(
     duplicated = frame["text"].duplicated(keep="first")
     counts["duplicates"] += int(duplicated.sum())
     return frame[~duplicated].reset_index(drop=True)
-
-
-def _has_control(text: str) -> bool:
-    return _CONTROL.search(text) is not None
 
 
 def take_sample(frame: pd.DataFrame, size: int, if_smaller: str, seed: int) -> pd.DataFrame:

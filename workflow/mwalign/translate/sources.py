@@ -6,23 +6,10 @@ translation (flagged ``flag_empty`` later) and is counted.
 
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass, field
 
+from mwalign.text import clean_source
 from mwalign.translate.backends import Backend
-
-# Control characters, surrogates and unassigned code points; format characters (Cf)
-# such as the zero-width joiner are kept, as Indic and Arabic text needs them.
-_DROP_CATEGORIES = {"Cc", "Cs", "Cn"}
-
-
-def clean_source(text: str) -> str:
-    """NFC-normalised ``text`` with control/unassigned characters replaced by spaces."""
-    text = unicodedata.normalize("NFC", text)
-    if all(unicodedata.category(c) not in _DROP_CATEGORIES for c in text):
-        return text
-    kept = (" " if unicodedata.category(c) in _DROP_CATEGORIES else c for c in text)
-    return " ".join("".join(kept).split())
 
 
 @dataclass
