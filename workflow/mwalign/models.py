@@ -305,6 +305,14 @@ def _hub_unreachable_reason(timeout: float = HUB_PROBE_TIMEOUT_S) -> str | None:
     return outcome[0]
 
 
+def hub_unavailable_reason() -> str | None:
+    """None when the hub can be used now, else why not (offline mode, or no answer).
+
+    The one offline probe of the project: every model resolver asks this.
+    """
+    return "HF_HUB_OFFLINE is set" if _hub_offline() else _hub_unreachable_reason()
+
+
 def _repo_files(model_id: str) -> list[str]:
     """File names in the hub repository; empty when the listing fails (it only saves bytes)."""
     from huggingface_hub import HfApi
@@ -326,7 +334,7 @@ def _from_hub(model_id: str, dest: Path, allow_remote_code: bool) -> dict:
         RepositoryNotFoundError,
     )
 
-    reason = "HF_HUB_OFFLINE is set" if _hub_offline() else _hub_unreachable_reason()
+    reason = hub_unavailable_reason()
     ignore = list(HUB_IGNORE)
     if reason is None and any(f.endswith(".safetensors") for f in _repo_files(model_id)):
         ignore.append("pytorch_model*.bin")  # the same weights twice

