@@ -30,7 +30,7 @@ class TransformersBackend:
         self.family = settings["family"]
         self.model = settings["model"]
         self.source = resolve_model(
-            settings["model"], settings.get("gguf_file"), settings.get("trust_remote_code", False)
+            settings["model"], settings["gguf_file"], settings.get("trust_remote_code", False)
         )
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
         self.tokenizer = load_tokenizer(self.source)
