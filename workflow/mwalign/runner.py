@@ -1,4 +1,5 @@
-"""What every job does first: logging to its log file, thread count, caches in the project."""
+"""What every job does first: logging to its log file, its GPUs, thread count, caches in the
+project."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+from mwalign.devices import claim_devices
 from mwalign.paths import MTEB_CACHE_DIR
 
 # Hugging Face and mteb caches live inside the project tree, never in the home folder.
@@ -22,8 +24,13 @@ def point_caches_into(root: str | Path = ".") -> None:
         os.environ.setdefault(name, str(Path(root, relative).resolve()))
 
 
-def start_job(log_path: str | Path | None, threads: int = 1) -> logging.Logger:
-    """Log to ``log_path`` and stderr, cap torch threads, log uncaught errors before dying."""
+def start_job(log_path: str | Path | None, threads: int = 1, *, gpus: int = 0) -> logging.Logger:
+    """Log to ``log_path`` and stderr, take ``gpus`` devices (the rule's ``gpu`` resource),
+    cap torch threads, log uncaught errors before dying.
+
+    Call it before importing the stage's code: the devices are chosen (see
+    :mod:`mwalign.devices`) before anything can initialise CUDA.
+    """
     point_caches_into()
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if log_path:
@@ -35,17 +42,21 @@ def start_job(log_path: str | Path | None, threads: int = 1) -> logging.Logger:
         handlers=handlers,
         force=True,
     )
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    if "torch" in sys.modules or _torch_available():
-        import torch
-
-        torch.set_num_threads(max(1, int(threads)))
     logger = logging.getLogger("mwalign")
 
     def log_uncaught(kind, value, traceback):
         logger.error("job failed: %s", value, exc_info=(kind, value, traceback))
 
     sys.excepthook = log_uncaught
+    assignment = claim_devices(int(gpus), owner=str(log_path or ""))
+    logger.info(assignment.describe())
+    if assignment.devices is not None and _cuda_initialised():
+        logger.warning("CUDA was initialised before start_job: this job may see other devices")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    if "torch" in sys.modules or _torch_available():
+        import torch
+
+        torch.set_num_threads(max(1, int(threads)))
     return logger
 
 
@@ -53,3 +64,8 @@ def _torch_available() -> bool:
     import importlib.util
 
     return importlib.util.find_spec("torch") is not None
+
+
+def _cuda_initialised() -> bool:
+    torch = sys.modules.get("torch")
+    return torch is not None and torch.cuda.is_initialized()

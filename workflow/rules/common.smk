@@ -5,10 +5,16 @@ import sys
 
 sys.path.insert(0, os.path.join(workflow.basedir, "workflow"))
 
+from mwalign.devices import export_gpu_slots
 from mwalign.runner import point_caches_into
 
 # Hugging Face and mteb caches inside the project tree, set before anything imports them.
 point_caches_into(".")
+# Workstation GPUs: the profile's `resources: gpu` devices become slots that each job
+# asking for gpu=k takes k of (mwalign.devices); jobs inherit the pool from this process.
+if workflow.is_main_process:
+    GPUS = workflow.global_resources.get("gpu")
+    export_gpu_slots(gpus=GPUS.value if GPUS is not None else None)
 
 from mwalign import plan
 from mwalign.config import validate_config

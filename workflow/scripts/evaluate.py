@@ -1,7 +1,10 @@
-from mwalign.evaluate import evaluate_model
 from mwalign.runner import start_job
 
-start_job(snakemake.log[0], snakemake.threads)
+# First: the job takes its GPUs before the stage's imports can initialise CUDA.
+start_job(snakemake.log[0], snakemake.threads, gpus=snakemake.resources.get("gpu", 0))
+
+from mwalign.evaluate import evaluate_model
+
 evaluate_model(
     model_path=snakemake.input.model,
     task=snakemake.wildcards.task,

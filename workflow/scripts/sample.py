@@ -1,7 +1,10 @@
 from mwalign.runner import start_job
+
+# First: the job takes its GPUs before the stage's imports can initialise CUDA.
+start_job(snakemake.log[0], snakemake.threads, gpus=snakemake.resources.get("gpu", 0))
+
 from mwalign.sample import sample_corpus
 
-start_job(snakemake.log[0], snakemake.threads)
 sample_corpus(
     settings=snakemake.params.corpus,
     seed=snakemake.params.seed,

@@ -1,7 +1,10 @@
 from mwalign.runner import start_job
+
+# First: the job takes its GPUs before the stage's imports can initialise CUDA.
+start_job(snakemake.log[0], snakemake.threads, gpus=snakemake.resources.get("gpu", 0))
+
 from mwalign.translate import translate_shard
 
-start_job(snakemake.log[0], snakemake.threads)
 translate_shard(
     corpus_path=snakemake.input.corpus,
     lang=snakemake.wildcards.lang,

@@ -3,6 +3,9 @@
 The train rule asks for ``gpu=N``; with N > 1 the job runs ``torchrun --standalone
 --nproc_per_node N -m mwalign.train`` (see :mod:`mwalign.train.__main__`), one process
 per device, and the losses gather embeddings so the contrastive batch stays global.
+The workers inherit the job's ``CUDA_VISIBLE_DEVICES`` (its GPU slots, see
+:mod:`mwalign.devices`) and torchrun holds the slot locks while it runs, so the devices
+stay reserved until the workers are gone even if this process dies first.
 The command is a list of arguments, never a shell string.
 """
 
@@ -16,6 +19,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from mwalign.devices import VISIBLE_VARIABLE, held_lock_fds
 from mwalign.train.trainer import train_run
 
 log = logging.getLogger(__name__)
@@ -40,6 +44,21 @@ def torchrun_command(
     if log_dir is not None:
         command += ["--log-dir", str(log_dir)]
     return command
+
+
+def check_device_count(processes: int) -> None:
+    """On a GPU machine, raise ValueError when the job sees fewer devices than workers."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return  # CPU workers (gloo): no devices to count
+    count = torch.cuda.device_count()
+    if count < processes:
+        raise ValueError(
+            f"train job with gpu={processes} sees {count} device(s) "
+            f"(CUDA_VISIBLE_DEVICES={os.environ.get(VISIBLE_VARIABLE)!r}); each torchrun "
+            "worker needs its own GPU"
+        )
 
 
 def train_job(
@@ -84,13 +103,23 @@ def train_job(
         teacher_path and Path(teacher_path),
         log_dir and Path(log_dir),
     )
+    check_device_count(processes)
     env = {**os.environ, "OMP_NUM_THREADS": str(max(1, threads // processes))}
-    log.info("launching %d training processes: %s", processes, " ".join(command))
+    devices = env.get(VISIBLE_VARIABLE, "all")
+    log.info(
+        "launching %d training processes on devices %s: %s", processes, devices, " ".join(command)
+    )
     for handler in logging.getLogger().handlers:
         handler.flush()
     with contextlib.ExitStack() as stack:  # no log file: the workers write to our output
         sink = stack.enter_context(open(log_path, "a")) if log_path else None
-        done = subprocess.run(command, env=env, stdout=sink, stderr=sink and subprocess.STDOUT)
+        done = subprocess.run(
+            command,
+            env=env,
+            stdout=sink,
+            stderr=sink and subprocess.STDOUT,
+            pass_fds=held_lock_fds(),  # torchrun keeps this job's GPU slots while it runs
+        )
     if done.returncode != 0:
         raise RuntimeError(
             f"torchrun with {processes} processes failed (exit {done.returncode}); "
