@@ -83,7 +83,7 @@ TINY = Sizes(
     eval_sentences=64,
     eval_batches=(8, 32),
     translate_sentences=16,
-    translate_settings={"token_budget": 96, "max_batch_size": 8},
+    translate_settings={"token_budget": 48, "max_batch_size": 8},
     vllm_sentences=8,
     vllm_settings={"max_model_len": 512, "enforce_eager": True, "chunk_size": 8},
 )  # fmt: skip

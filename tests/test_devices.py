@@ -247,3 +247,4 @@ def test_workflow_jobs_take_slots_from_the_gpu_resource(tmp_path):
     assert "CUDA_VISIBLE_DEVICES=''" in (workdir / "logs/sample.log").read_text()
     teacher_log = next((workdir / "logs/teacher").glob("*.log")).read_text()
     assert "GPU slots: devices 0 (CUDA_VISIBLE_DEVICES='0')" in teacher_log
+    assert (workdir / ".snakemake/gpu-slots/gpu-0.lock").exists()

@@ -80,8 +80,12 @@ def corpus_file_input(wildcards):
     return [corpus["file"]["path"]] if corpus["source"] == "file" else []
 
 
-def uses_gpu(backend):
-    return 1 if backend in ("transformers", "vllm") else 0
+def translate_gpus(translate):
+    """GPUs of a translation job: none (reference), one, or vLLM's tensor-parallel size."""
+    backend = translate["backend"]
+    if backend == "vllm":
+        return translate["vllm"]["tensor_parallel_size"]
+    return 1 if backend == "transformers" else 0
 
 
 def translate_env(backend):

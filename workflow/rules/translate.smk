@@ -14,7 +14,7 @@ rule translate:
     resources:
         mem_mb=8000,
         runtime=240,
-        gpu=uses_gpu(config["translate"]["backend"]),
+        gpu=translate_gpus(config["translate"]),
     params:
         settings=lambda wc: canonical(plan.translate_job_params(config, wc.lang)),
         seed=config["seed"],
