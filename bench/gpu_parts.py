@@ -170,7 +170,8 @@ def training_flops(info: dict, tokens: float, squares: float) -> float:
 
 def part_train(work: Path, sizes: Sizes, device: str) -> dict:
     import torch
-    from mwalign.train import train_params, train_run
+    from mwalign.plan import train_params
+    from mwalign.train import train_run
 
     student = student_folder(work, sizes)
     rows = sizes.batch_ids * (sizes.warm_steps + sizes.timed_steps + 2)
@@ -185,7 +186,7 @@ def part_train(work: Path, sizes: Sizes, device: str) -> dict:
         if device == "cuda":
             torch.cuda.reset_peak_memory_stats()
         out = work / f"trained-{label}"
-        record = train_run(params, data, student, out)
+        record = train_run(params=params, dataset_path=data, student_path=student, out_dir=out)
         shutil.rmtree(out, ignore_errors=True)
         runtimes[label] = record["result"]["train_runtime"]
     seconds = (runtimes["full"] - runtimes["warm"]) / sizes.timed_steps
@@ -243,14 +244,16 @@ def part_evaluate(work: Path, sizes: Sizes, device: str) -> dict:
 
 def _translate(work: Path, corpus: Path, name: str, config: dict) -> dict:
     from mwalign.io import read_table
-    from mwalign.translate import translate_job_params, translate_shard
+    from mwalign.plan import translate_job_params
+    from mwalign.translate import translate_shard
 
     params = translate_job_params(config, TARGET)
     out = work / name / f"{TARGET}.parquet"
     shutil.rmtree(work / name, ignore_errors=True)
     stats = translate_shard(
-        corpus, TARGET, 0, params, out, out.with_suffix(".json"), work / name / "work", SEED
-    )
+        corpus_path=corpus, lang=TARGET, shard=0, params=params, out_path=out,
+        stats_path=out.with_suffix(".json"), work_dir=work / name / "work", seed=SEED,
+    )  # fmt: skip
     stats["texts"] = read_table(out).column("text").to_pylist()
     return stats
 

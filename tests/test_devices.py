@@ -225,7 +225,9 @@ def test_torchrun_inherits_the_devices_and_holds_the_slots(tmp_path, monkeypatch
     monkeypatch.setattr(launch.subprocess, "run", fake_run)
     try:
         claim_devices(1)
-        launch.train_job({}, "d", "s", tmp_path / "out", processes=2)
+        launch.train_job(
+            params={}, dataset_path="d", student_path="s", out_dir=tmp_path / "out", processes=2
+        )
     finally:
         devices.release_devices()
     assert seen["env"][VISIBLE_VARIABLE] == "5"

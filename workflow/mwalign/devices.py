@@ -34,11 +34,12 @@ from collections.abc import MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from mwalign.paths import GPU_SLOTS_DIR
+
 log = logging.getLogger(__name__)
 
 SLOTS_VARIABLE = "MWALIGN_GPU_SLOTS"  # the pool, as JSON, set by the workflow's main process
 VISIBLE_VARIABLE = "CUDA_VISIBLE_DEVICES"
-LOCK_DIR = Path(".snakemake") / "gpu-slots"
 _DEVICE_ID = re.compile(r"[A-Za-z0-9_-]+")  # an index, or a GPU-/MIG- UUID
 _HELD: list[tuple[str, int]] = []  # (device, lock fd) held by this process
 
@@ -115,7 +116,7 @@ def workflow_devices(gpus: int, visible: str | None) -> list[str]:
 def export_gpu_slots(
     *,
     gpus: int | None,
-    lock_dir: str | os.PathLike = LOCK_DIR,
+    lock_dir: str | os.PathLike = GPU_SLOTS_DIR,
     environ: MutableMapping = os.environ,
 ) -> SlotPool | None:
     """Publish the workflow's device pool to its jobs (they inherit ``environ``).

@@ -18,3 +18,5 @@ RUN_INFO_FILE = "mwalign_run.json"
 MTEB_CACHE_DIR = "resources/mteb"
 # Name prefix of the evaluation of a student before training: base-{student}.
 BASE_PREFIX = "base-"
+# Workstation GPU slots: one lock file per device (mwalign.devices).
+GPU_SLOTS_DIR = ".snakemake/gpu-slots"
