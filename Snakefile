@@ -1,4 +1,7 @@
 # multiway-align: wiring only. Logic lives in workflow/mwalign; one rule file per stage.
+import os
+import sys
+
 from snakemake.utils import min_version
 
 min_version("9.0")
@@ -6,7 +9,12 @@ min_version("9.0")
 
 # The default experiment, unless --configfile names another one: an experiment file
 # replaces config.yaml instead of being merged into it (no runs leak between them).
+# A YAML syntax error in it is reported with its line and column.
 if not workflow.overwrite_configfiles:
+    sys.path.insert(0, os.path.join(workflow.basedir, "workflow"))
+    from mwalign.config import check_config_file
+
+    check_config_file("config.yaml")
 
     configfile: "config.yaml"
 

@@ -40,6 +40,7 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--size", type=int, default=2000)
     parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
+    parser.add_argument("--max-seq-length", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--models", type=int, default=3, help="models in the projected experiment")
@@ -52,7 +53,13 @@ def experiment_config(args: argparse.Namespace) -> dict:
     return {
         "seed": 13,
         "languages": args.languages,
-        "students": {"student": {"model": str(args.model), "prefix": args.prefix}},
+        "students": {
+            "student": {
+                "model": str(args.model),
+                "prefix": args.prefix,
+                "max_seq_length": args.max_seq_length,
+            }
+        },
         "runs": {},
         "evaluate": {
             "tasks": args.tasks,

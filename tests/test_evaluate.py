@@ -20,7 +20,7 @@ RAW = {
     "seed": 7,
     "languages": ["de", "zh"],
     "corpus": {"source": "bible", "bible": {"edition": "4", "books": [1, 39]}},
-    "students": {"tiny": {"model": "unused", "prefix": "query: "}},
+    "students": {"tiny": {"model": "unused", "prefix": "query: ", "max_seq_length": 32}},
     "train": {"steps": 3},
     "runs": {
         "multiway": {"student": "tiny", "data": "multiway", "objective": "infonce"},
@@ -48,7 +48,10 @@ def student(tmp_path_factory):
 
 def test_params_are_the_jobs_config_slice():
     base = evaluate_params(CONFIG, "base-tiny", "BibleBitextMining")
-    assert base["prefix"] == "query: " and base["languages"] == ["de", "zh"]
+    assert base["student"] == {"prefix": "query: ", "max_seq_length": 32}
+    assert base["languages"] == ["de", "zh"]
+    # a trained model's folder carries its prefix and length: its jobs do not repeat them
+    assert evaluate_params(CONFIG, "multiway", "BibleBitextMining")["student"] is None
     assert base["bible"] == {"english_edition": "2", "books": [40, 66], "size": 40, "min_chars": 20}
     assert "classification" not in base
     changed = make_config(
@@ -202,7 +205,7 @@ def test_store_is_shared_between_processes_and_keyed_by_model(tmp_path, student)
 def test_bf16_embeddings_match_fp32_and_are_cached_apart(student, tmp_path):
     texts = ["In the beginning was the Word.", "Jesus wept over the city."]
     encoders = {
-        precision: build_encoder(student, {"precision": precision, "prefix": ""}, tmp_path)
+        precision: build_encoder(student, {"precision": precision, "student": None}, tmp_path)
         for precision in ("fp32", "bf16")
     }
     fp32, bf16 = (encoders[p].embed(texts) for p in ("fp32", "bf16"))
@@ -234,3 +237,44 @@ def test_adding_a_language_encodes_only_that_language(student, tmp_path):
     assert first["sentences_encoded"] == 4 * 20
     assert second["sentences_encoded"] == 20 and second["sentences_requested"] == 5 * 20
     assert second["main_score"]["eng_Latn-deu_Latn"] == first["main_score"]["eng_Latn-deu_Latn"]
+
+
+def test_base_student_is_evaluated_with_its_students_prefix_and_length(student, tmp_path):
+    from mwalign.models import load_sentence_transformer
+    from sentence_transformers import SentenceTransformer
+
+    params = evaluate_params(CONFIG, "base-tiny", "BibleBitextMining")
+    texts = ["In the beginning was the Word, " * 8, "Jesus wept."]  # the first is > 32 tokens
+    encoder = build_encoder(student, params, tmp_path / "cache")
+    embeddings = encoder.embed(texts)
+    by_hand = SentenceTransformer(str(student), local_files_only=True)
+    by_hand.max_seq_length = 32
+    expected = by_hand.encode([f"query: {text}" for text in texts], prompt="")
+    np.testing.assert_allclose(embeddings, expected, atol=1e-6)
+    model = load_sentence_transformer(student, **params["student"])
+    assert model.max_seq_length == 32
+    np.testing.assert_allclose(model.encode(texts), expected, atol=1e-6)
+    # another student of the same folder with another length: other embeddings, other cache
+    longer = build_encoder(
+        student, {**params, "student": {"prefix": "query: ", "max_seq_length": 128}}, tmp_path
+    )
+    assert longer.mteb_model_meta.revision != encoder.mteb_model_meta.revision
+    assert np.abs(longer.embed(texts)[0] - embeddings[0]).max() > 1e-4
+
+
+@pytest.mark.slow
+def test_result_json_records_the_settings_the_model_ran_with(student, tmp_path):
+    config = copy.deepcopy(CONFIG)
+    config["evaluate"]["bible"]["size"] = 20
+    params = evaluate_params(config, "base-tiny", "BibleBitextMining")
+    out = tmp_path / "eval" / "base-tiny" / "BibleBitextMining.json"
+    evaluate_model(
+        model_path=student,
+        task="BibleBitextMining",
+        params=params,
+        out_path=out,
+        cache_dir=tmp_path / "cache",
+    )
+    recorded = json.loads(out.read_text())["mwalign"]
+    assert recorded["student"] == {"prefix": "query: ", "max_seq_length": 32}
+    assert recorded["precision"] == "fp32" and recorded["model"] == student.name

@@ -501,3 +501,35 @@ def test_packaged_minilm_is_copied(tmp_path, offline_hub):
     vectors = model.encode(["A man is eating food.", "A man eats a meal.", "The stock fell."])
     assert vectors.shape == (3, 384)
     assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2] + 0.3
+
+
+def _replace_bytes(path: Path, data: bytes) -> None:
+    """New content for ``path`` without writing through a hard link to the source model."""
+    path.unlink(missing_ok=True)
+    path.write_bytes(data)
+
+
+def test_damaged_weights_are_caught_with_how_to_rebuild(tmp_path, offline_hub):
+    source = _tiny_hf_encoder(tmp_path / "enc")
+    out = tmp_path / "resources" / "models" / "enc"
+    info = materialise_model(str(source), out)
+    weights = out / info["weights_file"]
+    assert info["weights_bytes"] == weights.stat().st_size
+    assert models.damaged_model_folder(out) is None
+    models.check_model_folders([out, tmp_path / "resources" / "models" / "not-made-yet"])
+    original = weights.read_bytes()
+
+    # same size, other bytes: only the sha256 that loading checks finds it
+    _replace_bytes(weights, original[:-8] + bytes(8))
+    assert models.damaged_model_folder(out) is None
+    with pytest.raises(RuntimeError, match=r"does not have the recorded sha256.*rm -r .*enc"):
+        load_sentence_transformer(out)
+
+    _replace_bytes(weights, original[: len(original) // 2])  # truncated
+    with pytest.raises(RuntimeError, match=rf"{out} is damaged: .* has {len(original) // 2} bytes"):
+        models.check_model_folders([out])
+    weights.unlink()  # deleted
+    with pytest.raises(RuntimeError, match=r"model.safetensors is missing; delete it \(rm -r"):
+        models.check_model_folders([out])
+    _replace_bytes(weights, original)
+    load_sentence_transformer(out)

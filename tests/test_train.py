@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -220,3 +221,99 @@ def test_teacher_file_without_embeddings_names_the_file(tmp_path):
     pq.write_table(pa.table({"id": [0], "lang": ["en"], "vector": [[0.1, 0.2]]}), path)
     with pytest.raises(StageInputError, match=r"teacher.parquet: wrong schema: .*'embedding'"):
         teacher_labels(path, [0], [["en"]])
+
+
+def test_saved_model_applies_its_prefix_like_the_evaluation(tmp_path, student, data):
+    from mwalign.evaluate import build_encoder
+
+    params = train_params(train_config(), "multiway")
+    out = tmp_path / "models" / "multiway"
+    train_run(params=params, dataset_path=data["multiway"], student_path=student, out_dir=out)
+    texts = ["ein Haus am See", "the house by the lake", "一座湖边的房子"]
+    plain = SentenceTransformer(str(out), local_files_only=True)
+    assert plain.max_seq_length == params["student"]["max_seq_length"] == 32
+    folder_embeddings = plain.encode(texts)
+    encoder = build_encoder(out, {"precision": "fp32", "student": None}, None)
+    assert encoder.prompt == "query: "
+    np.testing.assert_allclose(encoder.embed(texts), folder_embeddings, atol=1e-6)
+    # the prefix is applied once: by hand, with the model's prompt switched off, it matches
+    by_hand = plain.encode([f"query: {text}" for text in texts], prompt="")
+    np.testing.assert_allclose(by_hand, folder_embeddings, atol=1e-6)
+    assert np.abs(plain.encode(texts, prompt="") - folder_embeddings).max() > 1e-3
+
+
+def test_model_card_names_data_languages_objective_and_steps(tmp_path, student, data):
+    params = train_params(train_config(), "enx")
+    out = tmp_path / "models" / "enx"
+    train_run(params=params, dataset_path=data["enx"], student_path=student, out_dir=out)
+    card = (out / "README.md").read_text()
+    assert card.startswith("---\n") and "sentence-transformers" in card  # the library's card
+    for expected in (
+        "English-centric En-X",
+        "InfoNCE",
+        "**Steps:** 3 of",
+        f"en (source), {', '.join(params['languages'])}",
+        "results/eval/enx/",
+        "results/report/summary.md",
+        "`'query: '`",
+    ):
+        assert expected in card, expected
+
+
+def test_trackers_pass_through_and_never_change_the_job_params(tmp_path, monkeypatch):
+    import importlib.util
+
+    config = train_config()
+    params = train_params(config, "enx")
+    assert training_arguments(params, tmp_path, list(range(36))).report_to in ([], ["none"])
+    args = training_arguments(params, tmp_path, list(range(36)), report_to=["mlflow"])
+    assert args.report_to == ["mlflow"]
+    raw = train_raw()
+    raw["train"]["report_to"] = ["mlflow"]
+    real, installed = importlib.util.find_spec, {"mlflow": True}
+
+    def find_spec(name, *args):
+        if name == "mlflow":
+            return object() if installed["mlflow"] else None
+        return real(name, *args)
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+    assert train_params(validate_config(copy.deepcopy(raw)), "enx") == params  # never retrains
+    installed["mlflow"] = False
+    with pytest.raises(ValueError, match="report_to lists 'mlflow'.*not installed"):
+        validate_config(raw)
+
+
+def test_loss_curve_is_csv_and_tensorboard_only_when_installed(tmp_path, monkeypatch):
+    import importlib.util
+
+    from mwalign.train import callbacks
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "tensorboard" else real(name, *a),
+    )
+    assert callbacks.tensorboard_callbacks(tmp_path / "tb") == []
+    assert not (tmp_path / "tb").exists()
+
+
+@pytest.mark.skipif(
+    __import__("importlib").util.find_spec("tensorboard") is None,
+    reason="needs the tensorboard package (the logging extra)",
+)
+def test_training_writes_tensorboard_events(tmp_path, student, data):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    params = train_params(train_config(), "enx")
+    out, log_dir = tmp_path / "models" / "enx", tmp_path / "logs" / "enx.tensorboard"
+    train_run(
+        params=params, dataset_path=data["enx"], student_path=student, out_dir=out, log_dir=log_dir
+    )
+    events = EventAccumulator(str(log_dir))
+    events.Reload()
+    losses = [event.value for event in events.Scalars("train/loss")]
+    curve = (out / "loss_curve.csv").read_text().splitlines()[1:]
+    assert len(losses) == len(curve) == 3
+    assert losses == pytest.approx([float(row.split(",")[2]) for row in curve], rel=1e-5)

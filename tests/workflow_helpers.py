@@ -57,19 +57,33 @@ def tiny_config(workdir: Path, student: Path, **overrides) -> Path:
     return path
 
 
-def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    """Run snakemake on the project's Snakefile with workdir as working directory."""
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+def snakemake(
+    workdir: Path,
+    *args: str,
+    check: bool = True,
+    snakefile: Path = ROOT / "Snakefile",
+    env: dict[str, str] | None = None,
+    configfiles: list[Path] | None = None,
+) -> subprocess.CompletedProcess:
+    """Run snakemake on ``snakefile`` (the project's) with workdir as working directory.
+
+    ``env`` replaces this process's environment (HF_HUB_OFFLINE is always set);
+    ``configfiles`` are given with --configfile (default: workdir's config.yaml; none:
+    the Snakefile's own ``configfile:``, the working folder's config.yaml).
+    """
+    if configfiles is None:
+        configfiles = [workdir / "config.yaml"]
+    env = {**(os.environ if env is None else env), "HF_HUB_OFFLINE": "1"}
+    env.setdefault("TOKENIZERS_PARALLELISM", "false")
     command = [
         sys.executable,
         "-m",
         "snakemake",
         "--snakefile",
-        str(ROOT / "Snakefile"),
+        str(snakefile),
         "--directory",
         str(workdir),
-        "--configfile",
-        str(workdir / "config.yaml"),
+        *(["--configfile", *map(str, configfiles)] if configfiles else []),
         "--cores",
         "2",
         *args,

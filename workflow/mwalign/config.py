@@ -249,8 +249,32 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
     return config
 
 
+def check_config_file(path: str | Path) -> None:
+    """Raise ConfigError naming the file, line and column of a YAML syntax error in ``path``.
+
+    Snakemake reports such an error only as "Config file is not valid JSON or YAML"; the
+    Snakefile calls this before its ``configfile:`` directive reads the file.
+    """
+    try:
+        yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return  # Snakemake says which file is missing
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {err.start}): {err.reason}") from None
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
+        what = "; ".join(str(part) for part in (err.context, err.problem) if part)
+        if "'\\t'" in what:
+            what += " (a tab: YAML is indented with spaces only)"
+        raise ConfigError(f"{path}, {where}: YAML syntax error: {what}") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: YAML syntax error: {err}") from None
+
+
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Read, merge ``overrides`` (top-level keys) and validate a config file."""
+    check_config_file(path)
     config = yaml.safe_load(Path(path).read_text()) or {}
     config.update(overrides or {})
     return validate_config(config)

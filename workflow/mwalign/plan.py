@@ -58,8 +58,13 @@ def _resolve_job(config: dict[str, Any], job: str) -> tuple[str, int]:
 
 
 def run_settings(config: dict[str, Any], run: str) -> dict[str, Any]:
-    """A run's training settings: the (filled) ``train`` block updated by the run's keys."""
+    """A run's training settings: the (filled) ``train`` block updated by the run's keys.
+
+    ``train.report_to`` is left out: it names where a run logs, not how it trains, so
+    changing it never retrains a model (the train script reads it from the config).
+    """
     settings = copy.deepcopy(config["train"])
+    settings.pop("report_to", None)
     settings.update({k: v for k, v in config["runs"][run].items() if k not in RUN_KEYS})
     return settings
 
@@ -124,14 +129,19 @@ def model_student(config: dict[str, Any], model: str) -> str:
 def evaluate_params(config: dict[str, Any], model: str, task: str) -> dict[str, Any]:
     """Exactly the config slice one (model, task) evaluation job depends on.
 
-    The student's input prefix is included because it changes every embedding; the
-    training settings are not (the model folder is the job's input).
+    A trained model's folder carries its student's input prefix (as its default prompt)
+    and truncation length, so its jobs depend on the folder only. A base student's folder
+    is shared by every student of that model id, so its jobs carry the student's
+    ``prefix`` and ``max_seq_length`` in ``student``, applied when the model is loaded.
+    The training settings are not included (the model folder is the job's input).
     """
     settings = config["evaluate"]
     student = model_student(config, model)
+    student_config = config["students"][student]
+    base = {"prefix": student_config["prefix"], "max_seq_length": student_config["max_seq_length"]}
     params: dict[str, Any] = {
         "task": task,
-        "prefix": config["students"][student]["prefix"],
+        "student": base if model in base_models(config) else None,
         "precision": settings["precision"],
         "languages": list(config["languages"]),
         "unseen_languages": list(settings["unseen_languages"]),

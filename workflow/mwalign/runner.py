@@ -57,7 +57,15 @@ def start_job(log_path: str | Path | None, threads: int = 1, *, gpus: int = 0) -
         import torch
 
         torch.set_num_threads(max(1, int(threads)))
+    logger.info("mwalign code from %s", code_folder())
     return logger
+
+
+def code_folder() -> Path:
+    """The folder this process imported mwalign from (its checkout's workflow/mwalign)."""
+    import mwalign
+
+    return Path(mwalign.__file__).resolve().parent
 
 
 def _torch_available() -> bool:

@@ -16,9 +16,19 @@ if workflow.is_main_process:
     GPUS = workflow.global_resources.get("gpu")
     export_gpu_slots(gpus=GPUS.value if GPUS is not None else None)
 
-from mwalign import plan
+from mwalign import plan, runlock
 from mwalign.config import validate_config
+from mwalign.models import check_model_folders
 from mwalign.paths import SOURCE_LANGUAGE
+
+# A second run in a folder where one is running stops here, saying which process has it.
+if workflow.is_main_process:
+    runlock.refuse_if_held(".")
+
+
+onstart:
+    runlock.hold(".")
+
 
 validate_config(config)
 
@@ -31,6 +41,8 @@ BASE_MODELS = PLAN.base_models
 EVAL_MODELS = PLAN.eval_models
 TASKS = PLAN.tasks
 MODEL_IDS = PLAN.model_ids
+# A deleted or truncated weights file of a materialised model stops the run here.
+check_model_folders([plan.model_dir(model_id) for model_id in MODEL_IDS.values()])
 
 
 wildcard_constraints:

@@ -1,3 +1,10 @@
+import sys
+from pathlib import Path
+
+# This checkout's workflow/ first: the job runs its own mwalign, never an installed copy.
+# (Snakemake sets __file__ to the script's real path.)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 from mwalign.runner import start_job
 
 # First: the job takes its GPUs before the stage's imports can initialise CUDA.
@@ -15,4 +22,6 @@ train_job(
     processes=max(1, int(snakemake.resources.get("gpu", 1))),
     threads=snakemake.threads,
     log_path=snakemake.log[0],
+    # read from the config, not params: changing the trackers never retrains a model
+    report_to=snakemake.config["train"]["report_to"],
 )

@@ -1,4 +1,9 @@
-"""A sentence-transformers model as an mteb encoder, with an input prefix and an embedding cache.
+"""A sentence-transformers model as an mteb encoder, with an embedding cache.
+
+The model applies its own input prefix: the default prompt of sentence-transformers
+(``prompts`` / ``default_prompt_name``), which a trained folder saves and a base student
+gets when it is loaded (:func:`mwalign.models.apply_student_settings`). This encoder never
+adds it again; it only keys its cache by the text as the model sees it.
 
 mteb asks an encoder for the embeddings of one column at a time (in bitext mining,
 the English column once per language pair in the non-parallel layout, once per task
@@ -31,6 +36,12 @@ def _embedding_dimension(model: Any) -> int | None:
     return (getter or model.get_sentence_embedding_dimension)()
 
 
+def default_prompt(model: Any) -> str:
+    """The prompt ``model.encode`` puts before every input when given none ("" if none)."""
+    name = getattr(model, "default_prompt_name", None)
+    return (model.prompts.get(name) or "") if name else ""
+
+
 class CachedSentenceEncoder(AbsEncoder):
     """mteb ``EncoderProtocol`` over a ``SentenceTransformer``.
 
@@ -41,7 +52,10 @@ class CachedSentenceEncoder(AbsEncoder):
             so a task whose sentences are all cached never loads the model.
         name: model name recorded by mteb (``org/name`` form).
         revision: model revision recorded by mteb (here: the folder's content hash).
-        prefix: prepended to every input (e5 expects ``"query: "``).
+        prompt: the model's default prompt (its input prefix, e.g. ``"query: "`` for e5),
+            which the model itself puts before every input; the cache is keyed by
+            ``prompt + text``. Checked against the loaded model.
+        max_seq_length: the model's truncation length, recorded in mteb's model metadata.
         precision: ``fp32``, or ``bf16`` to run the forward pass under bfloat16 autocast
             (about 1.7x faster on CPUs with native bf16; cosine to fp32 embeddings > 0.9999).
         store: persistent embeddings shared across tasks of this model; None keeps
@@ -56,7 +70,8 @@ class CachedSentenceEncoder(AbsEncoder):
         loader: Callable[[], Any] | None = None,
         name: str,
         revision: str,
-        prefix: str = "",
+        prompt: str = "",
+        max_seq_length: int | None = None,
         precision: str,
         store: EmbeddingStore | None = None,
         batch_size: int = 32,
@@ -65,7 +80,7 @@ class CachedSentenceEncoder(AbsEncoder):
             raise ValueError("CachedSentenceEncoder needs either a model or a loader")
         self._model = model
         self._loader = loader
-        self.prefix = prefix
+        self.prompt = prompt
         self.precision = precision
         self.store = store
         self.batch_size = batch_size
@@ -80,7 +95,7 @@ class CachedSentenceEncoder(AbsEncoder):
                 "revision": revision,
                 "similarity_fn_name": ScoringFunction.COSINE,
                 "embed_dim": _embedding_dimension(model) if model is not None else None,
-                "max_tokens": model.max_seq_length if model is not None else None,
+                "max_tokens": model.max_seq_length if model is not None else max_seq_length,
                 "framework": ["Sentence Transformers", "PyTorch"],
             }
         )
@@ -90,6 +105,12 @@ class CachedSentenceEncoder(AbsEncoder):
         """The SentenceTransformer, loaded on first use."""
         if self._model is None:
             self._model = self._loader()
+            applied = default_prompt(self._model)
+            if applied != self.prompt:
+                raise ValueError(
+                    f"the model's default prompt is {applied!r}, but its embeddings are cached "
+                    f"under the prompt {self.prompt!r}"
+                )
         return self._model
 
     def encode(
@@ -107,15 +128,14 @@ class CachedSentenceEncoder(AbsEncoder):
         return self.embed(texts)
 
     def embed(self, texts: list[str]) -> np.ndarray:
-        """Embeddings (n, dim) of ``texts`` (prefix added here), from cache where possible."""
-        strings = [self.prefix + text for text in texts]
-        keys = [text_key(s) for s in strings]
-        self.sentences_requested += len(strings)
+        """Embeddings (n, dim) of ``texts`` (the model adds its prompt), cached where possible."""
+        keys = [text_key(self.prompt + text) for text in texts]
+        self.sentences_requested += len(texts)
         if self.store is None:
-            self._encode_missing(dict(zip(keys, strings, strict=True)), self._memory)
+            self._encode_missing(dict(zip(keys, texts, strict=True)), self._memory)
             return np.stack([self._memory[key] for key in keys])
         with self.store.locked() as store:
-            missing = {k: s for k, s in zip(keys, strings, strict=True) if store.get(k) is None}
+            missing = {k: s for k, s in zip(keys, texts, strict=True) if store.get(k) is None}
             new: dict[str, np.ndarray] = {}
             self._encode_missing(missing, new)
             store.add(list(new), np.stack(list(new.values())) if new else np.empty((0, 0)))

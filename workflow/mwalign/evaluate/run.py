@@ -8,22 +8,29 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mwalign.io import atomic_path
+from mwalign.io import atomic_path, read_json, write_json
 
 from .caches import EmbeddingStore, import_mteb, model_fingerprint
 from .settings import OFFLINE_TASKS
 
 log = logging.getLogger(__name__)
 
+# Key of the result JSON (beside mteb's own) recording the settings the model was run with.
+RESULT_SETTINGS_KEY = "mwalign"
 
-def _load_model(model_path: Path) -> Any:
-    try:
-        from mwalign.models import load_sentence_transformer
-    except ImportError:  # the resolver is optional for evaluation
-        from sentence_transformers import SentenceTransformer
 
-        return SentenceTransformer(str(model_path), local_files_only=True)
-    return load_sentence_transformer(model_path)
+def _load_model(model_path: Path, settings: dict[str, Any]) -> Any:
+    from mwalign.models import load_sentence_transformer
+
+    return load_sentence_transformer(model_path, **settings)
+
+
+def student_settings(model_path: Path, params: dict[str, Any]) -> dict[str, Any]:
+    """``{"prefix", "max_seq_length"}`` the model is evaluated with: a base student's from
+    the job's params, a trained model's as its folder saved them."""
+    from mwalign.models import saved_student_settings
+
+    return dict(params["student"] or saved_student_settings(model_path))
 
 
 def build_task(task: str, params: dict[str, Any]) -> Any:
@@ -48,16 +55,20 @@ def build_encoder(
 
     model_path = Path(model_path)
     precision = params["precision"]
-    # the revision mteb records: the folder's content hash, and the inference precision
-    revision = f"{model_fingerprint(model_path)[:16]}-{precision}"
+    settings = student_settings(model_path, params)
+    # the revision mteb records: the folder's content hash, the truncation length (a base
+    # folder is shared by students with different lengths) and the inference precision
+    length = settings["max_seq_length"]
+    revision = f"{model_fingerprint(model_path)[:16]}-L{length}-{precision}"
     store = None
     if cache_dir is not None:
         store = EmbeddingStore(Path(cache_dir) / "embeddings" / revision)
     return CachedSentenceEncoder(
-        loader=lambda: _load_model(model_path),
+        loader=lambda: _load_model(model_path, settings),
         name=f"mwalign/{model_path.name}",
         revision=revision,
-        prefix=params["prefix"],
+        prompt=settings["prefix"],
+        max_seq_length=length,
         precision=precision,
         store=store,
         batch_size=batch_size,
@@ -82,6 +93,7 @@ def evaluate_model(
     summary: main score per subset, seconds, and the encoder's counts.
     """
     cache_dir = Path(cache_dir)
+    model_path = Path(model_path)
     mteb = import_mteb(cache_dir / "mteb")
     start = time.perf_counter()
     encoder = build_encoder(
@@ -101,6 +113,13 @@ def evaluate_model(
     task_result = result.task_results[0]
     with atomic_path(out_path) as tmp:
         task_result.to_disk(tmp)
+        record = read_json(tmp)
+        record[RESULT_SETTINGS_KEY] = {
+            "model": model_path.name,
+            "student": student_settings(model_path, params),
+            "precision": params["precision"],
+        }
+        write_json(record, tmp)
     summary = {
         "task": task,
         "model": str(model_path),

@@ -27,6 +27,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--teacher", type=Path, default=None)
     parser.add_argument("--log-dir", type=Path, default=None)
+    parser.add_argument("--report-to", action="append", default=[], help="experiment tracker")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     params = json.loads(args.params.read_text())
@@ -37,6 +38,7 @@ def main(argv: list[str] | None = None) -> None:
         out_dir=args.out,
         teacher_path=args.teacher,
         log_dir=args.log_dir,
+        report_to=args.report_to,
     )
 
 

@@ -15,6 +15,22 @@ from typing import Any
 
 from mwalign.plan import train_jobs, train_params
 
+# The package each experiment tracker of `train.report_to` needs, where it has another name.
+TRACKER_PACKAGES = {"azure_ml": "azureml"}
+
+
+def _check_trackers(trackers: list[str]) -> None:
+    """Each tracker of config.train.report_to needs its package installed: no job fails later."""
+    import importlib.util
+
+    for tracker in trackers:
+        package = TRACKER_PACKAGES.get(tracker, tracker)
+        if importlib.util.find_spec(package) is None:
+            raise ValueError(
+                f"config.train.report_to lists {tracker!r}, but its package {package!r} is not "
+                f"installed; install it (pip install {package}) or remove it from the list"
+            )
+
 
 def _check_teacher_languages(config: dict[str, Any], job: str) -> None:
     params = train_params(config, job)
@@ -45,6 +61,7 @@ def check_train_config(config: dict[str, Any]) -> None:
             raise ValueError(
                 f"config.runs.{name}.student = {run['student']!r}: known students: {known}"
             )
+    _check_trackers(config["train"]["report_to"])
     jobs = train_jobs(config)
     clashes = sorted({job for job in jobs if jobs.count(job) > 1})
     if clashes:

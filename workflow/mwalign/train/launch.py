@@ -17,8 +17,10 @@ import logging
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
+import mwalign
 from mwalign.devices import VISIBLE_VARIABLE, held_lock_fds
 from mwalign.train.trainer import train_run
 
@@ -33,6 +35,8 @@ def torchrun_command(
     out_dir: Path,
     teacher_path: Path | None = None,
     log_dir: Path | None = None,
+    *,
+    report_to: Sequence[str] = (),
 ) -> list[str]:
     """The argument list that runs ``mwalign.train`` on ``processes`` local workers."""
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
@@ -43,6 +47,8 @@ def torchrun_command(
         command += ["--teacher", str(teacher_path)]
     if log_dir is not None:
         command += ["--log-dir", str(log_dir)]
+    for tracker in report_to:
+        command += ["--report-to", tracker]
     return command
 
 
@@ -72,6 +78,7 @@ def train_job(
     processes: int = 1,
     threads: int = 1,
     log_path: str | os.PathLike | None = None,
+    report_to: Sequence[str] = (),
 ) -> None:
     """Train one run with ``processes`` data-parallel workers (1: in this process).
 
@@ -88,6 +95,7 @@ def train_job(
             out_dir=out_dir,
             teacher_path=teacher_path,
             log_dir=log_dir,
+            report_to=report_to,
         )
         return
     out_dir = Path(out_dir)
@@ -102,9 +110,18 @@ def train_job(
         out_dir,
         teacher_path and Path(teacher_path),
         log_dir and Path(log_dir),
+        report_to=report_to,
     )
     check_device_count(processes)
-    env = {**os.environ, "OMP_NUM_THREADS": str(max(1, threads // processes))}
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": str(max(1, threads // processes)),
+        # the workers import this process's mwalign (its checkout), not the installed one
+        "PYTHONPATH": os.pathsep.join(
+            [str(Path(mwalign.__file__).resolve().parents[1])]
+            + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+        ),
+    }
     devices = env.get(VISIBLE_VARIABLE, "all")
     log.info(
         "launching %d training processes on devices %s: %s", processes, devices, " ".join(command)

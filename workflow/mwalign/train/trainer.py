@@ -15,6 +15,7 @@ import logging
 import os
 import re
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from torch import nn
 from transformers.trainer import TRAINER_STATE_NAME
 
 from mwalign import io
-from mwalign.models import load_sentence_transformer
+from mwalign.models import apply_student_settings, load_sentence_transformer
 from mwalign.paths import MODEL_INFO_FILE, RUN_INFO_FILE
 from mwalign.provenance import provenance
 from mwalign.train.callbacks import (
@@ -38,6 +39,7 @@ from mwalign.train.callbacks import (
     tensorboard_callbacks,
     write_loss_curve,
 )
+from mwalign.train.card import append_run_section, describe_run
 from mwalign.train.data import UniqueIdBatchSampler, build_dataset
 from mwalign.train.losses import build_loss
 
@@ -143,7 +145,10 @@ def checkpointing_flag(enabled: bool) -> dict[str, bool]:
     return {name: True}
 
 
-def training_arguments(params: dict, work_dir: Path, ids: list[int]) -> TrainingArguments:
+def training_arguments(
+    params: dict, work_dir: Path, ids: list[int], *, report_to: Sequence[str] = ()
+) -> TrainingArguments:
+    """The Trainer's arguments of one job; ``report_to``: experiment trackers to log to."""
     hyper = params["train"]
     checkpoints = hyper["checkpoint_every"] > 0
     return TrainingArguments(
@@ -172,7 +177,7 @@ def training_arguments(params: dict, work_dir: Path, ids: list[int]) -> Training
         save_strategy="steps" if checkpoints else "no",
         save_steps=hyper["checkpoint_every"] if checkpoints else 500,
         save_total_limit=hyper["keep_checkpoints"],
-        report_to="none",
+        report_to=list(report_to) or "none",
         disable_tqdm=False,
     )
 
@@ -216,11 +221,21 @@ def student_provenance(student_path: Path) -> dict[str, Any]:
 
 
 def save_outputs(trainer: SentenceTransformerTrainer, out_dir: Path, record: dict) -> None:
-    """Save model, run record and loss curve into a temporary folder, then rename it."""
+    """Save model, card, run record and loss curve into a temporary folder, then rename it.
+
+    The student's input prefix is saved as the model's default prompt and its truncation
+    length with the tokenizer, so plain ``SentenceTransformer(out_dir).encode`` embeds
+    exactly as training and evaluation did.
+    """
     tmp = out_dir.parent / f".{out_dir.name}.saving"
     if tmp.exists():
         shutil.rmtree(tmp)
+    student = record["params"]["student"]
+    apply_student_settings(
+        trainer.model, prefix=student["prefix"], max_seq_length=student["max_seq_length"]
+    )
     trainer.model.save_pretrained(str(tmp))
+    append_run_section(tmp, record)
     save_projection = getattr(trainer.loss, "save_projection", None)
     if save_projection is not None and save_projection(tmp / "distill_projection"):
         record["distill_projection"] = "distill_projection"
@@ -271,6 +286,7 @@ def train_run(
     out_dir: str | os.PathLike,
     teacher_path: str | os.PathLike | None = None,
     log_dir: str | os.PathLike | None = None,
+    report_to: Sequence[str] = (),
 ) -> dict:
     """Train one run and save it as a sentence-transformers folder at ``out_dir``.
 
@@ -278,7 +294,9 @@ def train_run(
     or En-X Parquet file matching ``params['data']``; ``student_path`` the student's
     sentence-transformers folder; ``teacher_path`` the teacher embeddings (needed by the
     soft, similarity_mse and embedding_mse objectives); ``log_dir`` receives TensorBoard
-    events when tensorboard is installed. Returns the run record saved as mwalign_run.json.
+    events when tensorboard is installed; ``report_to`` names experiment trackers the
+    Trainer also logs to (``config.train.report_to``). Returns the run record saved as
+    mwalign_run.json.
     """
     out_dir = Path(out_dir)
     work_dir = out_dir.parent / f".{out_dir.name}.work"
@@ -286,12 +304,13 @@ def train_run(
     model = load_sentence_transformer(
         student_path, max_seq_length=params["student"]["max_seq_length"]
     )
+    describe_run(model, params)  # before the Trainer, which adds the dataset's statistics
     hyper = params["train"]
     frozen = freeze_parameters(model, hyper["freeze_embeddings"], hyper["freeze_layers"])
     log.info("froze %d of %d weights", frozen, sum(p.numel() for p in model.parameters()))
     teacher_dim = len(dataset[0]["label"][0]) if "label" in dataset.column_names else None
     loss = build_loss(params, model, teacher_dim)
-    args = training_arguments(params, work_dir, ids)  # also sets up torch.distributed
+    args = training_arguments(params, work_dir, ids, report_to=report_to)  # sets up distributed
     log.info("training process %d of %d", args.process_index + 1, args.world_size)
     if args.process_index == 0:
         prepare_work_dir(work_dir, params)
