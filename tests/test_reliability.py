@@ -55,6 +55,9 @@ def test_yaml_syntax_error_names_the_file_line_and_column(tmp_path):
         check_config_file(bad)
     with pytest.raises(ConfigError, match="line 3, column 5"):
         load_config(bad)
+    from mwalign.cli import main
+
+    assert main(["check", str(bad)]) == 1  # files for --configfile: `mwalign check FILE`
     bad.write_text("seed: 1\ntrain:\n\tsteps: 3\n")  # a tab as indentation
     with pytest.raises(ConfigError, match=r"line 3, column 1: .*indented with spaces"):
         check_config_file(bad)

@@ -20,8 +20,11 @@ import yaml
 def _merged(paths: list[Path]) -> dict:
     from snakemake.utils import update_config
 
+    from mwalign.config import check_config_file
+
     config: dict = {}
     for path in paths:
+        check_config_file(path)  # a YAML syntax error with its line and column
         update_config(config, yaml.safe_load(path.read_text()) or {})
     return config
 
