@@ -100,3 +100,25 @@ SCORES = pa.schema(
         pa.field("score", pa.float64(), nullable=False),
     ]
 )
+
+# evaluate: results/eval/{model}/{task}.items.parquet, what every evaluation item got
+# (mwalign.evaluate.items). One row per (split, subset, experiment, item).
+#   group, item: the unit of evaluation; rows with the same (group, item) are the same
+#                sentence (a parallel bitext task: every language pair and direction)
+#   experiment:  classification experiment (mteb refits its classifier n times); else 0
+#   gold, predicted: gold and predicted label (classification) or candidate index
+#                (bitext mining: the matching sentence and the nearest neighbour)
+#   gold_score, predicted_score: STS gold similarity (normalised) and the model's
+ITEMS = pa.schema(
+    [
+        pa.field("split", pa.string(), nullable=False),
+        pa.field("subset", pa.string(), nullable=False),
+        pa.field("group", pa.string(), nullable=False),
+        pa.field("item", pa.int64(), nullable=False),
+        pa.field("experiment", pa.int32(), nullable=False),
+        pa.field("gold", pa.int64()),
+        pa.field("predicted", pa.int64()),
+        pa.field("gold_score", pa.float64()),
+        pa.field("predicted_score", pa.float64()),
+    ]
+)
