@@ -48,9 +48,7 @@ def test_every_configured_language_of_a_paper_task_is_evaluated(task_name):
     all_subsets = task.metadata.hf_subsets_to_langscripts
     kept = {subset: all_subsets[subset] for subset in task.hf_subsets}
     for code in languages:
-        present = [
-            s for s, langs in all_subsets.items() if any(_is(lang, code) for lang in langs)
-        ]
+        present = [s for s, langs in all_subsets.items() if any(_is(lang, code) for lang in langs)]
         # subsets pairing this language with English only (or alone): those must be kept
         with_english = [
             s

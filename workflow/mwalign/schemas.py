@@ -83,7 +83,9 @@ def teacher_schema(dim: int) -> pa.Schema:
     )
 
 
-# report: results/report/scores.parquet: one row per (model, task, language, metric).
+# report: results/report/scores.parquet: one row per (model, task, split, language, metric).
+#   evaluation: True on the task's evaluation split (mwalign.evaluate.mteb_tasks.evaluation_split),
+#               the only rows aggregates and tests use
 SCORES = pa.schema(
     [
         pa.field("model", pa.string(), nullable=False),
@@ -94,6 +96,9 @@ SCORES = pa.schema(
         pa.field("seed", pa.int64(), nullable=False),
         pa.field("task", pa.string(), nullable=False),
         pa.field("task_type", pa.string(), nullable=False),
+        pa.field("split", pa.string(), nullable=False),
+        pa.field("evaluation", pa.bool_(), nullable=False),
+        pa.field("subset", pa.string(), nullable=False),
         pa.field("language", pa.string(), nullable=False),
         pa.field("seen", pa.string(), nullable=False),
         pa.field("metric", pa.string(), nullable=False),

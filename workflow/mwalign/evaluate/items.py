@@ -178,25 +178,40 @@ METRIC_FUNCTIONS = {
 }
 
 
-def subset_score(
-    kind: str, metric: str, rows: pd.DataFrame, weights: np.ndarray | None = None
-) -> float:
-    """``metric`` of one (split, subset) from its item rows; ``weights`` (n_items,) by item id.
-
-    Classification averages the experiments, as mteb does.
-    """
-    function = METRIC_FUNCTIONS[(kind, metric)]
-    values = []
+def prepare(kind: str, rows: pd.DataFrame) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """(gold, predicted, item ids) per experiment of one subset's item rows."""
+    prepared = []
     for _, part in rows.groupby("experiment", sort=True):
         part = part.sort_values("item")
-        w = np.ones(len(part)) if weights is None else weights[part["item"].to_numpy()]
         if kind == "STS":
             gold, predicted = part["gold_score"].to_numpy(), part["predicted_score"].to_numpy()
         else:
             gold = part["gold"].to_numpy(np.int64)
             predicted = part["predicted"].to_numpy(np.int64)
-        values.append(function(gold, predicted, w))
+        prepared.append((gold, predicted, part["item"].to_numpy()))
+    return prepared
+
+
+def prepared_score(
+    kind: str, metric: str, prepared: list, weights: np.ndarray | None = None
+) -> float:
+    """``metric`` from :func:`prepare` output, items counted ``weights[item]`` times.
+
+    Classification averages the experiments, as mteb does.
+    """
+    function = METRIC_FUNCTIONS[(kind, metric)]
+    values = [
+        function(gold, predicted, np.ones(len(ids)) if weights is None else weights[ids])
+        for gold, predicted, ids in prepared
+    ]
     return float(np.mean(values))
+
+
+def subset_score(
+    kind: str, metric: str, rows: pd.DataFrame, weights: np.ndarray | None = None
+) -> float:
+    """``metric`` of one (split, subset) from its item rows; ``weights`` (n_items,) by item id."""
+    return prepared_score(kind, metric, prepare(kind, rows), weights)
 
 
 def item_scores(kind: str, items: pd.DataFrame) -> dict[tuple[str, str, str], float]:
