@@ -3,7 +3,7 @@ rule evaluate:
         model=lambda wc: eval_model_dir(wc.model),
     output:
         result="results/eval/{model}/{task}.json",
-        items="results/eval/{model}/{task}.items.parquet",
+        per_item="results/eval/{model}/{task}.items.parquet",
     log:
         "logs/evaluate/{model}/{task}.log",
     benchmark:
