@@ -21,13 +21,15 @@ margin:1em auto;padding:0 1.5em;color:#222}
 h1{font-size:1.6em}h2{font-size:1.3em;border-bottom:1px solid #ddd;padding-bottom:.2em;
 margin-top:1.6em}
 table{border-collapse:collapse;margin:.6em 0;font-size:13px;display:block;overflow-x:auto}
-td,th{border:1px solid #ccc;padding:.25em .55em;text-align:right;white-space:nowrap}
+td,th{border:1px solid #ccc;padding:.25em .55em;text-align:right}
+th{white-space:nowrap}
 td:first-child,th:first-child{text-align:left}
 th{background:#f3f3f3;cursor:pointer;user-select:none}
 th[aria-sort=ascending]::after{content:" \\25B2"}th[aria-sort=descending]::after{content:" \\25BC"}
 tbody tr:nth-child(even){background:#fafafa}
-figure{margin:1em 0}figure img{width:100%;max-width:1200px;height:auto;border:1px solid #eee}
-figcaption{font-size:13px;color:#555}
+tbody tr:hover{background:#eef4ff}
+p img{display:block;width:100%;max-width:1200px;height:auto;border:1px solid #eee;
+margin:.8em 0}
 code{background:#f3f3f3;padding:0 .2em}
 """
 # Click a header to sort its table by that column (numbers numerically, "–" last).
@@ -69,24 +71,12 @@ def _embed_images(tokens, base_dir: Path) -> None:
                     child.attrSet("alt", f"missing figure {child.attrGet('src')}")
 
 
-def _figures(body: str) -> str:
-    """Paragraphs holding one image become figures with a caption."""
-    out = []
-    for chunk in body.split("<p><img "):
-        if out:
-            tag, _, rest = chunk.partition("</p>")
-            alt = html.unescape(tag.split('alt="', 1)[1].split('"', 1)[0]) if 'alt="' in tag else ""
-            chunk = f'<figure><img loading="lazy" {tag}<figcaption>{html.escape(alt)}</figcaption></figure>{rest}'
-        out.append(chunk)
-    return "".join(out)
-
-
 def markdown_to_html(text: str, base_dir: str | Path, title: str = "multiway-align results") -> str:
     """HTML page of a summary.md; images are read relative to ``base_dir`` and embedded."""
     parser = MarkdownIt("commonmark").enable("table")
     tokens = parser.parse(text)
     _embed_images(tokens, Path(base_dir))
-    body = _figures(parser.renderer.render(tokens, parser.options, {}))
+    body = parser.renderer.render(tokens, parser.options, {})
     return (
         "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"

@@ -41,7 +41,7 @@ def fmt(value: float, std: float = math.nan, scale: float = 100.0) -> str:
 def fmt_interval(low: float, high: float, scale: float = 100.0, unit: str = "") -> str:
     if not (math.isfinite(low) and math.isfinite(high)):
         return "–"
-    return f"[{scale * low:+.1f}, {scale * high:+.1f}]{unit}"
+    return f"[{scale * low:+.1f},\u00a0{scale * high:+.1f}]{unit}"  # no break inside
 
 
 def fmt_gain(value: float) -> str:
@@ -130,7 +130,8 @@ def chance_section(chance: pd.DataFrame) -> str:
         for _, r in chance.iterrows()
     ]
     return (
-        "### Classification: chance levels\n\nAccuracy of always answering the most frequent test label (majority-class rate) and of guessing uniformly, × 100.\n\n"
+        "### Classification: chance levels\n\nAccuracy of always answering the most frequent "
+        "test label (majority-class rate) and of guessing uniformly, × 100.\n\n"
         + markdown_table(
             ["task", "subsets", "test items", "classes", "majority class", "uniform guess"], rows
         )
@@ -183,7 +184,8 @@ def comparison_section(title: str, note: str, table: pd.DataFrame, models: dict)
         f"- {a} vs {b}: {d}"
         for (a, b), d in table.groupby(["run_a", "run_b"])["description"].first().items()
     )
-    return f"## {title}\n\n{note}\n\n{markdown_table(header, rows)}\n\nIntervals and p-values:\n\n{methods}"
+    table_text = markdown_table(header, rows)
+    return f"## {title}\n\n{note}\n\n{table_text}\n\nIntervals and p-values:\n\n{methods}"
 
 
 def language_difference_section(table: pd.DataFrame) -> str:
@@ -218,34 +220,42 @@ def language_difference_section(table: pd.DataFrame) -> str:
         for _, r in part.iterrows()
     ]
     return (
-        "### Differences per language\n\nBoth directions of a pair averaged; intervals as above.\n\n"
-        + markdown_table(header, rows)
+        "### Differences per language\n\nBoth directions of a pair averaged; "
+        "intervals as above.\n\n" + markdown_table(header, rows)
     )
 
 
 def coverage_section(scores: pd.DataFrame, languages: list[str]) -> str:
-    """Per task: the subsets evaluated and the configured languages the task lacks."""
+    """Per task: the subsets evaluated, the configured languages found and those it lacks."""
     rows = []
     for task, part in scores[scores["evaluation"]].groupby("task", sort=False):
         subsets = sorted(part["subset"].unique())
         found = {c for lang in part["language"].unique() for c in lang.split("-")}
         missing = [code for code in languages if code not in found]
-        shown = ", ".join(subsets[:12]) + (
-            f" (+{len(subsets) - 12} more)" if len(subsets) > 12 else ""
+        rows.append(
+            [
+                task,
+                part["split"].iloc[0],
+                " ".join(code for code in languages if code in found) or "–",
+                " ".join(missing) or "none",
+                len(subsets),
+                ", ".join(subsets),
+            ]
         )
-        rows.append([task, part["split"].iloc[0], len(subsets), shown, " ".join(missing) or "none"])
     note = (
-        "Subsets evaluated per task (evaluation split) and the configured languages "
-        f"({' '.join(languages)}) that the task does not have."
+        "Per task (evaluation split): the configured languages "
+        f"({' '.join(languages)}) found in its evaluated subsets, those the task does not "
+        "have, and the subsets evaluated."
     )
-    return (
-        "## Languages per task\n\n"
-        + note
-        + "\n\n"
-        + markdown_table(
-            ["task", "split", "subsets", "evaluated subsets", "missing languages"], rows
-        )
-    )
+    header = [
+        "task",
+        "split",
+        "languages found",
+        "missing languages",
+        "subsets",
+        "evaluated subsets",
+    ]
+    return "## Languages per task\n\n" + note + "\n\n" + markdown_table(header, rows)
 
 
 def other_splits_section(scores: pd.DataFrame) -> str:
