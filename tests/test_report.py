@@ -225,9 +225,9 @@ def test_summary_shows_averages_intervals_and_figures(experiment):
     # every configured language found or named missing
     assert "| BibleBitextMining | test | de zh fr sw | ko | 8 |" in summary
     assert {p.name for p in figures} == {
-        "BibleBitextMining-differences.png",
+        "BibleBitextMining-s-differences.png",
         "BibleBitextMining-scores.png",
-        "BibleClassification-differences.png",
+        "BibleClassification-s-differences.png",
         "BibleClassification-scores.png",
         "gains.png",
     }

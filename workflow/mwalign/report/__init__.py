@@ -80,9 +80,13 @@ def _comparisons(scores, models, items, settings) -> tuple[pd.DataFrame, pd.Data
 def _plots(scores, models, pairs, trained, model_dirs, plot_dir: Path) -> list[Path]:
     figures = []
     both = pd.concat([pairs, trained], ignore_index=True)
+    student_of = {info["run"]: info["student"] for info in models.values()}
     for task in scores["task"].unique():
         if not both.empty:
-            figures.append(difference_plot(both, task, plot_dir / f"{task}-differences.png"))
+            for student in dict.fromkeys(both["run_a"].map(student_of)):
+                part = both[both["run_a"].map(student_of) == student]
+                path = plot_dir / f"{task}-{student}-differences.png"
+                figures.append(difference_plot(part, task, path))
         figures.append(score_heatmap(scores, task, plot_dir / f"{task}-scores.png"))
     figures.append(gain_plot(pairs, models, plot_dir / "gains.png"))
     curves = {

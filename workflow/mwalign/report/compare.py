@@ -278,6 +278,7 @@ def _one(rep, mask, settings, level, rows, task, code, group) -> dict:
         "b": float(values[3]),
         **_summary(*values, rep.method, settings),
         "method": rep.method,
+        "confidence": settings.confidence,
         "replicates": rep.a.shape[1],
         "description": rep.description,
     }

@@ -89,7 +89,8 @@ def difference_plot(table: pd.DataFrame, task: str, path: Path) -> Path | None:
     axes.set_ylabel("difference (points × 100)")
     method = part["method"].iloc[0]
     interval = "over seeds" if method == "seeds" else "paired bootstrap over sentences"
-    axes.set_title(f"{task}: differences per language, 95% CI {interval}", pad=22)
+    level = f"{100 * part['confidence'].iloc[0]:g}%"
+    axes.set_title(f"{task}: differences per language, {level} CI {interval}", pad=22)
     axes.legend(
         loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=min(len(comparisons), 4), frameon=False
     )
@@ -191,7 +192,9 @@ def gain_plot(pairs: pd.DataFrame, models: dict[str, dict], path: Path) -> Path 
     axes.axhline(0, color="grey", linewidth=0.8)
     axes.set_xticks(np.arange(len(labels)), labels)
     axes.set_ylabel("relative gain of multi-way over En-X (%)")
-    axes.set_title("Multi-way vs En-X per task type, 95% intervals")
+    axes.set_title(
+        f"Multi-way vs En-X per task type, {100 * part['confidence'].iloc[0]:g}% intervals"
+    )
     axes.grid(axis="y", alpha=0.3)
     axes.legend(frameon=False, loc="best")
     return save_figure(figure, path)

@@ -144,6 +144,7 @@ def comparison_section(title: str, note: str, table: pd.DataFrame, models: dict)
         return f"## {title}\n\nNo such pair of runs."
     part = table[table["level"] == "aggregate"]
     model_ids = {info["run"]: info["model_id"] for info in models.values()}
+    level = f"{100 * table['confidence'].iloc[0]:g}%"
     header = [
         "task type",
         "group",
@@ -152,9 +153,9 @@ def comparison_section(title: str, note: str, table: pd.DataFrame, models: dict)
         "A score",
         "B score",
         "A − B (points)",
-        "95% CI",
+        f"{level} CI",
         "relative gain",
-        "95% CI (gain)",
+        f"{level} CI (gain)",
         "paper",
         "p",
         "interval from",
@@ -201,7 +202,7 @@ def language_difference_section(table: pd.DataFrame) -> str:
         "A score",
         "B score",
         "A − B (points)",
-        "95% CI",
+        f"{100 * part['confidence'].iloc[0]:g}% CI",
         "p",
     ]
     rows = [
