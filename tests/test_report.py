@@ -337,3 +337,20 @@ def test_unknown_model_is_named(experiment):
     del meta["enx"]
     with pytest.raises(ValueError, match="model 'enx' is not in model_meta"):
         collect_scores(paths, meta)
+
+
+def test_loss_curves_of_every_run_on_one_figure(tmp_path):
+    from mwalign.report.plots import loss_plot, read_loss_curve
+
+    curves = {}
+    for run, start in (("multiway", 3.0), ("enx", 2.0)):
+        path = tmp_path / run / "loss_curve.csv"
+        path.parent.mkdir()
+        lines = ["step,epoch,loss,learning_rate,grad_norm"]
+        lines += [f"{s},{s / 10},{start / s},5e-05,1.0" for s in range(1, 11)]
+        path.write_text("\n".join(lines) + "\n")
+        curves[run] = path
+    assert read_loss_curve(curves["enx"])["loss"].iloc[-1] == pytest.approx(0.2)
+    figure = loss_plot(curves, tmp_path / "plots/loss-curves.png")
+    assert figure.stat().st_size > 10_000 and figure.with_suffix(".svg").exists()
+    assert loss_plot({"none": tmp_path / "missing.csv"}, tmp_path / "x.png") is None
