@@ -265,7 +265,9 @@ def test_identical_models_differ_by_zero_and_p_has_its_resolution():
             )  # fmt: skip
     scores = pd.DataFrame(rows)
     items_by = {("a", "BibleBitextMining"): items, ("b", "BibleBitextMining"): items}
-    table = compare_runs(scores, "a", "b", items_by, Settings(200, 0.95, 1))
+    table = compare_runs(
+        scores=scores, run_a="a", run_b="b", items=items_by, settings=Settings(200, 0.95, 1)
+    )
     assert (table["diff"] == 0).all() and (table["low"] == 0).all() and (table["p"] == 1).all()
     assert format_p(2 / 201, 2 / 201) == "≤ 0.01" and format_p(0.0, math.nan) == "< 1e-16"
 
@@ -274,8 +276,12 @@ def test_bootstrap_pairs_directions_and_is_seeded(experiment):
     root, paths, meta, results = experiment
     scores, _ = collect_scores(paths, meta)
     items = {(m, "BibleBitextMining"): results[m][0][1] for m in results}
-    one = compare_runs(scores, "multiway", "enx", items, Settings(300, 0.95, 3))
-    two = compare_runs(scores, "multiway", "enx", items, Settings(300, 0.95, 3))
+    one = compare_runs(
+        scores=scores, run_a="multiway", run_b="enx", items=items, settings=Settings(300, 0.95, 3)
+    )
+    two = compare_runs(
+        scores=scores, run_a="multiway", run_b="enx", items=items, settings=Settings(300, 0.95, 3)
+    )
     pd.testing.assert_frame_equal(one, two)
     rows = one[(one["level"] == "language") & (one["task"] == "BibleBitextMining")]
     assert set(rows["language"]) == {"de", "zh", "fr", "sw"}  # one row per pair, not direction

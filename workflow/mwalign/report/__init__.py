@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -64,12 +65,13 @@ def chance_levels(scores: pd.DataFrame, items: dict) -> pd.DataFrame:
 
 def _comparisons(scores, models, items, settings) -> tuple[pd.DataFrame, pd.DataFrame]:
     runs = pd.DataFrame(models.values())
-    pairs = [compare_runs(scores, a, b, items, settings) for a, b in comparable_pairs(runs)]
+    compare = partial(compare_runs, scores=scores, items=items, settings=settings)
+    pairs = [compare(run_a=a, run_b=b) for a, b in comparable_pairs(runs)]
     trained = []
     for info in runs.drop_duplicates("run").itertuples():
         base = f"{BASE}-{info.student}"
         if info.data != BASE and base in set(runs["run"]):
-            trained.append(compare_runs(scores, info.run, base, items, settings))
+            trained.append(compare(run_a=info.run, run_b=base))
     empty = pd.DataFrame()
     return (
         pd.concat(pairs, ignore_index=True) if pairs else empty,

@@ -131,6 +131,7 @@ def _resampled(items: pd.DataFrame, kind: str, subsets: list[str], draws: dict) 
 
 
 def bootstrap_replicates(
+    *,
     main: pd.DataFrame,
     model_a: str,
     model_b: str,
@@ -285,6 +286,7 @@ def _one(rep, mask, settings, level, rows, task, code, group) -> dict:
 
 
 def compare_runs(
+    *,
     scores: pd.DataFrame,
     run_a: str,
     run_b: str,
@@ -300,7 +302,9 @@ def compare_runs(
         if len(models_a) != 1 or len(models_b) != 1:
             log.warning("%s vs %s: seeds do not pair; no comparison", run_a, run_b)
             return pd.DataFrame()
-        rep = bootstrap_replicates(main, models_a[0], models_b[0], items, settings)
+        rep = bootstrap_replicates(
+            main=main, model_a=models_a[0], model_b=models_b[0], items=items, settings=settings
+        )
     if rep.rows.empty:
         return pd.DataFrame()
     return summarise(rep, settings).assign(run_a=run_a, run_b=run_b)
