@@ -11,7 +11,7 @@ import re
 
 import pytest
 from mwalign.report import build_report
-from test_report import EXPERIMENT, experiment  # noqa: F401  (fixture)
+from test_report import EXPERIMENT, experiment, fewer_resamples  # noqa: F401  (fixtures)
 from workflow_helpers import ROOT
 
 spec = importlib.util.spec_from_file_location("report_browser", ROOT / "bench/report_browser.py")

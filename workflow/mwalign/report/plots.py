@@ -162,7 +162,8 @@ def gain_plot(pairs: pd.DataFrame, models: dict[str, dict], path: Path) -> Path 
     labels = list(
         dict.fromkeys(f"{r['task_type']}\n{r['run_a']} vs {r['run_b']}" for _, r in part.iterrows())
     )
-    figure, axes = plt.subplots(figsize=(PAGE_WIDTH * 0.8, 4.5), layout="constrained")
+    size = (min(max(PAGE_WIDTH * 0.8, 1.5 * len(labels)), 2 * PAGE_WIDTH), 5.0)
+    figure, axes = plt.subplots(figsize=size, layout="constrained")
     width = 0.25
     for k, group in enumerate(SUBSETS):
         rows = part[part["group"] == group]
@@ -186,7 +187,7 @@ def gain_plot(pairs: pd.DataFrame, models: dict[str, dict], path: Path) -> Path 
                 [PAPER_GAINS[kind]] * 2,
                 color="black",
                 linewidth=2,
-                label=None if shown else "paper (XLM-R, mBERT)",
+                label=None if shown else "paper, all languages (XLM-R, mBERT)",
             )
             shown = True
     axes.axhline(0, color="grey", linewidth=0.8)
@@ -196,5 +197,5 @@ def gain_plot(pairs: pd.DataFrame, models: dict[str, dict], path: Path) -> Path 
         f"Multi-way vs En-X per task type, {100 * part['confidence'].iloc[0]:g}% intervals"
     )
     axes.grid(axis="y", alpha=0.3)
-    axes.legend(frameon=False, loc="best")
+    axes.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=4)
     return save_figure(figure, path)
