@@ -72,5 +72,7 @@ def test_mteb_task_runs_end_to_end(monkeypatch, tmp_path):
     result = json.loads(out.read_text())
     assert [entry["hf_subset"] for entry in result["scores"]["test"]] == ["eng"]  # fra dropped
     assert summary["encode_calls"] >= 1 and real.__name__ == "mteb"
+    # per-item similarities, rescored to mteb's Spearman correlation when written
+    assert summary["items"] > 0 and summary["item_scores_checked"] == 1
     scores, _ = collect_scores([out], {"base-tiny": {}})
     assert set(scores["task_type"]) == {"STS"} and set(scores["language"]) == {"en"}
