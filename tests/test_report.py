@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from mwalign import report, schemas
+from mwalign import schemas
 from mwalign.evaluate.items import PARALLEL_GROUP, items_path, weighted_f1
 from mwalign.io import read_table, write_table
 from mwalign.report import build_report, collect_scores, describe_model
@@ -138,11 +138,20 @@ EXPERIMENT = {
 }
 
 
-@pytest.fixture(autouse=True)
-def fewer_resamples(monkeypatch):
-    """200 bootstrap resamples instead of the configured default: the same code, faster."""
-    monkeypatch.setattr(
-        report, "DEFAULT_SETTINGS", {"bootstrap_resamples": 200, "confidence": 0.95}
+SETTINGS = {"bootstrap_resamples": 200, "confidence": 0.95}  # config.report, fewer resamples
+
+
+def report_of(paths: list, meta: dict, out, figures: bool = False) -> list:
+    """build_report into folder ``out``; with ``figures`` also plots, HTML and the header."""
+    extra = {"plot_dir": out / "plots", "out_html": out / "summary.html"} if figures else {}
+    return build_report(
+        result_paths=paths,
+        model_meta=meta,
+        out_scores=out / "scores.parquet",
+        out_summary=out / "summary.md",
+        settings=SETTINGS,
+        experiment=EXPERIMENT if figures else None,
+        **extra,
     )
 
 
@@ -177,7 +186,7 @@ def _line(text: str, start: str) -> str:
 
 def test_scores_equal_the_result_files(experiment):
     root, paths, meta, results = experiment
-    build_report(paths, meta, root / "r/scores.parquet", root / "r/summary.md")
+    report_of(paths, meta, root / "r")
     scores = read_table(root / "r/scores.parquet", schemas.SCORES).to_pandas()
     main = scores[(scores["metric"] == "main_score") & (scores["task"] == "BibleBitextMining")]
     for model, entries in results.items():
@@ -200,15 +209,7 @@ def test_seen_unseen_tags(experiment):
 
 def test_summary_shows_averages_intervals_and_figures(experiment):
     root, paths, meta, results = experiment
-    figures = build_report(
-        paths,
-        meta,
-        root / "r/scores.parquet",
-        root / "r/summary.md",
-        root / "r/plots",
-        out_html=root / "r/summary.html",
-        experiment=EXPERIMENT,
-    )
+    figures = report_of(paths, meta, root / "r", figures=True)
     summary = (root / "r/summary.md").read_text()
     scores, _ = collect_scores(paths, meta)
     main = scores[(scores["metric"] == "main_score") & (scores["task_type"] == "BitextMining")]
@@ -251,8 +252,8 @@ def test_evaluation_split_only_in_aggregates(tmp_path):
     validation = classification_result({"en": 0.9, "de": 0.9}, task="MassiveIntentClassification")
     result["scores"]["validation"] = validation["scores"]["test"]
     paths = write_results(tmp_path, {"base-s": [(result, None)]})
-    build_report(paths, {"base-s": {}}, tmp_path / "s.parquet", tmp_path / "s.md")
-    summary = (tmp_path / "s.md").read_text()
+    report_of(paths, {"base-s": {}}, tmp_path / "r")
+    summary = (tmp_path / "r/summary.md").read_text()
     assert _line(summary, "| s | base-s |").startswith("| s | base-s | base | none | 1 | 50.0 |")
     assert "| MassiveIntentClassification | validation | 90.0 |" in summary
 
@@ -308,8 +309,8 @@ def test_several_seeds_give_mean_std_and_paired_test(tmp_path):
         ]
         meta[f"multiway-seed{seed}"] = run_meta("multiway", "multiway", seed, ["de"])
         meta[f"enx-seed{seed}"] = run_meta("enx", "enx", seed, ["de"])
-    build_report(write_results(tmp_path, results), meta, tmp_path / "s.parquet", tmp_path / "s.md")
-    summary = (tmp_path / "s.md").read_text()
+    report_of(write_results(tmp_path, results), meta, tmp_path / "r")
+    summary = (tmp_path / "r/summary.md").read_text()
     row = _line(summary, "| s | multiway |")
     assert "| 3 |" in row and " ± " in row
     gain = _line(summary, "| Bitext mining | all |")

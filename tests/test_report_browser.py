@@ -10,8 +10,7 @@ import importlib.util
 import re
 
 import pytest
-from mwalign.report import build_report
-from test_report import EXPERIMENT, experiment, fewer_resamples  # noqa: F401  (fixtures)
+from test_report import experiment, report_of  # noqa: F401  (experiment: a fixture)
 from workflow_helpers import ROOT
 
 spec = importlib.util.spec_from_file_location("report_browser", ROOT / "bench/report_browser.py")
@@ -23,15 +22,7 @@ pytestmark = pytest.mark.skipif(browser.chromium() is None, reason="chromium is 
 
 def test_page_renders_every_figure_and_table(experiment, capsys):  # noqa: F811
     root, paths, meta, _ = experiment
-    figures = build_report(
-        paths,
-        meta,
-        root / "r/scores.parquet",
-        root / "r/summary.md",
-        root / "r/plots",
-        out_html=root / "r/summary.html",
-        experiment=EXPERIMENT,
-    )
+    figures = report_of(paths, meta, root / "r", figures=True)
     summary = (root / "r/summary.md").read_text()
     screenshot = root / "screenshot-1400.png"
     dom, errors = browser.render(root / "r/summary.html", screenshot, height=6000)

@@ -32,12 +32,12 @@ import pandas as pd
 import pyarrow as pa
 from scipy import stats
 
+from mwalign.paths import ITEMS_SUFFIX
 from mwalign.schemas import ITEMS
 
 log = logging.getLogger(__name__)
 
 PARALLEL_GROUP = "parallel"
-ITEMS_SUFFIX = ".items.parquet"
 # mteb metric names recomputed from items, per task type
 ITEM_METRICS = {
     "BitextMining": ("f1", "accuracy"),

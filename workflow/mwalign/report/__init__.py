@@ -13,6 +13,7 @@ import pyarrow as pa
 
 from mwalign.evaluate.items import items_path
 from mwalign.io import atomic_path, read_table, write_table
+from mwalign.paths import LOSS_CURVE_FILE
 from mwalign.schemas import ITEMS, SCORES
 
 from .compare import Settings, compare_runs
@@ -25,8 +26,6 @@ from .summary import MACRO_F1, render_summary
 log = logging.getLogger(__name__)
 
 __all__ = ["build_report", "collect_scores", "describe_model", "render_summary"]
-LOSS_CURVE_FILE = "loss_curve.csv"
-DEFAULT_SETTINGS = {"bootstrap_resamples": 1000, "confidence": 0.95}  # tests without config
 
 
 def read_items(result_paths: list) -> dict[tuple[str, str], pd.DataFrame]:
@@ -108,8 +107,7 @@ def build_report(
     out_summary: str | os.PathLike,
     plot_dir: str | os.PathLike | None = None,
     out_html: str | os.PathLike | None = None,
-    *,
-    settings: dict[str, Any] | None = None,
+    settings: dict[str, Any],
     experiment: dict[str, Any] | None = None,
     seed: int = 0,
 ) -> list[Path]:
@@ -124,7 +122,6 @@ def build_report(
     ``experiment`` what the page's header shows (config hash, languages, students,
     versions, machine). Returns the PNG figures.
     """
-    settings = settings or DEFAULT_SETTINGS
     scores, models = collect_scores(result_paths, model_meta)
     if scores.empty:
         raise ValueError(f"no scores in {len(result_paths)} result files; nothing to report")

@@ -204,7 +204,9 @@ def _summary(a, b, point_a, point_b, method: str, settings: Settings) -> dict:
         k = len(diffs)
         half = stats.t.ppf(1 - level, k - 1) / math.sqrt(k)
         sd = float(np.std(diffs, ddof=1))
-        p = float(stats.ttest_1samp(diffs, 0.0).pvalue) if sd > 0 else math.nan
+        # identical differences on every seed (up to rounding): no spread, no t-test
+        spread = sd > 1e-12 * max(1.0, abs(float(diffs.mean())))
+        p = float(stats.ttest_1samp(diffs, 0.0).pvalue) if spread else math.nan
         gain_sd = float(np.std(gains, ddof=1))
         return {
             "diff": float(diffs.mean()),

@@ -8,7 +8,6 @@ import platform
 from pathlib import Path
 from typing import Any
 
-from mwalign.evaluate.settings import evaluate_settings
 from mwalign.provenance import package_versions
 
 HEADER_PACKAGES = ("torch", "transformers", "sentence-transformers", "mteb")
@@ -26,7 +25,7 @@ def experiment_facts(config: dict[str, Any]) -> dict[str, Any]:
         "config_hash": config_hash(config),
         "seed": config["seed"],
         "languages": list(config["languages"]),
-        "unseen_languages": list(evaluate_settings(config)["unseen_languages"]),
+        "unseen_languages": list(config["evaluate"]["unseen_languages"]),
         "students": {name: student["model"] for name, student in config["students"].items()},
     }
 
