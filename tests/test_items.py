@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from mwalign import schemas
-from mwalign.evaluate import evaluate_model, evaluate_params
+from mwalign.evaluate import evaluate_model
 from mwalign.evaluate.items import (
     PARALLEL_GROUP,
     accuracy,
@@ -19,6 +19,7 @@ from mwalign.evaluate.items import (
     weighted_f1,
 )
 from mwalign.io import read_table
+from mwalign.plan import evaluate_params
 from scipy import stats
 from sklearn.metrics import accuracy_score, f1_score
 from test_evaluate import CONFIG
@@ -63,7 +64,13 @@ def test_items_give_mteb_scores(tmp_path):
         ("BibleClassification", "Classification", None),
     ):
         out = tmp_path / f"eval/base-tiny/{task}.json"
-        evaluate_model(student, task, evaluate_params(CONFIG, "base-tiny", task), out, tmp_path)
+        evaluate_model(
+            model_path=student,
+            task=task,
+            params=evaluate_params(CONFIG, "base-tiny", task),
+            out_path=out,
+            cache_dir=tmp_path,
+        )
         items = read_table(items_path(out), schemas.ITEMS).to_pandas()
         assert set(items["group"]) == {PARALLEL_GROUP}
         if rows is not None:

@@ -94,6 +94,7 @@ def evaluate_model(
     )
     task_object = build_task(task, params)
     task_object.load_data()  # loaded here, mteb keeps the data: the items need its labels
+    cache_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=cache_dir) as predictions:
         result = mteb.evaluate(
             encoder,
