@@ -16,7 +16,11 @@ from mwalign.plan import evaluate_params
 from mwalign.report import collect_scores
 from workflow_helpers import tiny_student
 
-PARAMS = {"languages": ["ar", "de", "zh"], "unseen_languages": ["fr", "sw"]}
+PARAMS = {
+    "languages": ["ar", "de", "zh"],
+    "unseen_languages": ["fr", "sw"],
+    "mteb_languages": "experiment",
+}
 
 
 @pytest.fixture(autouse=True)
