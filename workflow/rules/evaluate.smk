@@ -3,6 +3,7 @@ rule evaluate:
         model=lambda wc: eval_model_dir(wc.model),
     output:
         result="results/eval/{model}/{task}.json",
+        per_item="results/eval/{model}/{task}.items.parquet",
     log:
         "logs/evaluate/{model}/{task}.log",
     benchmark:

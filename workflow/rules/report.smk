@@ -1,7 +1,13 @@
+from mwalign.report.experiment import experiment_facts
+
+
 rule report:
     input:
         results=expand(
             "results/eval/{model}/{task}.json", model=EVAL_MODELS, task=TASKS
+        ),
+        per_item=expand(
+            "results/eval/{model}/{task}.items.parquet", model=EVAL_MODELS, task=TASKS
         ),
         models=[eval_model_dir(model) for model in EVAL_MODELS],
     output:
@@ -10,7 +16,7 @@ rule report:
         html=report("results/report/summary.html", category="Summary"),
         plots=report(
             directory("results/report/plots"),
-            patterns=["{name}.png"],
+            patterns=["{name}.png", "{name}.svg"],
             category="Plots",
         ),
     log:
@@ -25,5 +31,7 @@ rule report:
         runtime=10,
     params:
         models={model: eval_model_dir(model) for model in EVAL_MODELS},
+        settings=canonical(config["report"]),
+        experiment=canonical(experiment_facts(config)),
     script:
         "../scripts/report.py"

@@ -11,6 +11,7 @@ from mwalign.runner import start_job
 start_job(snakemake.log[0], snakemake.threads, gpus=snakemake.resources.get("gpu", 0))
 
 from mwalign.report import build_report
+from mwalign.report.experiment import experiment_header
 
 build_report(
     result_paths=snakemake.input.results,
@@ -19,4 +20,7 @@ build_report(
     out_summary=snakemake.output.summary,
     plot_dir=snakemake.output.plots,
     out_html=snakemake.output.html,
+    settings=snakemake.params.settings,
+    experiment=experiment_header(snakemake.params.experiment),
+    seed=snakemake.params.experiment["seed"],
 )

@@ -125,7 +125,13 @@ class BibleBitextMining(AbsTaskBitextMining):
 
 
 class BibleClassification(AbsTaskClassification):
-    """Which New Testament section a held-out verse comes from, per language."""
+    """Which New Testament section a held-out verse comes from, per language.
+
+    Every language's test set is the same verses in the same order (``parallel_items``:
+    a paired bootstrap resamples them together, see :mod:`mwalign.evaluate.items`).
+    """
+
+    parallel_items = True
 
     metadata = TaskMetadata(
         name="BibleClassification",

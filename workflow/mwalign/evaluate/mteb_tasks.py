@@ -13,7 +13,7 @@ from typing import Any
 from mwalign.paths import MTEB_CACHE_DIR, SOURCE_LANGUAGE
 
 from .caches import import_mteb
-from .langcodes import flores_code, iso3_codes
+from .langcodes import langscripts
 
 
 def _mteb() -> Any:
@@ -23,15 +23,14 @@ def _mteb() -> Any:
 def language_filter(params: dict[str, Any]) -> set[str] | None:
     """``iso639_3-Script`` codes a subset's languages must all be among; None: every subset.
 
-    English, the training languages and the unseen languages, each in its FLORES script
-    (so Arabic in Latin script or Chinese in traditional characters are left out).
+    English, the training languages and the unseen languages, each under every code a
+    dataset may use for it, in its own script (:func:`~.langcodes.langscripts`; so Arabic
+    in Latin script or Chinese in traditional characters are left out).
     """
     if params["mteb_languages"] == "all":
         return None
     codes = [SOURCE_LANGUAGE, *params["languages"], *params["unseen_languages"]]
-    return {
-        f"{iso3}-{flores_code(code).split('_')[1]}" for code in codes for iso3 in iso3_codes(code)
-    }
+    return set().union(*(langscripts(code) for code in codes))
 
 
 def mteb_task(name: str, params: dict[str, Any]) -> Any:
@@ -55,3 +54,19 @@ def mteb_task(name: str, params: dict[str, Any]) -> Any:
 def mteb_task_type(name: str) -> str:
     """mteb's task type (``BitextMining``, ``STS``, ``Classification``, ...) of a task name."""
     return str(_mteb().get_task(name).metadata.type)
+
+
+def evaluation_split(eval_splits: list[str]) -> str:
+    """The split a task is reported on: ``test`` when it has one, else its last eval split.
+
+    mteb evaluates every split in a task's ``eval_splits`` (MassiveIntentClassification:
+    validation and test; FloresBitextMining: devtest); aggregates and tests use this one.
+    """
+    if not eval_splits:
+        raise ValueError("a task without eval_splits has no evaluation split")
+    return "test" if "test" in eval_splits else list(eval_splits)[-1]
+
+
+def mteb_evaluation_split(name: str) -> str:
+    """:func:`evaluation_split` of an mteb task by name, from its metadata."""
+    return evaluation_split(_mteb().get_task(name).metadata.eval_splits)

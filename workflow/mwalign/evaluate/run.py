@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from mwalign.io import atomic_path, read_json, write_json
+from mwalign.io import atomic_path, read_json, write_json, write_table
+from mwalign.schemas import ITEMS
 
 from .caches import EmbeddingStore, import_mteb, model_fingerprint
+from .items import check_item_scores, item_table, items_path
 from .settings import OFFLINE_TASKS
 
 log = logging.getLogger(__name__)
@@ -87,7 +90,9 @@ def evaluate_model(
 ) -> dict[str, Any]:
     """Evaluate the sentence-transformers folder ``model_path`` on ``task``; write mteb's JSON.
 
-    ``params`` is :func:`mwalign.evaluate.evaluate_params` of the job. ``cache_dir`` holds
+    Beside it, :func:`~.items.items_path` gets the per-item outputs (:mod:`.items`), checked
+    to give mteb's own scores. ``params`` is :func:`mwalign.evaluate.evaluate_params` of
+    the job. ``cache_dir`` holds
     the embedding store of this model (shared with its other tasks) and mteb's own cache
     folder; mteb's result cache is never read, so every call recomputes. Returns a
     summary: main score per subset, seconds, and the encoder's counts.
@@ -100,17 +105,26 @@ def evaluate_model(
         model_path, params, cache_dir if use_embedding_cache else None, batch_size
     )
     task_object = build_task(task, params)
-    result = mteb.evaluate(
-        encoder,
-        task_object,
-        cache=None,
-        overwrite_strategy="always",
-        encode_kwargs={"batch_size": batch_size},
-        co2_tracker=False,
+    task_object.load_data()  # loaded here, mteb keeps the data: the items need its labels
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=cache_dir) as predictions:
+        result = mteb.evaluate(
+            encoder,
+            task_object,
+            cache=None,
+            overwrite_strategy="always",
+            encode_kwargs={"batch_size": batch_size},
+            co2_tracker=False,
+            prediction_folder=predictions,
+        )
+        if result.exceptions:
+            raise RuntimeError(f"mteb failed on {task}: {result.exceptions}")
+        task_result = result.task_results[0]
+        items = item_table(task_object, task_object._predictions_path(predictions))
+    checked = check_item_scores(
+        str(task_object.metadata.type), items.to_pandas(), task_result.to_dict()
     )
-    if result.exceptions:
-        raise RuntimeError(f"mteb failed on {task}: {result.exceptions}")
-    task_result = result.task_results[0]
+    write_table(items, items_path(out_path), ITEMS)
     with atomic_path(out_path) as tmp:
         task_result.to_disk(tmp)
         record = read_json(tmp)
@@ -129,6 +143,8 @@ def evaluate_model(
             for entries in task_result.scores.values()
             for entry in entries
         },
+        "items": items.num_rows,
+        "item_scores_checked": checked,
         **encoder.stats(),
     }
     log.info(

@@ -1,25 +1,102 @@
-"""The report stage: mteb result JSONs -> scores.parquet, summary.md and PNG plots."""
+"""The report stage: mteb result JSONs (and per-item outputs) -> scores, summary, figures."""
 
 from __future__ import annotations
 
 import logging
 import os
+from functools import partial
 from pathlib import Path
+from typing import Any
 
+import pandas as pd
 import pyarrow as pa
 
-from mwalign.io import atomic_path, write_table
-from mwalign.schemas import SCORES
+from mwalign.evaluate.items import items_path
+from mwalign.io import atomic_path, read_table, write_table
+from mwalign.paths import LOSS_CURVE_FILE
+from mwalign.schemas import ITEMS, SCORES
 
+from .compare import Settings, compare_runs
 from .html import markdown_to_html
-from .plots import gain_plot, language_plot
-from .scores import collect_scores, describe_model
-from .stats import model_averages, run_averages
-from .summary import render_summary
+from .plots import difference_plot, gain_plot, loss_plot, score_heatmap
+from .scores import BASE, collect_scores, describe_model
+from .stats import comparable_pairs, model_averages
+from .summary import MACRO_F1, render_summary
 
 log = logging.getLogger(__name__)
 
 __all__ = ["build_report", "collect_scores", "describe_model", "render_summary"]
+
+
+def read_items(result_paths: list) -> dict[tuple[str, str], pd.DataFrame]:
+    """(model, task) -> per-item outputs, for every result file that has them beside it."""
+    items = {}
+    for path in map(Path, result_paths):
+        side = items_path(path)
+        if side.exists():
+            items[(path.parent.name, path.stem)] = read_table(side, ITEMS).to_pandas()
+    return items
+
+
+def chance_levels(scores: pd.DataFrame, items: dict) -> pd.DataFrame:
+    """Majority-class and uniform-guess rates of each classification task's test items."""
+    rows = []
+    for task in scores.loc[scores["task_type"] == "Classification", "task"].unique():
+        frame = next((f for (m, t), f in items.items() if t == task), None)
+        if frame is None:
+            continue
+        split = scores.loc[(scores["task"] == task) & scores["evaluation"], "split"].iloc[0]
+        part = frame[(frame["split"] == split) & (frame["experiment"] == 0)]
+        rates = part.groupby("subset")["gold"].agg(lambda g: g.value_counts(normalize=True).max())
+        classes = part.groupby("subset")["gold"].nunique()
+        rows.append(
+            {
+                "task": task,
+                "subsets": len(rates),
+                "items": int(part.groupby("subset").size().max()),
+                "classes": int(classes.max()),
+                "majority": float(rates.mean()),
+                "uniform": float((1 / classes).mean()),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _comparisons(scores, models, items, settings) -> tuple[pd.DataFrame, pd.DataFrame]:
+    runs = pd.DataFrame(models.values())
+    compare = partial(compare_runs, scores=scores, items=items, settings=settings)
+    pairs = [compare(run_a=a, run_b=b) for a, b in comparable_pairs(runs)]
+    trained = []
+    for info in runs.drop_duplicates("run").itertuples():
+        base = f"{BASE}-{info.student}"
+        if info.data != BASE and base in set(runs["run"]):
+            trained.append(compare(run_a=info.run, run_b=base))
+    empty = pd.DataFrame()
+    return (
+        pd.concat(pairs, ignore_index=True) if pairs else empty,
+        pd.concat(trained, ignore_index=True) if trained else empty,
+    )
+
+
+def _plots(scores, models, pairs, trained, model_dirs, plot_dir: Path) -> list[Path]:
+    figures = []
+    both = pd.concat([pairs, trained], ignore_index=True)
+    student_of = {info["run"]: info["student"] for info in models.values()}
+    for task in scores["task"].unique():
+        if not both.empty:
+            for student in dict.fromkeys(both["run_a"].map(student_of)):
+                part = both[both["run_a"].map(student_of) == student]
+                path = plot_dir / f"{task}-{student}-differences.png"
+                figures.append(difference_plot(part, task, path))
+        figures.append(score_heatmap(scores, task, plot_dir / f"{task}-scores.png"))
+    figures.append(gain_plot(pairs, models, plot_dir / "gains.png"))
+    curves = {
+        model: Path(folder) / LOSS_CURVE_FILE
+        for model, folder in model_dirs.items()
+        if models[model]["data"] != BASE
+    }
+    figures.append(loss_plot(curves, plot_dir / "loss-curves.png"))
+    return [figure for figure in figures if figure is not None]
 
 
 def build_report(
@@ -30,41 +107,51 @@ def build_report(
     out_summary: str | os.PathLike,
     plot_dir: str | os.PathLike | None = None,
     out_html: str | os.PathLike | None = None,
+    settings: dict[str, Any],
+    experiment: dict[str, Any] | None = None,
+    seed: int = 0,
 ) -> list[Path]:
-    """Gather ``results/eval/{model}/{task}.json`` files into the report.
+    """Gather ``results/eval/{model}/{task}.json`` files (and their items) into the report.
 
     ``model_meta`` maps every model name to a dict (run, student, data, objective,
-    seed, languages) or to its folder (whose ``mwalign_run.json`` says the same).
-    Writes the scores table (mwalign.schemas.SCORES), summary.md and, when
-    ``plot_dir`` is given, PNG plots there (linked from summary.md); with ``out_html``
-    also the summary as one HTML page with the plots embedded (for ``snakemake
-    --report``). Returns the plots.
+    seed, languages) or to its folder (whose ``mwalign_run.json`` says the same, and
+    whose ``loss_curve.csv`` is plotted). Writes the scores table (SCORES), summary.md
+    and, with ``plot_dir``, the figures there (PNG and SVG, linked from summary.md);
+    with ``out_html`` also the summary as one HTML page with the figures embedded.
+    ``settings`` is config.report (bootstrap resamples, confidence level);
+    ``experiment`` what the page's header shows (config hash, languages, students,
+    versions, machine). Returns the PNG figures.
     """
     scores, models = collect_scores(result_paths, model_meta)
     if scores.empty:
         raise ValueError(f"no scores in {len(result_paths)} result files; nothing to report")
     write_table(pa.Table.from_pandas(scores, preserve_index=False), out_scores, SCORES)
-    figures = _plots(scores, Path(plot_dir)) if plot_dir is not None else []
+    items = read_items(result_paths)
+    options = Settings(settings["bootstrap_resamples"], settings["confidence"], seed)
+    pairs, trained = _comparisons(scores, models, items, options)
+    model_dirs = {m: v for m, v in model_meta.items() if not isinstance(v, dict)}
+    figures = (
+        _plots(scores, models, pairs, trained, model_dirs, Path(plot_dir))
+        if plot_dir is not None
+        else []
+    )
     summary_dir = Path(out_summary).parent
     names = [os.path.relpath(path, summary_dir) for path in figures]
-    text = render_summary(scores, models, names)
+    text = render_summary(
+        scores,
+        models,
+        names,
+        averages=model_averages(scores),
+        macro=model_averages(scores[scores["task_type"] == "Classification"], MACRO_F1),
+        pairs=pairs,
+        trained=trained,
+        chance=chance_levels(scores, items),
+        experiment=experiment,
+    )
     with atomic_path(out_summary) as tmp:
         tmp.write_text(text)
     if out_html is not None:
         with atomic_path(out_html) as tmp:
             tmp.write_text(markdown_to_html(text, summary_dir))
-    log.info("report: %d scores of %d models, %d plots", len(scores), len(models), len(figures))
-    return figures
-
-
-def _plots(scores, plot_dir: Path) -> list[Path]:
-    figures = []
-    for task in scores["task"].unique():
-        for student in scores.loc[scores["task"] == task, "student"].unique():
-            path = plot_dir / f"{task}-{student}.png"
-            language_plot(scores, task, student, path)
-            figures.append(path)
-    gains = plot_dir / "gains.png"
-    if gain_plot(run_averages(model_averages(scores)), gains):
-        figures.append(gains)
+    log.info("report: %d scores of %d models, %d figures", len(scores), len(models), len(figures))
     return figures

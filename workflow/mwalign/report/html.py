@@ -1,72 +1,85 @@
-"""summary.md as a self-contained HTML page, for ``snakemake --report``.
+"""summary.md as a self-contained HTML page, for a browser and ``snakemake --report``.
 
 Snakemake's report shows HTML and images inline but offers Markdown only as a
-download, so the report stage also writes the summary as HTML: the same headings,
-paragraphs and tables, with the plots embedded. Only the Markdown that
-:mod:`mwalign.report.summary` writes is understood (headings, paragraphs, pipe
-tables, image lines).
+download, so the report stage also writes the summary as HTML: rendered by
+markdown-it-py (CommonMark with its table extension), figures embedded as PNG at a
+readable width (the SVG of each lies beside its PNG), every table
+sortable by a click on a column header (a few lines of plain JavaScript, no library).
 """
 
 from __future__ import annotations
 
 import base64
 import html
-import re
 from pathlib import Path
 
-STYLE = (
-    "body{font-family:sans-serif;max-width:70em;margin:1em auto;padding:0 1em}"
-    "table{border-collapse:collapse;margin:.5em 0}"
-    "td,th{border:1px solid #ccc;padding:.2em .5em;text-align:right}"
-    "td:first-child,th:first-child{text-align:left}img{max-width:100%}"
-)
-IMAGE = re.compile(r"^!\[(?P<alt>[^\]]*)\]\((?P<src>[^)]+)\)$")
+from markdown_it import MarkdownIt
+
+STYLE = """
+body{font-family:system-ui,sans-serif;font-size:15px;line-height:1.4;max-width:1300px;
+margin:1em auto;padding:0 1.5em;color:#222}
+h1{font-size:1.6em}h2{font-size:1.3em;border-bottom:1px solid #ddd;padding-bottom:.2em;
+margin-top:1.6em}
+table{border-collapse:collapse;margin:.6em 0;font-size:13px;display:block;overflow-x:auto}
+td,th{border:1px solid #ccc;padding:.25em .55em;text-align:right}
+th{white-space:nowrap}
+td:first-child,th:first-child{text-align:left}
+th{background:#f3f3f3;cursor:pointer;user-select:none}
+th[aria-sort=ascending]::after{content:" \\25B2"}th[aria-sort=descending]::after{content:" \\25BC"}
+tbody tr:nth-child(even){background:#fafafa}
+tbody tr:hover{background:#eef4ff}
+p img{display:block;width:100%;max-width:1200px;height:auto;border:1px solid #eee;
+margin:.8em 0}
+code{background:#f3f3f3;padding:0 .2em}
+"""
+# Click a header to sort its table by that column (numbers numerically, "–" last).
+SORT_SCRIPT = """
+document.querySelectorAll("table").forEach(function (table) {
+  table.querySelectorAll("thead th").forEach(function (th, column) {
+    th.addEventListener("click", function () {
+      var body = table.tBodies[0], rows = Array.from(body.rows);
+      var up = th.getAttribute("aria-sort") !== "ascending";
+      table.querySelectorAll("thead th").forEach(function (o) { o.removeAttribute("aria-sort"); });
+      th.setAttribute("aria-sort", up ? "ascending" : "descending");
+      var key = function (row) {
+        var text = row.cells[column].textContent.trim();
+        var number = parseFloat(text.replace(/[\\[\\]%+≤<]/g, "").replace("−", "-"));
+        return isNaN(number) ? text : number;
+      };
+      rows.sort(function (a, b) {
+        var x = key(a), y = key(b);
+        if (typeof x === typeof y) { return (x < y ? -1 : x > y ? 1 : 0) * (up ? 1 : -1); }
+        return typeof x === "number" ? -1 : 1;
+      });
+      rows.forEach(function (row) { body.appendChild(row); });
+    });
+  });
+});
+"""
 
 
-def _table(lines: list[str]) -> str:
-    rows = [
-        [html.escape(cell.strip()) for cell in line.strip().strip("|").split("|")]
-        for line in lines
-        if not re.fullmatch(r"\|(\s*-+\s*\|)+", line.strip())
-    ]
-    head = "".join(f"<th>{cell}</th>" for cell in rows[0])
-    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows[1:])
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+def _embed_images(tokens, base_dir: Path) -> None:
+    """Point every image token at its file, embedded as a data URI (missing: a note)."""
+    for token in tokens:
+        for child in token.children or []:
+            if child.type == "image":
+                path = base_dir / child.attrGet("src")
+                if path.exists():
+                    data = base64.b64encode(path.read_bytes()).decode()
+                    child.attrSet("src", f"data:image/png;base64,{data}")
+                else:
+                    child.attrSet("alt", f"missing figure {child.attrGet('src')}")
 
 
-def _image(match: re.Match, base_dir: Path) -> str:
-    path = base_dir / match["src"]
-    if not path.exists():
-        return f"<p>[missing figure {html.escape(match['src'])}]</p>"
-    data = base64.b64encode(path.read_bytes()).decode()
-    return f'<p><img alt="{html.escape(match["alt"])}" src="data:image/png;base64,{data}"></p>'
-
-
-def _block(block: list[str], base_dir: Path) -> str:
-    first = block[0]
-    if first.startswith("#"):
-        level = len(first) - len(first.lstrip("#"))
-        return f"<h{level}>{html.escape(first[level:].strip())}</h{level}>"
-    if first.startswith("|"):
-        return _table(block)
-    if all(IMAGE.match(line) for line in block):
-        return "".join(_image(IMAGE.match(line), base_dir) for line in block)
-    return f"<p>{html.escape(' '.join(block))}</p>"
-
-
-def markdown_to_html(text: str, base_dir: str | Path, title: str = "results") -> str:
+def markdown_to_html(text: str, base_dir: str | Path, title: str = "multiway-align results") -> str:
     """HTML page of a summary.md; images are read relative to ``base_dir`` and embedded."""
-    blocks, current = [], []
-    for line in text.splitlines():
-        if line.strip():
-            current.append(line)
-        elif current:
-            blocks.append(current)
-            current = []
-    if current:
-        blocks.append(current)
-    body = "\n".join(_block(block, Path(base_dir)) for block in blocks)
+    parser = MarkdownIt("commonmark").enable("table")
+    tokens = parser.parse(text)
+    _embed_images(tokens, Path(base_dir))
+    body = parser.renderer.render(tokens, parser.options, {})
     return (
-        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
-        f"</title><style>{STYLE}</style></head><body>\n{body}\n</body></html>\n"
+        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        f"<title>{html.escape(title)}</title><style>{STYLE}</style></head>\n<body>\n{body}"
+        f"<script>{SORT_SCRIPT}</script>\n</body></html>\n"
     )

@@ -1,7 +1,17 @@
-"""Matplotlib PNGs of the report: per-language scores per student, gains per task type."""
+"""The report's figures (matplotlib), each written as PNG and SVG, sized for a page.
+
+- :func:`difference_plot`: per language of a task, the difference of two runs (multi-way
+  minus En-X, each trained run minus its base) as points with confidence intervals,
+  seen and unseen languages grouped and labelled.
+- :func:`score_heatmap`: scores of every model on every language of a task, values printed.
+- :func:`loss_plot`: the training loss of every run on one figure.
+- :func:`gain_plot`: relative gain of multi-way over En-X per task type with intervals,
+  beside the paper's value where the paper reports one for that student.
+"""
 
 from __future__ import annotations
 
+import csv
 import math
 from pathlib import Path
 
@@ -14,63 +24,178 @@ import pandas as pd  # noqa: E402
 
 from mwalign.io import atomic_path  # noqa: E402
 
-from .stats import PAPER_GAINS, SUBSETS, comparable_pairs, main_scores, relative_gain  # noqa: E402
-from .summary import _non_english  # noqa: E402
+from .compare import NON_ENGLISH_PAIRS, language_key  # noqa: E402
+from .stats import PAPER_GAINS, SUBSETS, main_scores, paper_gain  # noqa: E402
+
+PAGE_WIDTH = 10.0  # inches; at DPI this is the width of a page-wide figure in pixels / DPI
+DPI = 150
+FONT_SIZE = 11
+plt.rcParams.update({"font.size": FONT_SIZE, "svg.hashsalt": "mwalign", "svg.fonttype": "none"})
 
 
-def _save(figure: plt.Figure, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        figure.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
+def save_figure(figure: plt.Figure, path: Path) -> Path:
+    """Write ``path`` (.png) and the same figure as .svg beside it; return the PNG path."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for suffix in (".png", ".svg"):
+        target = path.with_suffix(suffix)
+        with atomic_path(target) as tmp:
+            metadata = {"Date": None} if suffix == ".svg" else {"Software": None}
+            figure.savefig(tmp, format=suffix[1:], dpi=DPI, metadata=metadata)
     plt.close(figure)
+    return path
 
 
-def language_plot(scores: pd.DataFrame, task: str, student: str, path: Path) -> None:
-    """Grouped bars: one group per language (seen first), one bar per run of ``student``."""
+def _language_order(codes: list[str], seen: dict[str, str]) -> list[str]:
+    return sorted(codes, key=lambda c: (seen.get(c) != "seen", c == NON_ENGLISH_PAIRS, c))
+
+
+def _label(row: pd.Series) -> str:
+    return f"{row['run_a']} − {row['run_b']}"
+
+
+def difference_plot(table: pd.DataFrame, task: str, path: Path) -> Path | None:
+    """Points with CIs: per language of ``task``, A − B in points for every comparison."""
+    part = table[(table["level"] == "language") & (table["task"] == task)]
+    if part.empty:
+        return None
+    seen = part.groupby("language")["group"].first().to_dict()
+    order = _language_order(list(seen), seen)
+    comparisons = list(dict.fromkeys(part.apply(_label, axis=1)))
+    figure, axes = plt.subplots(figsize=(PAGE_WIDTH, 4.8), layout="constrained")
+    width = 0.7 / max(len(comparisons), 1)
+    for i, name in enumerate(comparisons):
+        rows = part[part.apply(_label, axis=1) == name].set_index("language").reindex(order)
+        x = np.arange(len(order)) + (i - (len(comparisons) - 1) / 2) * width
+        y = 100 * rows["diff"].to_numpy()
+        errors = 100 * np.abs(np.vstack([rows["diff"] - rows["low"], rows["high"] - rows["diff"]]))
+        axes.errorbar(x, y, yerr=errors, fmt="o", capsize=3, markersize=5, label=name)
+    axes.axhline(0, color="black", linewidth=0.8)
+    n_seen = sum(seen.get(c) == "seen" for c in order)
+    if 0 < n_seen < len(order):
+        axes.axvline(n_seen - 0.5, color="grey", linestyle="--", linewidth=0.8)
+    for start, stop, name in ((0, n_seen, "seen"), (n_seen, len(order), "unseen")):
+        if stop > start:
+            axes.text(
+                (start + stop - 1) / 2,
+                1.01,
+                name,
+                transform=axes.get_xaxis_transform(),
+                ha="center",
+                va="bottom",
+                fontweight="bold",
+            )
+    axes.set_xticks(np.arange(len(order)), order)
+    axes.set_xlim(-0.6, len(order) - 0.4)
+    axes.set_ylabel("difference (points × 100)")
+    method = part["method"].iloc[0]
+    interval = "over seeds" if method == "seeds" else "paired bootstrap over sentences"
+    level = f"{100 * part['confidence'].iloc[0]:g}%"
+    axes.set_title(f"{task}: differences per language, {level} CI {interval}", pad=22)
+    axes.legend(
+        loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=min(len(comparisons), 4), frameon=False
+    )
+    axes.grid(axis="y", alpha=0.3)
+    return save_figure(figure, path)
+
+
+def score_heatmap(scores: pd.DataFrame, task: str, path: Path) -> Path | None:
+    """Models × languages of ``task`` (main score × 100, mean over seeds), values printed."""
     main = main_scores(scores)
-    main = main[(main["task"] == task) & (main["student"] == student)].copy()
-    main["code"] = main["language"].map(_non_english)
-    table = main.groupby(["code", "run"], sort=False)["score"].mean().unstack("run")
-    seen = main.groupby("code")["seen"].agg(lambda s: (s == "seen").any())
-    order = sorted(table.index, key=lambda code: (not seen[code], code))
-    runs = list(dict.fromkeys(main["run"]))
-    width = 0.8 / max(len(runs), 1)
-    figure, axes = plt.subplots(figsize=(max(6, 0.6 * len(order) * max(len(runs), 1)), 4))
-    positions = np.arange(len(order))
-    for i, run in enumerate(runs):
-        axes.bar(positions + i * width, 100 * table.loc[order, run], width, label=run)
-    axes.set_xticks(positions + width * (len(runs) - 1) / 2)
-    axes.set_xticklabels([f"{c}\n{'seen' if seen[c] else 'unseen'}" for c in order], fontsize=8)
-    axes.set_ylabel("main score × 100")
-    axes.set_title(f"{task}, student {student}")
-    axes.legend(fontsize=8)
-    _save(figure, path)
+    main = main[main["task"] == task].copy()
+    if main.empty:
+        return None
+    main["code"] = main["language"].map(language_key)
+    table = main.groupby(["run", "code"], sort=False)["score"].mean().unstack("code")
+    seen = main.groupby("code")["seen"].agg(lambda s: "seen" if (s == "seen").any() else "unseen")
+    order = _language_order(list(table.columns), seen.to_dict())
+    table = table.reindex(index=list(dict.fromkeys(main["run"])), columns=order)
+    values = 100 * table.to_numpy()
+    height = 1.6 + 0.5 * len(table.index)
+    figure, axes = plt.subplots(figsize=(PAGE_WIDTH, height), layout="constrained")
+    image = axes.imshow(values, cmap="viridis", aspect="auto")
+    middle = np.nanmean(values)
+    for (i, j), value in np.ndenumerate(values):
+        if math.isfinite(value):
+            colour = "black" if value > middle else "white"
+            axes.text(j, i, f"{value:.1f}", ha="center", va="center", color=colour, fontsize=10)
+    labels = [f"{c}\n({'seen' if seen.get(c) == 'seen' else 'unseen'})" for c in order]
+    axes.set_xticks(np.arange(len(order)), labels, fontsize=9)
+    axes.set_yticks(np.arange(len(table.index)), table.index)
+    axes.set_title(f"{task}: main score × 100 per language")
+    figure.colorbar(image, ax=axes, fraction=0.03, pad=0.01)
+    return save_figure(figure, path)
 
 
-def gain_plot(runs: pd.DataFrame, path: Path) -> bool:
-    """Bars: relative gain of multi-way over En-X per task type and subset group, vs the paper."""
-    pairs = comparable_pairs(runs)
-    if not pairs:
-        return False
-    kinds = list(runs["task_type"].unique())
-    labels, values = [], {group: [] for group in SUBSETS}
-    indexed = runs.set_index(["run", "task_type", "group"])["mean"]
-    for multiway, enx in pairs:
-        for kind in kinds:
-            labels.append(f"{kind}\n{multiway} vs {enx}")
-            for group in SUBSETS:
-                a = indexed.get((multiway, kind, group), math.nan)
-                b = indexed.get((enx, kind, group), math.nan)
-                values[group].append(relative_gain(a, b))
-    positions = np.arange(len(labels))
-    figure, axes = plt.subplots(figsize=(max(6, 1.8 * len(labels)), 4))
-    for i, group in enumerate(SUBSETS):
-        axes.bar(positions + (i - 1) * 0.25, values[group], 0.25, label=group)
-    paper = [PAPER_GAINS.get(label.split("\n")[0], math.nan) for label in labels]
-    axes.scatter(positions, paper, marker="_", s=600, color="black", label="paper (all)")
+def read_loss_curve(path: Path) -> pd.DataFrame:
+    with open(path, newline="") as handle:
+        rows = [r for r in csv.DictReader(handle) if r.get("loss") not in (None, "")]
+    return pd.DataFrame(
+        {"step": [int(float(r["step"])) for r in rows], "loss": [float(r["loss"]) for r in rows]}
+    )
+
+
+def loss_plot(curves: dict[str, Path], path: Path) -> Path | None:
+    """Training loss against step of every run (``curves``: model -> loss_curve.csv)."""
+    frames = {
+        name: read_loss_curve(csv_path) for name, csv_path in curves.items() if csv_path.exists()
+    }
+    frames = {name: frame for name, frame in frames.items() if not frame.empty}
+    if not frames:
+        return None
+    figure, axes = plt.subplots(figsize=(PAGE_WIDTH * 0.8, 4.5), layout="constrained")
+    for name, frame in frames.items():
+        axes.plot(frame["step"], frame["loss"], marker="." if len(frame) < 60 else None, label=name)
+    axes.set_xlabel("training step")
+    axes.set_ylabel("training loss (each run's own objective)")
+    axes.set_title("Training loss of every run")
+    axes.grid(alpha=0.3)
+    axes.legend(frameon=False)
+    return save_figure(figure, path)
+
+
+def gain_plot(pairs: pd.DataFrame, models: dict[str, dict], path: Path) -> Path | None:
+    """Relative gain of multi-way over En-X per task type and subset group, 95% intervals."""
+    part = pairs[pairs["level"] == "aggregate"] if not pairs.empty else pairs
+    if part.empty:
+        return None
+    model_ids = {info["run"]: info["model_id"] for info in models.values()}
+    labels = list(
+        dict.fromkeys(f"{r['task_type']}\n{r['run_a']} vs {r['run_b']}" for _, r in part.iterrows())
+    )
+    size = (min(max(PAGE_WIDTH * 0.8, 1.5 * len(labels)), 2 * PAGE_WIDTH), 5.0)
+    figure, axes = plt.subplots(figsize=size, layout="constrained")
+    width = 0.25
+    for k, group in enumerate(SUBSETS):
+        rows = part[part["group"] == group]
+        keyed = {f"{r['task_type']}\n{r['run_a']} vs {r['run_b']}": r for _, r in rows.iterrows()}
+        x, y, err = [], [], []
+        for i, label in enumerate(labels):
+            if label in keyed:
+                r = keyed[label]
+                x.append(i + (k - 1) * width)
+                y.append(r["gain"])
+                err.append([r["gain"] - r["gain_low"], r["gain_high"] - r["gain"]])
+        if x:
+            axes.errorbar(x, y, yerr=np.abs(np.array(err).T), fmt="o", capsize=4, label=group)
+    shown = False
+    for i, label in enumerate(labels):
+        kind, comparison = label.split("\n")
+        run_a = comparison.split(" vs ")[0]
+        if paper_gain(kind, model_ids.get(run_a, "")).startswith("+"):
+            axes.plot(
+                [i - 0.4, i + 0.4],
+                [PAPER_GAINS[kind]] * 2,
+                color="black",
+                linewidth=2,
+                label=None if shown else "paper, all languages (XLM-R, mBERT)",
+            )
+            shown = True
     axes.axhline(0, color="grey", linewidth=0.8)
-    axes.set_xticks(positions)
-    axes.set_xticklabels(labels, fontsize=8)
+    axes.set_xticks(np.arange(len(labels)), labels)
     axes.set_ylabel("relative gain of multi-way over En-X (%)")
-    axes.legend(fontsize=8)
-    _save(figure, path)
-    return True
+    axes.set_title(
+        f"Multi-way vs En-X per task type, {100 * part['confidence'].iloc[0]:g}% intervals"
+    )
+    axes.grid(axis="y", alpha=0.3)
+    axes.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=4)
+    return save_figure(figure, path)

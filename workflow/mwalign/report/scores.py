@@ -48,7 +48,16 @@ def describe_model(model: str, meta: dict | str | os.PathLike) -> dict[str, Any]
         "seed": int(meta.get("replicate", meta.get("seed", 0)) or 0),
         "languages": list(meta.get("languages") or []),
         "provenance": meta.get("provenance", ""),
+        "model_id": _model_id(meta),
     }
+
+
+def _model_id(meta: dict) -> str:
+    """The Hugging Face id of the student a model is (or was trained from), if recorded."""
+    student = meta.get("student")
+    if isinstance(student, dict) and student.get("model"):
+        return str(student["model"])
+    return str(meta.get("model_id") or "")
 
 
 def _meta_from_folder(model: str, folder: Path) -> dict:
@@ -92,9 +101,19 @@ def task_type(task: str, result: dict | None = None) -> str:
     return mteb_task_type(task)
 
 
+def task_evaluation_split(task: str) -> str:
+    """The split of ``task`` that aggregates and tests use (the offline tasks: ``test``)."""
+    if task in OFFLINE_TASKS:
+        return "test"
+    from mwalign.evaluate.mteb_tasks import mteb_evaluation_split
+
+    return mteb_evaluation_split(task)
+
+
 def result_rows(result: dict, model: str, info: dict) -> list[dict]:
     """Rows of one mteb result: every numeric metric of every split and subset."""
     kind = task_type(result["task_name"], result)
+    evaluation = task_evaluation_split(result["task_name"])
     rows = []
     for split, entries in result["scores"].items():
         for entry in entries:
@@ -116,9 +135,10 @@ def result_rows(result: dict, model: str, info: dict) -> list[dict]:
                         "seed": info["seed"],
                         "task": result["task_name"],
                         "task_type": kind,
-                        "language": language
-                        if len(result["scores"]) == 1 or split == "test"
-                        else f"{language}:{split}",
+                        "split": split,
+                        "evaluation": split == evaluation,
+                        "subset": entry["hf_subset"],
+                        "language": language,
                         "seen": seen,
                         "metric": metric,
                         "score": float(value),
@@ -145,4 +165,4 @@ def collect_scores(result_paths: list, model_meta: dict) -> tuple[pd.DataFrame, 
             )
         rows += result_rows(read_json(path), model, models[model])
     frame = pd.DataFrame(rows, columns=SCORES.names)
-    return frame.astype({"seed": "int64", "score": "float64"}), models
+    return frame.astype({"seed": "int64", "score": "float64", "evaluation": "bool"}), models

@@ -1,7 +1,8 @@
-"""summary.md: paper-style tables from the scores table.
+"""summary.md: paper-style tables from the scores table and the run comparisons.
 
-Scores are shown x100. Every table says how it was averaged; gains of multi-way over
-En-X sit beside the paper's reported gains.
+Scores are shown x100. Every table says how it was averaged and what its intervals
+mean; aggregates use each task's evaluation split only (other splits get their own
+table); the paper's gains sit only beside the students the paper reports them for.
 """
 
 from __future__ import annotations
@@ -12,19 +13,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from .stats import (
-    PAPER_GAINS,
-    SUBSETS,
-    comparable_pairs,
-    main_scores,
-    model_averages,
-    paired_test,
-    relative_gain,
-    run_averages,
-)
+from .compare import NON_ENGLISH_PAIRS, format_p, language_key
+from .stats import SUBSETS, main_scores, paper_gain, run_averages
 
-SPREAD_FACTOR = 2.0  # a difference "exceeds the seed spread" when |diff| > 2 x seed s.d.
 TYPE_TITLES = {"BitextMining": "Bitext mining", "STS": "STS", "Classification": "Classification"}
+METRIC_NAMES = {
+    "BitextMining": "F1",
+    "Classification": "accuracy",
+    "STS": "Spearman correlation of cosine similarities",
+}
+MACRO_F1 = "f1"  # mteb's classification "f1" is the macro average over classes
 
 
 def markdown_table(header: list[str], rows: Iterable[list]) -> str:
@@ -40,8 +38,29 @@ def fmt(value: float, std: float = math.nan, scale: float = 100.0) -> str:
     return text + (f" ± {scale * std:.1f}" if math.isfinite(std) else "")
 
 
+def fmt_interval(low: float, high: float, scale: float = 100.0, unit: str = "") -> str:
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return "–"
+    return f"[{scale * low:+.1f},\u00a0{scale * high:+.1f}]{unit}"  # no break inside
+
+
 def fmt_gain(value: float) -> str:
     return "–" if not math.isfinite(value) else f"{value:+.1f}%"
+
+
+def header_section(experiment: dict) -> str:
+    """What was run: config hash, languages, students, package versions, machine."""
+    students = "; ".join(f"{name} ({model})" for name, model in experiment["students"].items())
+    lines = [
+        f"- config sha256: `{experiment['config_hash'][:16]}`",
+        f"- training languages: {' '.join(experiment['languages'])}; "
+        f"unseen: {' '.join(experiment['unseen_languages']) or '–'}",
+        f"- students: {students or '–'}",
+        "- versions: "
+        + ", ".join(f"{name} {version}" for name, version in experiment["versions"].items()),
+        f"- machine of the report: {experiment['machine']}",
+    ]
+    return "## Experiment\n\n" + "\n".join(lines)
 
 
 def models_section(models: dict[str, dict]) -> str:
@@ -49,6 +68,7 @@ def models_section(models: dict[str, dict]) -> str:
         "model",
         "run",
         "student",
+        "model id",
         "data",
         "objective",
         "seed",
@@ -60,6 +80,7 @@ def models_section(models: dict[str, dict]) -> str:
             m,
             i["run"],
             i["student"],
+            i["model_id"] or "–",
             i["data"],
             i["objective"],
             i["seed"],
@@ -71,105 +92,201 @@ def models_section(models: dict[str, dict]) -> str:
     return "## Models\n\n" + markdown_table(header, rows)
 
 
-def type_section(kind: str, runs: pd.DataFrame, tasks: list[str]) -> str:
+def type_section(
+    kind: str, runs: pd.DataFrame, tasks: list[str], macro: pd.DataFrame | None
+) -> str:
     part = runs[runs["task_type"] == kind]
     header = ["student", "run", "data", "objective", "seeds", *SUBSETS]
+    if macro is not None:
+        header += [f"macro-F1 {g}" for g in SUBSETS]
     rows = []
     for (student, run), group in part.groupby(["student", "run"], sort=False):
         first = group.iloc[0]
         cells = {row["group"]: fmt(row["mean"], row["std"]) for _, row in group.iterrows()}
-        rows.append(
-            [
-                student,
-                run,
-                first["data"],
-                first["objective"],
-                int(group["seeds"].max()),
-                *[cells.get(g, "–") for g in SUBSETS],
-            ]
-        )
+        row = [student, run, first["data"], first["objective"], int(group["seeds"].max())]
+        row += [cells.get(g, "–") for g in SUBSETS]
+        if macro is not None:
+            extra = macro[(macro["task_type"] == kind) & (macro["run"] == run)]
+            f1 = {r["group"]: fmt(r["mean"], r["std"]) for _, r in extra.iterrows()}
+            row += [f1.get(g, "–") for g in SUBSETS]
+        rows.append(row)
     title = TYPE_TITLES.get(kind, kind)
     note = (
-        f"Main score averaged over each task's subsets, then over tasks ({', '.join(tasks)}); "
-        "mean ± s.d. over seeds where a run has several."
+        f"{METRIC_NAMES.get(kind, 'main score')} × 100 on each task's evaluation split, averaged "
+        f"over each task's subsets, then over tasks ({', '.join(tasks)}); mean ± s.d. over "
+        "seeds where a run has several."
     )
+    if macro is not None:
+        note += " Macro-F1: F1 per class averaged over classes, same averaging."
     return f"## {title}\n\n{note}\n\n" + markdown_table(header, rows)
 
 
-def gains_section(scores: pd.DataFrame, averages: pd.DataFrame, runs: pd.DataFrame) -> str:
-    pairs = comparable_pairs(runs)
-    if not pairs:
-        return "## Multi-way vs En-X\n\nNo pair of runs differing only in data (multiway vs enx)."
+def chance_section(chance: pd.DataFrame) -> str:
+    """Majority-class rate of each classification task's test items: a score at chance."""
+    if chance.empty:
+        return ""
+    rows = [
+        [r["task"], r["subsets"], r["items"], r["classes"], fmt(r["majority"]), fmt(r["uniform"])]
+        for _, r in chance.iterrows()
+    ]
+    return (
+        "### Classification: chance levels\n\nAccuracy of always answering the most frequent "
+        "test label (majority-class rate) and of guessing uniformly, × 100.\n\n"
+        + markdown_table(
+            ["task", "subsets", "test items", "classes", "majority class", "uniform guess"], rows
+        )
+    )
+
+
+def comparison_section(title: str, note: str, table: pd.DataFrame, models: dict) -> str:
+    """One row per (comparison, task type, group) of :func:`.compare.compare_runs` output."""
+    if table.empty:
+        return f"## {title}\n\nNo such pair of runs."
+    part = table[table["level"] == "aggregate"]
+    model_ids = {info["run"]: info["model_id"] for info in models.values()}
+    level = f"{100 * table['confidence'].iloc[0]:g}%"
     header = [
         "task type",
-        "student",
-        "objective",
-        "multi-way",
-        "En-X",
-        *[f"gain {g}" for g in SUBSETS],
+        "group",
+        "A",
+        "B",
+        "A score",
+        "B score",
+        "A − B (points)",
+        f"{level} CI",
+        "relative gain",
+        f"{level} CI (gain)",
         "paper",
-        "Δ all (points)",
-        "seed s.d.",
-        "test",
         "p",
-        "exceeds spread",
+        "interval from",
     ]
     rows = []
-    for kind in runs["task_type"].unique():
-        for multiway, enx in pairs:
-            rows.append(_gain_row(scores, averages, runs, kind, multiway, enx))
-    note = (
-        "Relative gain = (multi-way − En-X) / En-X of the averages above. The paper "
-        "(arXiv 2602.21543) reports +21.3% bitext mining, +5.3% STS, +28.4% classification. "
-        f"'exceeds spread': |Δ| > {SPREAD_FACTOR:g} × the seed-to-seed s.d. (needs ≥ 2 seeds). "
-        "The test is a paired t-test over seeds when both runs have several, otherwise a "
-        "Wilcoxon signed-rank test over the task's subsets (language pairs)."
+    for _, r in part.iterrows():
+        rows.append(
+            [
+                TYPE_TITLES.get(r["task_type"], r["task_type"]),
+                r["group"],
+                r["run_a"],
+                r["run_b"],
+                fmt(r["a"]),
+                fmt(r["b"]),
+                f"{100 * r['diff']:+.2f}",
+                fmt_interval(r["low"], r["high"]),
+                fmt_gain(r["gain"]),
+                fmt_interval(r["gain_low"], r["gain_high"], scale=1.0, unit="%"),
+                paper_gain(r["task_type"], model_ids.get(r["run_a"], ""))
+                if r["group"] == "all" and title.startswith("Multi-way")
+                else "–",
+                format_p(r["p"], r["p_floor"]),
+                "seeds" if r["method"] == "seeds" else "items (bootstrap)",
+            ]
+        )
+    methods = "\n".join(
+        f"- {a} vs {b}: {d}"
+        for (a, b), d in table.groupby(["run_a", "run_b"])["description"].first().items()
     )
-    return "## Multi-way vs En-X\n\n" + note + "\n\n" + markdown_table(header, rows)
+    table_text = markdown_table(header, rows)
+    return f"## {title}\n\n{note}\n\n{table_text}\n\nIntervals and p-values:\n\n{methods}"
 
 
-def _gain_row(scores, averages, runs, kind, multiway, enx) -> list:
-    part = runs[runs["task_type"] == kind].set_index(["run", "group"])
-    gains = []
-    for group in SUBSETS:
-        a = part["mean"].get((multiway, group), math.nan)
-        b = part["mean"].get((enx, group), math.nan)
-        gains.append(fmt_gain(relative_gain(a, b)))
-    test = paired_test(averages, scores, multiway, enx, kind, "all")
-    spread = test["spread"]
-    exceeds = (
-        "–"
-        if not math.isfinite(spread)
-        else ("yes" if abs(test["diff"]) > SPREAD_FACTOR * spread else "no")
-    )
-    info = runs[runs["run"] == multiway].iloc[0]
-    paper = PAPER_GAINS.get(kind)
-    return [
-        TYPE_TITLES.get(kind, kind),
-        info["student"],
-        info["objective"],
-        multiway,
-        enx,
-        *gains,
-        f"+{paper}%" if paper else "–",
-        fmt(test["diff"]),
-        fmt(spread),
-        test["test"],
-        "–" if not math.isfinite(test["p"]) else f"{test['p']:.3g}",
-        exceeds,
+def language_difference_section(table: pd.DataFrame) -> str:
+    part = table[table["level"] == "language"] if not table.empty else table
+    if part.empty:
+        return ""
+    header = [
+        "task",
+        "language",
+        "seen",
+        "A",
+        "B",
+        "A score",
+        "B score",
+        "A − B (points)",
+        f"{100 * part['confidence'].iloc[0]:g}% CI",
+        "p",
     ]
+    rows = [
+        [
+            r["task"],
+            r["language"],
+            r["group"],
+            r["run_a"],
+            r["run_b"],
+            fmt(r["a"]),
+            fmt(r["b"]),
+            f"{100 * r['diff']:+.2f}",
+            fmt_interval(r["low"], r["high"]),
+            format_p(r["p"], r["p_floor"]),
+        ]
+        for _, r in part.iterrows()
+    ]
+    return (
+        "### Differences per language\n\nBoth directions of a pair averaged; "
+        "intervals as above.\n\n" + markdown_table(header, rows)
+    )
+
+
+def coverage_section(scores: pd.DataFrame, languages: list[str]) -> str:
+    """Per task: the subsets evaluated, the configured languages found and those it lacks."""
+    rows = []
+    for task, part in scores[scores["evaluation"]].groupby("task", sort=False):
+        subsets = sorted(part["subset"].unique())
+        found = {c for lang in part["language"].unique() for c in lang.split("-")}
+        missing = [code for code in languages if code not in found]
+        rows.append(
+            [
+                task,
+                part["split"].iloc[0],
+                " ".join(code for code in languages if code in found) or "–",
+                " ".join(missing) or "none",
+                len(subsets),
+                ", ".join(subsets),
+            ]
+        )
+    note = (
+        "Per task (evaluation split): the configured languages "
+        f"({' '.join(languages)}) found in its evaluated subsets, those the task does not "
+        "have, and the subsets evaluated."
+    )
+    header = [
+        "task",
+        "split",
+        "languages found",
+        "missing languages",
+        "subsets",
+        "evaluated subsets",
+    ]
+    return "## Languages per task\n\n" + note + "\n\n" + markdown_table(header, rows)
+
+
+def other_splits_section(scores: pd.DataFrame) -> str:
+    rest = scores[(scores["metric"] == "main_score") & ~scores["evaluation"]]
+    if rest.empty:
+        return ""
+    table = rest.groupby(["task", "split", "run"], sort=False)["score"].mean().unstack("run")
+    rows = [
+        [task, split, *[fmt(v) for v in values]]
+        for (task, split), values in zip(table.index, table.to_numpy(), strict=True)
+    ]
+    return (
+        "## Other splits\n\nMain score × 100 averaged over subsets, on splits other than each "
+        "task's evaluation split; never part of the aggregates or tests above.\n\n"
+        + markdown_table(["task", "split", *table.columns], rows)
+    )
 
 
 def language_section(scores: pd.DataFrame, task: str) -> str:
     """Per-language table of one task: rows languages, columns runs (mean over seeds)."""
     main = main_scores(scores)
     main = main[main["task"] == task].copy()
-    main["code"] = main["language"].map(_non_english)
+    main["code"] = main["language"].map(language_key)
     tags = main.groupby("code")["seen"].agg(lambda s: "/".join(sorted(set(s))))
     table = main.groupby(["code", "run"], sort=False)["score"].mean().unstack("run")
     run_order = list(dict.fromkeys(main["run"]))
     table = table.reindex(columns=run_order)
-    order = sorted(table.index, key=lambda code: (tags[code] != "seen", code))
+    order = sorted(
+        table.index, key=lambda code: (tags[code] != "seen", code == NON_ENGLISH_PAIRS, code)
+    )
     rows = [[code, tags[code], *[fmt(table.loc[code, run]) for run in run_order]] for code in order]
     note = (
         "Main score per language (both directions averaged where the task has them); "
@@ -180,35 +297,61 @@ def language_section(scores: pd.DataFrame, task: str) -> str:
     )
 
 
-NON_ENGLISH_PAIRS = "pairs without English"
-
-
-def _non_english(language: str) -> str:
-    """Row key of a subset: its non-English language; one shared key for X-Y pairs."""
-    codes = {c for c in language.split(":")[0].split("-") if c != "en"}
-    if len(codes) > 1:
-        return NON_ENGLISH_PAIRS
-    return codes.pop() if codes else "en"
-
-
-def render_summary(scores: pd.DataFrame, models: dict[str, dict], figures: list[str]) -> str:
+def render_summary(
+    scores: pd.DataFrame,
+    models: dict[str, dict],
+    figures: list[str],
+    *,
+    averages: pd.DataFrame,
+    macro: pd.DataFrame,
+    pairs: pd.DataFrame,
+    trained: pd.DataFrame,
+    chance: pd.DataFrame,
+    experiment: dict | None,
+) -> str:
     """The whole summary.md text."""
-    averages = model_averages(scores)
     runs = run_averages(averages)
+    macro_runs = run_averages(macro) if not macro.empty else macro
     parts = [
         "# multiway-align: results",
-        "Scores are mteb main scores × 100 (bitext mining: F1; classification: accuracy; "
-        "STS: Spearman correlation of cosine similarities). 'seen' = English and the "
-        "languages a model was trained on; 'unseen' = every other language.",
-        models_section(models),
+        "Scores are mteb main scores × 100 (bitext mining: F1; classification: accuracy, "
+        "macro-F1 beside it; STS: Spearman correlation of cosine similarities) on each "
+        "task's evaluation split. 'seen' = English and the languages a model was trained "
+        "on; 'unseen' = every other language.",
     ]
+    if experiment:
+        parts.append(header_section(experiment))
+    figure_lines = [f"![{Path(name).stem}]({name})" for name in figures]
+    parts.append(
+        comparison_section(
+            "Multi-way vs En-X",
+            "A = the multi-way run, B = the En-X run with the same student and objective. "
+            "Relative gain = (A − B) / B. The paper (arXiv 2602.21543) reports +21.3% bitext "
+            "mining, +5.3% STS and +28.4% classification for its XLM-R and mBERT students and "
+            "only a qualitative bitext-mining gain for mE5; shown only beside those students.",
+            pairs,
+            models,
+        )
+    )
+    parts.append(
+        comparison_section(
+            "Trained runs vs base", "A = a trained run, B = its base student.", trained, models
+        )
+    )
+    parts.append("## Figures\n\n" + "\n\n".join(figure_lines) if figure_lines else "")
     for kind in runs["task_type"].unique():
         tasks = sorted(scores.loc[scores["task_type"] == kind, "task"].unique())
-        parts.append(type_section(kind, runs, tasks))
-    parts.append(gains_section(scores, averages, runs))
+        extra = macro_runs if kind == "Classification" and not macro_runs.empty else None
+        parts.append(type_section(kind, runs, tasks, extra))
+        if kind == "Classification":
+            parts.append(chance_section(chance))
+    if experiment:
+        parts.append(
+            coverage_section(scores, [*experiment["languages"], *experiment["unseen_languages"]])
+        )
     parts.append("## Per language")
+    parts.append(language_difference_section(pd.concat([pairs, trained], ignore_index=True)))
     parts += [language_section(scores, task) for task in scores["task"].unique()]
-    if figures:
-        images = [f"![{Path(name).stem}]({name})" for name in figures]
-        parts.append("## Figures\n\n" + "\n".join(images))
-    return "\n\n".join(parts) + "\n"
+    parts.append(other_splits_section(scores))
+    parts.append(models_section(models))
+    return "\n\n".join(part for part in parts if part) + "\n"

@@ -27,7 +27,7 @@ from transformers.trainer import TRAINER_STATE_NAME
 
 from mwalign import io
 from mwalign.models import apply_student_settings, load_sentence_transformer
-from mwalign.paths import MODEL_INFO_FILE, RUN_INFO_FILE
+from mwalign.paths import LOSS_CURVE_FILE, MODEL_INFO_FILE, RUN_INFO_FILE
 from mwalign.provenance import provenance
 from mwalign.train.callbacks import (
     LOSS_STATE_FILE,
@@ -46,7 +46,6 @@ from mwalign.train.losses import build_loss
 log = logging.getLogger(__name__)
 
 RUN_FILE = RUN_INFO_FILE
-LOSS_CURVE_FILE = "loss_curve.csv"
 STUDENT_PROVENANCE_FILE = MODEL_INFO_FILE
 
 
