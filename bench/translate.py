@@ -76,9 +76,6 @@ def write_corpus(path: Path, n: int, seed: int) -> list[str]:
 
 
 def params(args: argparse.Namespace, backend: str, sort: bool) -> dict:
-    from mwalign.config import apply_schema
-    from mwalign.translate import translate_params
-
     if backend == "vllm":
         settings = {"model": args.model, "prompt": args.prompt, "dtype": "float32",
                     "max_model_len": 1024, "enforce_eager": True, "chunk_size": 128}  # fmt: skip
@@ -89,7 +86,14 @@ def params(args: argparse.Namespace, backend: str, sort: bool) -> dict:
         settings = {"model": args.model, "prompt": args.prompt, "dtype": "float32",
                     "token_budget": 10**9, "max_batch_size": args.batch_size,
                     "sort_by_length": False}  # fmt: skip
-    cfg = {"backend": backend, "shard_size": args.n, backend: settings}
+    return filled_params(args, {"backend": backend, "shard_size": args.n, backend: settings})
+
+
+def filled_params(args: argparse.Namespace, cfg: dict) -> dict:
+    """translate_params of the ``translate`` section ``cfg``, filled by the schema."""
+    from mwalign.config import apply_schema
+    from mwalign.translate import translate_params
+
     config = {"languages": [args.lang], "students": {}, "runs": {}, "translate": cfg}
     return translate_params(apply_schema(config)["translate"], args.lang)
 
