@@ -226,3 +226,24 @@ def test_params_of_a_marian_template_are_per_language():
     ]
     params = translate_params(config["translate"], "zh")
     assert params["ctranslate2"]["family"] == "marian" and "similarity" not in params
+
+
+@pytest.mark.slow
+def test_workflow_converts_once_then_translates_every_shard(models, tmp_path):
+    from mwalign.io import read_json
+    from workflow_helpers import planned_jobs, snakemake, tiny_config, tiny_student
+
+    student = tiny_student(tmp_path / "student")
+    work = tmp_path / "work"
+    work.mkdir()
+    translate = {"backend": "ctranslate2", "shard_size": 40,
+                 "ctranslate2": {"model": str(models["nllb"]), "family": "nllb",
+                                 "max_new_tokens_ratio": 0.5}}  # fmt: skip
+    tiny_config(work, student, translate=translate)
+    planned = planned_jobs(work, "--until", "assemble")
+    assert planned["convert_ctranslate2"] == 1 and planned["translate"] == 4
+    snakemake(work, "--until", "assemble")
+    card = read_json(work / "results/dataset/card.json")
+    assert card["translation_sources"]["zh"] == [f"ctranslate2:{models['nllb']}"]
+    stats = read_json(work / "results/translations/zh/0.stats.json")
+    assert stats["provenance"]["backend"]["compute_type"] == "int8"

@@ -9,7 +9,7 @@ import pytest
 from mwalign import schemas
 from mwalign.assemble import assemble
 from mwalign.config import load_config
-from mwalign.io import file_sha256, read_table, write_table
+from mwalign.io import file_sha256, read_json, read_table, write_table
 from mwalign.plan import assemble_similarity, similarity_params
 from mwalign.translate.similarity import row_cosines, score_shard
 from test_assemble import N, write_corpus, write_shards
@@ -103,3 +103,34 @@ def test_similarity_settings_default_to_the_first_student():
         assemble_similarity(config)["threshold"] == config["translate"]["similarity"]["threshold"]
     )
     assert similarity_params(load_config(ROOT / "config.yaml")) is None
+
+
+@pytest.mark.slow
+def test_workflow_flags_low_similarity_and_a_new_threshold_reruns_only_assemble(tmp_path):
+    from workflow_helpers import edited_config, planned_jobs, snakemake, tiny_config, tiny_student
+
+    student = tiny_student(tmp_path / "student")
+    work = tmp_path / "work"
+    work.mkdir()
+    translate = {"backend": "reference", "shard_size": 40,
+                 "reference": {"editions": {"de": "e", "zh": "c"}},
+                 "similarity": {"enabled": True, "threshold": 0.5}}  # fmt: skip
+    tiny_config(work, student, translate=translate)
+    snakemake(work, "--until", "assemble")
+    card = read_json(work / "results/dataset/card.json")
+    for lang in ("de", "zh"):
+        assert schemas.LOW_SIMILARITY in card["translations"][lang]["flags"]
+        assert -1 <= card["translations"][lang]["similarity_mean"] <= 1
+    assert card["provenance"]["config"]["similarity"]["threshold"] == 0.5
+
+    def threshold(config):
+        config["translate"]["similarity"]["threshold"] = 0.9
+
+    with edited_config(work, threshold):
+        assert planned_jobs(work, "--until", "assemble") == {"assemble": 1}
+
+    def other_prefix(config):
+        config["translate"]["similarity"]["prefix"] = "query: "
+
+    with edited_config(work, other_prefix):
+        assert planned_jobs(work, "--until", "assemble") == {"similarity": 4, "assemble": 1}
