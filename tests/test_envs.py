@@ -27,11 +27,7 @@ CPU_TORCH_INDEX = "https://download.pytorch.org/whl/cpu"
 # Extras of pyproject.toml each environment carries besides project.dependencies.
 ENV_EXTRAS = {
     "cpu": ["offline", "llm-offline"],
-<<<<<<< HEAD
-    "gpu": ["offline", "llm-offline", "logging"],
-=======
-    "gpu": ["offline", "llm-offline", "ctranslate2"],
->>>>>>> d237191 (ctranslate2 extra (pyproject, gpu env, CI), workflow tests of both steps, bench parts for ctranslate2 and the similarity check, README)
+    "gpu": ["offline", "llm-offline", "logging", "ctranslate2"],
     "vllm": ["offline", "llm-offline", "vllm"],
 }
 
