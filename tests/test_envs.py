@@ -27,7 +27,7 @@ CPU_TORCH_INDEX = "https://download.pytorch.org/whl/cpu"
 # Extras of pyproject.toml each environment carries besides project.dependencies.
 ENV_EXTRAS = {
     "cpu": ["offline", "llm-offline"],
-    "gpu": ["offline", "llm-offline", "logging"],
+    "gpu": ["offline", "llm-offline", "logging", "ctranslate2"],
     "vllm": ["offline", "llm-offline", "vllm"],
 }
 

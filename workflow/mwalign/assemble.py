@@ -51,10 +51,36 @@ def read_language(lang: str, shard_paths: list[Path], corpus_ids: np.ndarray) ->
     return merged.set_index("id").sort_index()
 
 
+def flag_names(frame: pd.DataFrame) -> list[str]:
+    """The flag columns of a language's frame: the shards' own, plus low similarity if checked."""
+    extra = [schemas.LOW_SIMILARITY] if schemas.LOW_SIMILARITY in frame else []
+    return [*schemas.FLAG_COLUMNS, *extra]
+
+
+def add_similarity_flag(
+    frame: pd.DataFrame, lang: str, paths: list[Path], threshold: float
+) -> pd.DataFrame:
+    """``frame`` with the shards' cosines and ``flag_low_similarity`` (cosine < threshold).
+
+    Rows without a cosine (NaN: blank source or translation) are never flagged.
+    """
+    tables = [io.read_table(path, schemas.SIMILARITY).to_pandas() for path in paths]
+    scores = pd.concat(tables, ignore_index=True).set_index("id")["similarity"].sort_index()
+    if not scores.index.equals(frame.index):
+        raise io.StageInputError(
+            f"{lang}: similarity files {[str(p) for p in paths]} do not cover the same ids as "
+            f"its translation shards; rerun the similarity rule for {lang}"
+        )
+    frame = frame.copy()
+    frame["similarity"] = scores.to_numpy()
+    frame[schemas.LOW_SIMILARITY] = (frame["similarity"] < threshold).fillna(False)
+    return frame
+
+
 def usable_mask(frame: pd.DataFrame, drop_flagged: bool) -> pd.Series:
     """Rows whose translation is kept: never empty; unflagged when ``drop_flagged``."""
     if drop_flagged:
-        return ~frame[list(schemas.FLAG_COLUMNS)].any(axis=1)
+        return ~frame[flag_names(frame)].any(axis=1)
     return ~frame["flag_empty"] & (frame["text"].str.strip().str.len() > 0)
 
 
@@ -70,7 +96,7 @@ def draw_enx_languages(ids: np.ndarray, languages: list[str], seed: int) -> np.n
 
 
 def flag_counts(frame: pd.DataFrame) -> dict[str, int]:
-    return {name: int(frame[name].sum()) for name in schemas.FLAG_COLUMNS}
+    return {name: int(frame[name].sum()) for name in flag_names(frame)}
 
 
 def assemble(
@@ -83,8 +109,12 @@ def assemble(
     multiway_path: Path,
     enx_path: Path,
     card_path: Path,
+    similarity: dict[str, list[Path]] | None = None,
 ) -> dict:
     """Run the stage; ``shards`` maps each target language to its shard files in order.
+
+    With the similarity check on, ``settings['similarity']`` holds its encoder and
+    threshold and ``similarity`` maps each language to the shards' cosine files.
 
     Every input (corpus, shards, shard stats) is read and checked before any output is
     written, so a bad input raises :class:`io.StageInputError` naming the file and leaves
@@ -98,12 +128,17 @@ def assemble(
     per_language, texts = {}, {}
     for lang in languages:
         frame = read_language(lang, [Path(p) for p in shards[lang]], ids)
+        if "similarity" in settings:
+            paths = [Path(p) for p in similarity[lang]]
+            frame = add_similarity_flag(frame, lang, paths, settings["similarity"]["threshold"])
         usable = usable_mask(frame, settings["drop_flagged"])
         per_language[lang] = {
             "translated": int(len(frame)),
             "flags": flag_counts(frame),
             "unusable": int((~usable).sum()),
         }
+        if "similarity" in frame:
+            per_language[lang]["similarity_mean"] = round(float(frame["similarity"].mean()), 4)
         keep &= usable
         texts[lang] = frame["text"]
     kept_ids = corpus.index[keep].to_numpy()

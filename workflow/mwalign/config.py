@@ -164,7 +164,7 @@ def check_corpus(corpus: dict[str, Any]) -> None:
 def _translator_model(config: dict[str, Any]) -> tuple[str, str] | None:
     """(config key, model id as written) of the configured translator; None for `reference`."""
     backend = config["translate"]["backend"]
-    if backend not in ("transformers", "vllm"):
+    if backend not in ("transformers", "ctranslate2", "vllm"):
         return None
     return f"translate.{backend}.model", config["translate"][backend]["model"]
 
@@ -172,11 +172,15 @@ def _translator_model(config: dict[str, Any]) -> tuple[str, str] | None:
 def config_model_ids(config: dict[str, Any]) -> dict[str, str]:
     """Every model id a validated ``config`` loads, keyed by where it appears.
 
-    The teacher, each student, and the translator of the configured backend; a
-    ``{lang}`` field of a translator id is filled in for every language.
+    The teacher, each student, the similarity check's own encoder (if named), and the
+    translator of the configured backend; a ``{lang}`` field of a translator id is filled
+    in for every language.
     """
     ids = {"teacher.model": config["teacher"]["model"]}
     ids.update({f"students.{n}.model": s["model"] for n, s in config["students"].items()})
+    similarity = config["translate"]["similarity"]
+    if similarity["enabled"] and similarity["model"] is not None:
+        ids["translate.similarity.model"] = similarity["model"]
     translator = _translator_model(config)
     if translator is not None:
         key, model = translator
@@ -205,6 +209,16 @@ def check_models(config: dict[str, Any]) -> None:
             "(each starting with a letter or digit), folders separated by '/'"
         )
     check_remote_code(config)
+
+
+def check_similarity(config: dict[str, Any]) -> None:
+    """The similarity check needs an encoder: its own model, or a student to default to."""
+    settings = config["translate"]["similarity"]
+    if settings["enabled"] and settings["model"] is None and not config["students"]:
+        raise ConfigError(
+            "config.translate.similarity.enabled is true but translate.similarity.model is "
+            "null and no student is configured; name an encoder in translate.similarity.model"
+        )
 
 
 def check_remote_code(config: dict[str, Any]) -> None:
@@ -245,6 +259,7 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
         for name in config[kind]:
             check_name(kind[:-1], name)
     check_models(config)
+    check_similarity(config)
     check_stages(config)
     return config
 

@@ -18,6 +18,7 @@ from mwalign.models import model_slug
 from mwalign.paths import BASE_PREFIX, MODELS_DIR
 from mwalign.provenance import derive_seed
 from mwalign.translate.config import shard_count, translate_params
+from mwalign.translate.convert import converted_dir
 from mwalign.trust import remote_code_allowed
 
 # Objectives whose loss reads the teacher's embeddings (their jobs depend on the teacher).
@@ -178,6 +179,56 @@ def translate_job_params(config: dict[str, Any], lang: str) -> dict[str, Any]:
     return params
 
 
+def ctranslate2_models(config: dict[str, Any]) -> dict[str, str]:
+    """Slug -> id of every translator rule convert_ctranslate2 converts (one per Marian pair).
+
+    Empty unless ``translate.backend`` is ctranslate2.
+    """
+    if config["translate"]["backend"] != "ctranslate2":
+        return {}
+    models = {
+        translate_job_params(config, lang)["ctranslate2"]["model"] for lang in config["languages"]
+    }
+    return {model_slug(model): model for model in sorted(models)}
+
+
+def translator_dir(config: dict[str, Any], lang: str) -> str:
+    """The converted (CTranslate2) translator folder that the shards of ``lang`` read."""
+    return converted_dir(translate_job_params(config, lang)["ctranslate2"]["model"])
+
+
+def convert_params(config: dict[str, Any], slug: str) -> dict[str, Any]:
+    """The convert_ctranslate2 rule's params for one translator: its id and the trust decision."""
+    model_id = ctranslate2_models(config)[slug]
+    return {"model_id": model_id, "allow_remote_code": remote_code_allowed(config, model_id)}
+
+
+def similarity_params(config: dict[str, Any]) -> dict[str, Any] | None:
+    """What a shard's similarity scores depend on (encoder, prefix, batch); None when off.
+
+    ``model: null`` is the first student's model, with that student's prefix unless
+    ``prefix`` is set; a named model has no prefix unless ``prefix`` is set.
+    """
+    settings = config["translate"]["similarity"]
+    if not settings["enabled"]:
+        return None
+    model, prefix = settings["model"], settings["prefix"]
+    if model is None:
+        student = next(iter(config["students"].values()))
+        model = student["model"]
+        prefix = student["prefix"] if prefix is None else prefix
+    return {"model": model, "prefix": prefix or "", "batch_size": settings["batch_size"]}
+
+
+def assemble_similarity(config: dict[str, Any]) -> dict[str, Any] | None:
+    """The similarity entry of the assemble settings (encoder and threshold); None when off."""
+    params = similarity_params(config)
+    if params is None:
+        return None
+    threshold = config["translate"]["similarity"]["threshold"]
+    return {"model": params["model"], "prefix": params["prefix"], "threshold": threshold}
+
+
 # ------------------------------------------------------------------------ models
 
 
@@ -189,6 +240,9 @@ def model_dir(model_id: str) -> str:
 def model_ids(config: dict[str, Any]) -> dict[str, str]:
     """Slug -> model id of every encoder the fetch_model rule materialises (teacher, students)."""
     ids = [config["teacher"]["model"], *(s["model"] for s in config["students"].values())]
+    similarity = similarity_params(config)
+    if similarity is not None:
+        ids.append(similarity["model"])  # the first student's, or an encoder of its own
     return {model_slug(model_id): model_id for model_id in ids}
 
 

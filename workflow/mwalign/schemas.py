@@ -46,6 +46,20 @@ TRANSLATION = pa.schema(
     ]
 )
 
+# Flag of the optional similarity check (translate.similarity), set by assemble from the
+# side files below; not a column of TRANSLATION, so enabling it rewrites no shard.
+LOW_SIMILARITY = "flag_low_similarity"
+
+# similarity: results/translations/{lang}/{shard}.similarity.parquet, one row per row of
+# the translation shard, in id order.
+#   similarity: cosine between source and translation embeddings; NaN where either is empty
+SIMILARITY = pa.schema(
+    [
+        pa.field("id", pa.int64(), nullable=False),
+        pa.field("similarity", pa.float32(), nullable=False),
+    ]
+)
+
 SPLITS = ("train", "dev")
 
 

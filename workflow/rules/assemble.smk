@@ -3,6 +3,7 @@ rule assemble:
         corpus=rules.sample.output.corpus,
         shards=[path for lang in LANGUAGES for path in translation_shards(lang)],
         stats=[path for lang in LANGUAGES for path in translation_stats(lang)],
+        similarity=[path for lang in LANGUAGES for path in similarity_files(lang)],
     output:
         multiway="results/dataset/multiway.parquet",
         enx="results/dataset/enx.parquet",
@@ -18,10 +19,11 @@ rule assemble:
         mem_mb=4000,
         runtime=20,
     params:
-        settings=canonical(config["dataset"]),
+        settings=assemble_settings(),
         languages=LANGUAGES,
         shards={lang: translation_shards(lang) for lang in LANGUAGES},
         stats={lang: translation_stats(lang) for lang in LANGUAGES},
+        similarity={lang: similarity_files(lang) for lang in LANGUAGES},
         seed=config["seed"],
     script:
         "../scripts/assemble.py"

@@ -19,7 +19,7 @@ if workflow.is_main_process:
 from mwalign import plan, runlock
 from mwalign.config import validate_config
 from mwalign.models import check_model_folders
-from mwalign.paths import SOURCE_LANGUAGE
+from mwalign.paths import CT2_DIR, SIMILARITY_SUFFIX, SOURCE_LANGUAGE
 
 # A second run in a folder where one is running stops here, saying which process has it.
 if workflow.is_main_process:
@@ -43,12 +43,15 @@ TASKS = PLAN.tasks
 MODEL_IDS = PLAN.model_ids
 # A deleted or truncated weights file of a materialised model stops the run here.
 check_model_folders([plan.model_dir(model_id) for model_id in MODEL_IDS.values()])
+SIMILARITY = plan.similarity_params(config)  # None unless translate.similarity.enabled
+CT2_MODELS = plan.ctranslate2_models(config)  # slug -> id; empty for other backends
 
 
 wildcard_constraints:
     lang="|".join(LANGUAGES),
     shard=r"\d+",
     slug="|".join(map(re.escape, MODEL_IDS)),
+    translator="|".join(map(re.escape, CT2_MODELS)),
     run="|".join(map(re.escape, RUNS)),
     model="|".join(map(re.escape, EVAL_MODELS)),
     task="|".join(map(re.escape, TASKS)),
@@ -97,13 +100,40 @@ def translate_gpus(translate):
     backend = translate["backend"]
     if backend == "vllm":
         return translate["vllm"]["tensor_parallel_size"]
-    return 1 if backend == "transformers" else 0
+    return 1 if backend in ("transformers", "ctranslate2") else 0
 
 
 def translate_env(backend):
     """The conda env of a translation backend: vLLM, CUDA torch, or CPU only (reference)."""
-    env = {"vllm": "vllm", "transformers": "gpu"}.get(backend, "cpu")
+    env = {"vllm": "vllm", "transformers": "gpu", "ctranslate2": "gpu"}.get(
+        backend, "cpu"
+    )
     return f"../../envs/{env}.yaml"
+
+
+def translate_inputs(wildcards):
+    """The corpus, and for the ctranslate2 backend the language's converted translator."""
+    inputs = {"corpus": rules.sample.output.corpus}
+    if config["translate"]["backend"] == "ctranslate2":
+        inputs["translator"] = plan.translator_dir(config, wildcards.lang)
+    return inputs
+
+
+def similarity_files(lang):
+    """The similarity side files of every shard of ``lang`` (none when the check is off)."""
+    if SIMILARITY is None:
+        return []
+    return [
+        f"results/translations/{lang}/{shard}{SIMILARITY_SUFFIX}" for shard in SHARDS
+    ]
+
+
+def assemble_settings():
+    """dataset settings, plus the similarity check's encoder and threshold when it is on."""
+    settings = dict(config["dataset"])
+    if SIMILARITY is not None:
+        settings["similarity"] = plan.assemble_similarity(config)
+    return canonical(settings)
 
 
 def teacher_extra_inputs(wildcards):

@@ -1,6 +1,28 @@
+rule convert_ctranslate2:
+    output:
+        directory(f"{CT2_DIR}/{{translator}}"),
+    log:
+        "logs/convert_ctranslate2/{translator}.log",
+    benchmark:
+        "benchmarks/convert_ctranslate2/{translator}.tsv"
+    conda:
+        "../../envs/gpu.yaml"
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    params:
+        model_id=lambda wc: plan.convert_params(config, wc.translator)["model_id"],
+        allow_remote_code=lambda wc: plan.convert_params(config, wc.translator)[
+            "allow_remote_code"
+        ],
+    script:
+        "../scripts/convert_ctranslate2.py"
+
+
 rule translate:
     input:
-        corpus=rules.sample.output.corpus,
+        unpack(translate_inputs),
     output:
         shard="results/translations/{lang}/{shard}.parquet",
         stats="results/translations/{lang}/{shard}.stats.json",
@@ -21,3 +43,27 @@ rule translate:
         work_dir=lambda wc: f"results/translations/{wc.lang}/.work/{wc.shard}",
     script:
         "../scripts/translate.py"
+
+
+rule similarity:
+    input:
+        shard=rules.translate.output.shard,
+        encoder=lambda wc: plan.model_dir(SIMILARITY["model"]),
+    output:
+        scores=f"results/translations/{{lang}}/{{shard}}{SIMILARITY_SUFFIX}",
+        stats="results/translations/{lang}/{shard}.similarity.json",
+    log:
+        "logs/similarity/{lang}/{shard}.log",
+    benchmark:
+        "benchmarks/similarity/{lang}/{shard}.tsv"
+    conda:
+        "../../envs/gpu.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        settings=canonical(SIMILARITY),
+        cache_dir="results/translations/.similarity-cache",
+    script:
+        "../scripts/similarity.py"

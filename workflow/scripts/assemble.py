@@ -21,4 +21,5 @@ assemble(
     multiway_path=snakemake.output.multiway,
     enx_path=snakemake.output.enx,
     card_path=snakemake.output.card,
+    similarity=snakemake.params.similarity,
 )

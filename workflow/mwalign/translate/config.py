@@ -19,7 +19,7 @@ def model_family(settings: dict) -> str:
     if family != "auto":
         return family
     name = settings["model"].lower()
-    if settings["gguf_file"]:
+    if "gguf_file" in settings and settings["gguf_file"]:  # ctranslate2 has no such key
         return "causal"
     for marker, guess in (("nllb", "nllb"), ("m2m100", "m2m100"), ("opus-mt", "marian")):
         if marker in name:
@@ -38,10 +38,10 @@ def _language_slice(cfg: dict, lang: str) -> dict:
     if backend == "reference":
         settings["edition"] = reference_edition(settings, lang)
         del settings["editions"]
-    elif backend == "transformers":
+    elif backend in ("transformers", "ctranslate2"):
         settings["model"] = settings["model"].replace("{lang}", lang)
         settings["family"] = model_family(settings)
-        if settings["family"] != "causal":
+        if settings["family"] != "causal" and "prompt" in settings:
             del settings["prompt"]  # seq2seq models take no prompt: changing it reruns nothing
     return settings
 
@@ -92,7 +92,11 @@ def _check_reference(settings: dict, languages: list[str]) -> None:
 
 
 def _check_transformers(settings: dict, languages: list[str]) -> None:
-    where = "translate.transformers"
+    _check_languages(settings, languages, "translate.transformers")
+
+
+def _check_languages(settings: dict, languages: list[str], where: str) -> None:
+    """Every language has a code of the model's family (or a prompt); Marian pairs."""
     family = model_family(settings)
     for lang in languages:
         if family in ("nllb", "m2m100"):
@@ -112,6 +116,18 @@ def _check_transformers(settings: dict, languages: list[str]) -> None:
         )
 
 
+def _check_ctranslate2(settings: dict, languages: list[str]) -> None:
+    """A seq2seq family (the id names one, or ``family`` does), then the transformers checks."""
+    where = "translate.ctranslate2"
+    if model_family(settings) == "causal":
+        raise ValueError(
+            f"{where}.model {settings['model']!r} is not a known NLLB-200, M2M100 or Marian "
+            "model; set translate.ctranslate2.family to nllb, m2m100 or marian (causal LMs: "
+            "use the transformers or vllm backend)"
+        )
+    _check_languages(settings, languages, where)
+
+
 def _check_vllm(settings: dict, languages: list[str]) -> None:
     for lang in languages:
         prompts.check_template(settings["prompt"], lang)
@@ -124,6 +140,7 @@ def check_translate_config(translate_cfg: dict, languages: list[str]) -> None:
     checks = {
         "reference": _check_reference,
         "transformers": _check_transformers,
+        "ctranslate2": _check_ctranslate2,
         "vllm": _check_vllm,
     }
     checks[cfg["backend"]](cfg[cfg["backend"]], languages)

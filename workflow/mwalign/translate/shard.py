@@ -45,7 +45,7 @@ def read_shard(corpus_path: str | Path, shard: int, shard_size: int) -> pa.Table
 def _batching(params: dict) -> dict:
     """Batcher settings of the configured backend."""
     settings = params[params["backend"]]
-    if params["backend"] == "transformers":
+    if params["backend"] in ("transformers", "ctranslate2"):
         keys = ("token_budget", "max_batch_size", "sort_by_length")
         return {key: settings[key] for key in keys}
     size = settings["chunk_size"] if params["backend"] == "vllm" else REFERENCE_BATCH

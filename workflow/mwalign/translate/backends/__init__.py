@@ -11,7 +11,7 @@ from typing import Protocol
 
 
 class Backend(Protocol):
-    name: str  # "reference", "transformers", "vllm"
+    name: str  # "reference", "transformers", "ctranslate2", "vllm"
     model: str  # what produced the translations (model id, Bible edition)
     generated_tokens: int  # output tokens produced so far (0 where not meaningful)
 
@@ -53,10 +53,14 @@ def make_backend(params: dict, seed: int) -> Backend:
         from mwalign.translate.backends.transformers_backend import TransformersBackend
 
         return TransformersBackend(settings, lang, seed)
+    if name == "ctranslate2":
+        from mwalign.translate.backends.ctranslate2_backend import CTranslate2Backend
+
+        return CTranslate2Backend(settings, lang, seed)
     if name == "vllm":
         from mwalign.translate.backends.vllm_backend import VllmBackend
 
         return VllmBackend(settings, lang, seed)
     raise ValueError(
-        f"unknown translation backend {name!r}; allowed: reference, transformers, vllm"
+        f"unknown translation backend {name!r}; allowed: reference, transformers, ctranslate2, vllm"
     )
