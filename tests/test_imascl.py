@@ -290,3 +290,36 @@ def test_imascl_summed_loss_with_clipping_m_equals_averaged_loss_with_m_over_two
     assert torch.allclose(reference_like, ours, atol=1e-5)
     same_threshold, _ = train(scale=2.0, max_norm=m)
     assert not torch.allclose(same_threshold, ours, atol=1e-4)
+
+
+def imascl_gathered(embeds: torch.Tensor, rank: int, world: int) -> torch.Tensor:
+    """AMETrainer._make_embed with cross_acc_sampling: dist.all_gather (no gradient),
+    then the process's own rows put back with their gradient."""
+    chunks = [chunk.detach() for chunk in embeds.chunk(world)]
+    chunks[rank] = embeds.chunk(world)[rank]
+    return torch.cat(chunks)
+
+
+@pytest.mark.parametrize(("world", "tcm"), [(2, False), (2, True), (4, False)])
+def test_imascl_cross_gpu_gradient_is_c_over_world_times_ours(world, tcm):
+    """IMASCL's DDP gradient (mean over processes, each through its own rows) = c / W x ours."""
+    torch.manual_seed(0)
+    encoder = torch.nn.Linear(24, 8)
+    inputs, teacher = unit_batch(20, 2, batch=4 * world), teacher_batch(21, 2, batch=4 * world)
+    labels = teacher[:, 0] @ teacher[:, 0].T
+
+    def gradient(loss: torch.Tensor) -> torch.Tensor:
+        return torch.autograd.grad(loss, encoder.weight)[0]
+
+    per_process = []
+    for rank in range(world):
+        e1, e2 = (F.normalize(encoder(x), dim=-1) for x in inputs)
+        g1, g2 = imascl_gathered(e1, rank, world), imascl_gathered(e2, rank, world)
+        per_process.append(gradient(imascl_loss(g1, g2, labels, train_mono_space=tcm)))
+    reference = torch.stack(per_process).mean(dim=0)  # DDP averages the processes' gradients
+    views = [F.normalize(encoder(x), dim=-1) for x in inputs]
+    ours = gradient(
+        SoftContrastive(None, TAU, TAU, tcm=tcm).compute_loss_from_views(views, teacher[:, :1])
+    )
+    c = 4 if tcm else 2
+    assert torch.allclose(reference, c / world * ours, atol=1e-6, rtol=1e-4)

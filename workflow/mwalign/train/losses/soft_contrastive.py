@@ -45,9 +45,13 @@ class SoftContrastive(PairwiseViewLoss):
     2x this loss, and 4x with TCM at lambda = 0.5, the weighting that reproduces the
     reference (lambda weights the cross-lingual term against the monolingual one; the
     monolingual terms have weight 1). On multi-way data this loss is the mean over
-    language pairs of the reference's pair loss divided by that factor. A constant
-    factor c on the loss leaves AdamW's updates unchanged except through clipping:
-    the reference with ``max_grad_norm`` m equals this loss with m / c.
+    language pairs of the reference's pair loss divided by that factor. Its gradient is
+    c / W times this loss's, c = 2 (4 with TCM) and W its number of GPUs: with
+    ``cross_acc_sampling`` (train.sh, W = 2) each process scores the gathered batch but
+    back-propagates only through its own rows, and DDP averages the W gradients. On
+    train.sh's two GPUs without TCM the gradients are equal. A constant factor leaves
+    AdamW's updates unchanged except through clipping: the reference's ``max_grad_norm``
+    m is m * W / c here (1.0 for train.sh).
 
     Args:
         model: the student being trained.
