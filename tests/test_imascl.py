@@ -21,9 +21,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 import yaml
-from mwalign.train import train_params
+from mwalign.config import validate_config
+from mwalign.plan import train_params
 from mwalign.train.losses import SimilarityMSE, SoftContrastive, build_loss
-from test_train_fixtures import make_config
+from test_train_fixtures import train_raw
 
 TAU = 0.1  # train.sh leaves --tau at its default, 0.1
 LANGS = ["en", "de", "es", "zh"]  # IMASCL's --langs order is its priority order, English first
@@ -234,8 +235,9 @@ def test_imascl_pair_priority_takes_the_higher_priority_language_of_each_pair():
 
 @pytest.mark.parametrize("objective", ["soft", "similarity_mse"])
 def test_imascl_defaults_one_tau_even_when_infonce_temperature_is_set(objective):
-    config = make_config(temperature=0.05)  # the InfoNCE temperature of config.yaml
-    config["runs"]["teach"] = {"student": "tiny", "data": "enx", "objective": objective}
+    raw = train_raw(temperature=0.05)  # the InfoNCE temperature of config.yaml
+    raw["runs"]["teach"] = {"student": "tiny", "data": "enx", "objective": objective}
+    config = validate_config(raw)
     loss = build_loss(train_params(config, "teach"), model=None, teacher_dim=16)
     assert loss.temperature == TAU
     if objective == "soft":
@@ -246,8 +248,6 @@ def test_imascl_defaults_one_tau_even_when_infonce_temperature_is_set(objective)
 
 def test_imascl_schema_defaults_are_the_references():
     """The defaults a validated config gets: one tau 0.1, lambda 0.5, no teacher prefix."""
-    from mwalign.config import validate_config
-
     config = yaml.safe_load((Path(__file__).parents[1] / "config.yaml").read_text())
     config["runs"]["soft"] = {"student": "e5-small", "data": "multiway", "objective": "soft"}
     validated = validate_config(config)

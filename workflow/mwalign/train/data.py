@@ -17,9 +17,9 @@ from sentence_transformers.base.sampler import DefaultBatchSampler
 
 from mwalign import io, schemas
 from mwalign.assemble import draw_enx_languages
+from mwalign.plan import dataset_name
 from mwalign.provenance import derive_seed
 from mwalign.teacher import read_teacher_table
-from mwalign.plan import dataset_name
 from mwalign.train.config import teacher_labels_per_view
 
 log = logging.getLogger(__name__)
