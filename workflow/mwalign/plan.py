@@ -91,6 +91,8 @@ def train_params(config: dict[str, Any], job: str) -> dict[str, Any]:
             "run": run_name,
             "replicate": replicate,
             "seed": derive_seed(config["seed"], "train", replicate),
+            # orders the train rows for `train_rows`: the same for every run and seed
+            "rows_seed": derive_seed(config["seed"], "train_rows"),
             "student": {"name": run["student"], **config["students"][run["student"]]},
             "data": run["data"],
             "objective": run["objective"],
@@ -99,6 +101,17 @@ def train_params(config: dict[str, Any], job: str) -> dict[str, Any]:
             "train": run_settings(config, run_name),
         }
     )
+
+
+def dataset_name(params: dict[str, Any]) -> str:
+    """The dataset file a train job reads: ``multiway``, or ``enx`` (drawn in assemble).
+
+    An En-X job with ``enx_targets: per_seed`` reads the multi-way table and draws each
+    row's target itself, with its own seed.
+    """
+    if params["data"] == "enx" and params["train"]["enx_targets"] == "dataset":
+        return "enx"
+    return "multiway"
 
 
 # --------------------------------------------------------------------- evaluate

@@ -4,7 +4,8 @@ Everything that needs teacher similarities (soft labels, similarity MSE, embeddi
 distillation) reads this file; nothing recomputes the teacher in a training loop.
 The teacher embeds English from the sampled corpus (so adding a target language does
 not rerun it) and, when ``teacher.languages`` lists them, target-language sentences
-from the multi-way dataset (for the ``average`` label strategy).
+from the multi-way dataset (for the ``average`` and ``pair_priority`` label strategies).
+Every sentence is embedded with ``teacher.prefix`` in front of it.
 """
 
 from __future__ import annotations
@@ -60,8 +61,9 @@ def embed_teacher(
     rows = teacher_inputs(corpus_path, multiway_path, settings["languages"])
     model = load_sentence_transformer(model_path, device=device)
     start = time.perf_counter()
+    # The prefix is put before the text as IMASCL does ("query: " for e5 teachers).
     embeddings = model.encode(
-        rows["text"].tolist(),
+        [settings["prefix"] + text for text in rows["text"]],
         batch_size=settings["batch_size"],
         normalize_embeddings=True,
         convert_to_numpy=True,

@@ -146,7 +146,7 @@ def teacher_extra_inputs(wildcards):
 def train_inputs(wildcards):
     params = plan.train_params(config, wildcards.run)
     inputs = {
-        "dataset": f"results/dataset/{params['data']}.parquet",
+        "dataset": f"results/dataset/{plan.dataset_name(params)}.parquet",
         "student": student_dir(params["student"]["name"]),
     }
     if params["teacher"]:

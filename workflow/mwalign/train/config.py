@@ -32,19 +32,44 @@ def _check_trackers(trackers: list[str]) -> None:
             )
 
 
-def _check_teacher_languages(config: dict[str, Any], job: str) -> None:
+def teacher_labels_per_view(params: dict[str, Any]) -> bool:
+    """Whether a job's labels hold the teacher embedding of every view, not English only.
+
+    ``average`` reads both sides of every pair; ``pair_priority`` reads the pair's
+    higher-priority side, which on En-X data is always English.
+    """
+    strategy = params["train"]["label_strategy"]
+    return params["objective"] in ("soft", "similarity_mse") and (
+        strategy == "average" or (strategy == "pair_priority" and params["data"] == "multiway")
+    )
+
+
+def batch_size(params: dict[str, Any]) -> int:
+    """Rows per step: ``batch_ids``; En-X with ``enx_equal_sentences`` takes enough ids to
+    encode as many sentences per step as multi-way (batch_ids * (L + 1) / 2)."""
+    hyper = params["train"]
+    if params["data"] == "enx" and hyper["enx_equal_sentences"]:
+        return hyper["batch_ids"] * (len(params["languages"]) + 1) // 2
+    return hyper["batch_ids"]
+
+
+def _check_job(config: dict[str, Any], job: str) -> None:
     params = train_params(config, job)
-    if (
-        params["objective"] in ("soft", "similarity_mse")
-        and params["train"]["label_strategy"] == "average"
-    ):
+    where = f"config.runs.{params['run']}"
+    if teacher_labels_per_view(params):
         missing = sorted(set(params["languages"]) - set(config["teacher"]["languages"]))
         if missing:
             raise ValueError(
-                f"config.runs.{params['run']}: label_strategy 'average' needs teacher embeddings "
-                f"of every language, but teacher.languages lacks {missing}; add them or use "
-                "'priority'"
+                f"{where}: label_strategy {params['train']['label_strategy']!r} needs teacher "
+                f"embeddings of every language, but teacher.languages lacks {missing}; add "
+                "them or use 'priority'"
             )
+    rows = params["train"]["train_rows"]
+    if rows is not None and rows < batch_size(params):
+        raise ValueError(
+            f"{where}.train_rows = {rows}: fewer than the {batch_size(params)} rows of one "
+            "batch; raise train_rows or lower batch_ids"
+        )
 
 
 def check_train_config(config: dict[str, Any]) -> None:
@@ -67,4 +92,4 @@ def check_train_config(config: dict[str, Any]) -> None:
     if clashes:
         raise ValueError(f"config.runs: train job names {clashes} occur twice; rename a run")
     for job in jobs:
-        _check_teacher_languages(config, job)
+        _check_job(config, job)

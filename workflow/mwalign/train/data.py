@@ -4,17 +4,23 @@ batch sampler that never puts the same sentence id twice in a batch."""
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.compute as pc
 import torch
 from datasets import Dataset
 from sentence_transformers.base.sampler import DefaultBatchSampler
 
 from mwalign import io, schemas
+from mwalign.assemble import draw_enx_languages
+from mwalign.plan import dataset_name
+from mwalign.provenance import derive_seed
 from mwalign.teacher import read_teacher_table
+from mwalign.train.config import teacher_labels_per_view
 
 log = logging.getLogger(__name__)
 
@@ -28,17 +34,52 @@ def view_languages(data: str, languages: list[str]) -> list[str]:
     raise ValueError(f"unknown data mode {data!r}; allowed: ['multiway', 'enx']")
 
 
-def read_train_rows(data: str, dataset_path: Path, languages: list[str]) -> dict[str, list]:
-    """The train split as columns: ``id``, ``lang`` (En-X target or None) and one per view."""
-    schema = schemas.multiway_schema(languages) if data == "multiway" else schemas.ENX
+def take_train_rows(table: pa.Table, *, count: int | None, seed: int, path: Path) -> pa.Table:
+    """``count`` rows of the train split (all when None), in file order.
+
+    The rows kept are those whose ids hash lowest under ``seed``: the same ids for every
+    run and seed of an experiment, for multi-way and En-X alike (both tables have the
+    same rows), and a smaller ``count`` keeps a subset of a larger one's rows.
+    """
+    if count is None:
+        return table
+    if count > table.num_rows:
+        raise ValueError(
+            f"train_rows = {count}, but {path} has {table.num_rows} rows in the 'train' "
+            "split; lower train_rows or raise corpus.size"
+        )
+    ids = table["id"].to_pylist()
+    order = sorted(range(len(ids)), key=lambda i: (derive_seed(seed, ids[i]), ids[i]))
+    return table.take(sorted(order[:count]))
+
+
+def read_train_rows(*, params: dict, dataset_path: Path) -> dict[str, list]:
+    """A job's train rows as columns: ``id``, ``lang`` (En-X target or None), one per view.
+
+    ``dataset_path`` is the file :func:`~mwalign.plan.dataset_name` names. An
+    En-X job with ``enx_targets: per_seed`` reads the multi-way table and draws each
+    row's target as assemble does, but with the job's seed, so its seeds vary the draw.
+    """
+    data, languages = params["data"], params["languages"]
+    source = dataset_name(params)
+    schema = schemas.multiway_schema(languages) if source == "multiway" else schemas.ENX
     table = io.read_table(dataset_path, schema)
     table = table.filter(pc.equal(table["split"], "train"))
     if table.num_rows == 0:
         raise ValueError(f"{dataset_path}: no rows in the 'train' split")
-    rows = {"id": table["id"].to_pylist()}
-    rows["lang"] = table["lang"].to_pylist() if data == "enx" else [None] * table.num_rows
-    for column in view_languages(data, languages):
-        rows[column] = table[column].to_pylist()
+    table = take_train_rows(
+        table, count=params["train"]["train_rows"], seed=params["rows_seed"], path=dataset_path
+    )
+    rows = {"id": table["id"].to_pylist(), "en": table["en"].to_pylist()}
+    if data == "multiway":
+        rows["lang"] = [None] * table.num_rows
+        rows.update({lang: table[lang].to_pylist() for lang in languages})
+    elif source == "enx":
+        rows["lang"], rows["text"] = table["lang"].to_pylist(), table["text"].to_pylist()
+    else:
+        rows["lang"] = draw_enx_languages(np.array(rows["id"]), languages, params["seed"]).tolist()
+        texts = {lang: table[lang].to_pylist() for lang in languages}
+        rows["text"] = [texts[lang][i] for i, lang in enumerate(rows["lang"])]
     return rows
 
 
@@ -76,20 +117,18 @@ def build_dataset(
     """A datasets.Dataset with one text column per view (+ ``label``) and the row ids.
 
     Labels are the precomputed teacher embeddings, (V_t, d) per row: English only, or
-    every view for the ``average`` label strategy. Ids stay outside the dataset (the
-    collator would tokenise them) and go to :class:`UniqueIdBatchSampler`.
+    every view where the label strategy reads them (:func:`teacher_labels_per_view`). Ids
+    stay outside the dataset (the collator would tokenise them) and go to
+    :class:`UniqueIdBatchSampler`.
     """
     data, languages = params["data"], params["languages"]
-    rows = read_train_rows(data, dataset_path, languages)
+    rows = read_train_rows(params=params, dataset_path=dataset_path)
     columns = view_languages(data, languages)
     dataset = {column: rows[column] for column in columns}
     if params["teacher"] is not None:
         if teacher_path is None:
             raise ValueError(f"objective {params['objective']!r} needs the teacher embeddings file")
-        if (
-            params["train"]["label_strategy"] == "average"
-            and params["objective"] != "embedding_mse"
-        ):
+        if teacher_labels_per_view(params):
             if data == "multiway":
                 langs = [columns] * len(rows["id"])
             else:
@@ -98,6 +137,9 @@ def build_dataset(
             langs = [["en"]] * len(rows["id"])
         dataset["label"] = teacher_labels(Path(teacher_path), rows["id"], langs).tolist()
     log.info("training data: %d %s rows, views %s", len(rows["id"]), data, columns)
+    if data == "enx":
+        targets = dict(sorted(Counter(rows["lang"]).items()))
+        log.info("En-X targets (%s): %s", params["train"]["enx_targets"], targets)
     return Dataset.from_dict(dataset), rows["id"]
 
 

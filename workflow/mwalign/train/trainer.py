@@ -40,6 +40,7 @@ from mwalign.train.callbacks import (
     write_loss_curve,
 )
 from mwalign.train.card import append_run_section, describe_run
+from mwalign.train.config import batch_size
 from mwalign.train.data import UniqueIdBatchSampler, build_dataset
 from mwalign.train.losses import build_loss
 
@@ -108,15 +109,6 @@ def freeze_parameters(model: SentenceTransformer, embeddings: bool, layers: int)
     for module in frozen:
         module.requires_grad_(False)
     return sum(p.numel() for m in frozen for p in m.parameters())
-
-
-def batch_size(params: dict) -> int:
-    """Rows per step: ``batch_ids``; En-X with ``enx_equal_sentences`` takes enough ids to
-    encode as many sentences per step as multi-way (batch_ids * (L + 1) / 2)."""
-    hyper = params["train"]
-    if params["data"] == "enx" and hyper["enx_equal_sentences"]:
-        return hyper["batch_ids"] * (len(params["languages"]) + 1) // 2
-    return hyper["batch_ids"]
 
 
 def precision_flags(precision: str) -> dict[str, bool]:
@@ -259,6 +251,9 @@ def run_record(
     dataset = trainer.train_dataset
     return {
         "params": params,
+        # the objective as built: for soft and similarity_mse, "temperature" is the
+        # student's tau and "teacher_temperature" the targets' tau
+        "loss": {"name": type(trainer.loss).__name__, **trainer.loss.get_config_dict()},
         "provenance": provenance(
             "train",
             params,
@@ -268,6 +263,7 @@ def run_record(
         ),
         "result": {
             "steps": trainer.state.global_step,
+            "train_rows": len(dataset),
             "rows_per_step": batch_size(params),
             "views": len(dataset.column_names) - ("label" in dataset.column_names),
             "resumed_from": resumed_from,

@@ -30,10 +30,11 @@ def build_loss(params: dict, model: SentenceTransformer, teacher_dim: int | None
     ``teacher_dim`` is the teacher embedding size (None for objectives without teacher).
     """
     hyper, objective = params["train"], params["objective"]
-    common = {"temperature": hyper["temperature"], "pairs": hyper["pairs"]}
     if objective == "infonce":
         loss_class = MultiwayInfoNCE if params["data"] == "multiway" else EnXInfoNCE
-        return loss_class(model, **common)
+        return loss_class(model, temperature=hyper["temperature"], pairs=hyper["pairs"])
+    # The teacher objectives have their own tau (IMASCL's 0.1), not InfoNCE's temperature.
+    common = {"temperature": hyper["soft_temperature"], "pairs": hyper["pairs"]}
     if objective == "soft":
         return SoftContrastive(
             model,

@@ -11,8 +11,10 @@ from torch import Tensor
 
 from mwalign.train.losses.pairwise import PairwiseViewLoss
 from mwalign.train.losses.views import (
+    LABEL_STRATEGIES,
     PairSelection,
     cosine_matrix,
+    language_pairs,
     soft_cross_entropy,
     teacher_similarity,
 )
@@ -23,11 +25,50 @@ class SoftContrastive(PairwiseViewLoss):
 
     Inputs: V >= 2 tokenised views of B sentence ids (view 0 English) and ``labels``, the
     precomputed teacher embeddings (B, V_t, d_t): English only (V_t = 1) or one per view.
-    Targets w = row_softmax(T / teacher_temperature), T the teacher similarity of the
-    pair (``priority``: English's; ``average``: mean of both sides'). Per ordered pair
-    (a, b): -sum_ij w_ij log softmax_j(S_ab,ij / temperature), averaged over rows; the
-    pairs (a, b) and (b, a) make it symmetric. With ``tcm`` the same loss inside each
-    language's own space (S_vv against T_vv) is added: L = lambda * L_cross + L_mono.
+    For every ordered view pair (a, b) the targets are w_ab = row_softmax(T_ab / tau_t),
+    T_ab the teacher similarity of the pair (see
+    :func:`~mwalign.train.losses.views.teacher_similarity`), and
+
+        L_ab = -1/B sum_ij w_ab,ij log softmax_j(S_ab,ij / tau)
+
+    with S_ab the student's (B, B) cosine matrix. L_cross is the mean of L_ab over the
+    ordered pairs. With ``tcm`` each pair also scores the two languages' own spaces
+    against the PAIR's targets, M_ab = (L(S_aa, w_ab) + L(S_bb, w_ab)) / 2, and
+    L = lambda * L_cross + L_mono, L_mono the mean of M_ab over the same pairs.
+
+    Fidelity to IMASCL's code (``AMETrainer.compute_loss`` in modules/AMETrainer.py,
+    ``loss_type CS``, ``w_func Softmax``, margin 0): its batches hold one language
+    pair, its loss is L_ab + L_ba (+ 2 L(S_aa, w) + 2 L(S_bb, w) with
+    ``train_mono_space``), one tau for targets and student (0.1). Here the two
+    directions are averaged, not summed, as in every loss of the project (so one
+    ``max_grad_norm`` clips hard and soft runs alike): the reference loss of a pair is
+    2x this loss, and 4x with TCM at lambda = 0.5, the weighting that reproduces the
+    reference (lambda weights the cross-lingual term against the monolingual one; the
+    monolingual terms have weight 1). On multi-way data this loss is the mean over
+    language pairs of the reference's pair loss divided by that factor. Its gradient is
+    c / W times this loss's, c = 2 (4 with TCM) and W its number of GPUs: with
+    ``cross_acc_sampling`` (train.sh, W = 2) each process scores the gathered batch but
+    back-propagates only through its own rows, and DDP averages the W gradients. On
+    train.sh's two GPUs without TCM the gradients are equal. A constant factor leaves
+    AdamW's updates unchanged except through clipping: the reference's ``max_grad_norm``
+    m is m * W / c here (1.0 for train.sh).
+
+    Args:
+        model: the student being trained.
+        temperature: tau of the student softmax (IMASCL: 0.1).
+        teacher_temperature: tau_t of the targets (IMASCL: the same tau, 0.1).
+        label_strategy: ``priority``, ``pair_priority`` or ``average``.
+        tcm: add the monolingual terms.
+        tcm_lambda: weight of the cross-lingual term when ``tcm`` is on.
+        pairs, gather_across_devices: see :class:`PairwiseViewLoss`.
+
+    Example::
+
+        loss = SoftContrastive(model, temperature=0.1, teacher_temperature=0.1, tcm=True)
+        value = loss.compute_loss_from_views([english, german], teacher_labels)
+
+    Citation: "Improving Multi-lingual Alignment Through Soft Contrastive Learning"
+    (arXiv 2405.16155); code: github.com/YAI12xLinq-B/IMASCL.
     """
 
     def __init__(
@@ -37,16 +78,16 @@ class SoftContrastive(PairwiseViewLoss):
         teacher_temperature: float = 0.1,
         label_strategy: str = "priority",
         tcm: bool = False,
-        tcm_lambda: float = 1.0,
+        tcm_lambda: float = 0.5,
         pairs: PairSelection = "all",
         gather_across_devices: bool = True,
     ) -> None:
         super().__init__(model, temperature, pairs, gather_across_devices)
         if not teacher_temperature > 0:
             raise ValueError(f"teacher_temperature must be positive, got {teacher_temperature}")
-        if label_strategy not in ("priority", "average"):
+        if label_strategy not in LABEL_STRATEGIES:
             raise ValueError(
-                f"unknown label strategy {label_strategy!r}; allowed: ['priority', 'average']"
+                f"unknown label strategy {label_strategy!r}; allowed: {list(LABEL_STRATEGIES)}"
             )
         self.teacher_temperature = teacher_temperature
         self.label_strategy = label_strategy
@@ -64,14 +105,20 @@ class SoftContrastive(PairwiseViewLoss):
         return soft_cross_entropy(logits, self.soft_targets(labels, a, b))
 
     def compute_loss_from_views(self, views: list[Tensor], labels: Tensor | None = None) -> Tensor:
-        cross = super().compute_loss_from_views(views, labels)
         if not self.tcm:
-            return cross
-        mono = [
-            self.pair_loss(cosine_matrix(view, view) / self.temperature, v, v, labels)
-            for v, view in enumerate(views)
-        ]
-        return self.tcm_lambda * cross + torch.stack(mono).mean()
+            return super().compute_loss_from_views(views, labels)
+        if labels is None:
+            raise ValueError("the soft contrastive loss needs teacher embeddings as labels")
+        own = [cosine_matrix(view, view) / self.temperature for view in views]  # V x (B, B)
+        cross, mono = [], []
+        for a, b in language_pairs(len(views), self.pairs):
+            targets = self.soft_targets(labels, a, b)  # the pair's targets, also for S_aa, S_bb
+            logits = cosine_matrix(views[a], views[b]) / self.temperature
+            cross.append(soft_cross_entropy(logits, targets))
+            mono.append(
+                0.5 * (soft_cross_entropy(own[a], targets) + soft_cross_entropy(own[b], targets))
+            )
+        return self.tcm_lambda * torch.stack(cross).mean() + torch.stack(mono).mean()
 
     def get_config_dict(self) -> dict[str, Any]:
         return {

@@ -85,23 +85,33 @@ def soft_cross_entropy(logits: Tensor, targets: Tensor) -> Tensor:
     return -(targets * torch.log_softmax(logits, dim=-1)).sum(dim=-1).mean()
 
 
+LABEL_STRATEGIES = ("priority", "average", "pair_priority")
+
+
 def teacher_similarity(labels: Tensor, a: int, b: int, strategy: str) -> Tensor:
     """Teacher similarity T for the view pair (a, b) from teacher embeddings.
 
     ``labels``: (B, V_t, d_t) L2-normalised teacher embeddings, V_t = 1 (English only) or
-    V (one per view, in view order). ``priority``: T = E_en E_en^T. ``average``:
-    T = (E_a E_a^T + E_b E_b^T) / 2, which needs every view embedded by the teacher.
+    V (one per view, in view order: English, then the configured languages).
+    ``priority``: T = E_en E_en^T for every pair. ``pair_priority``: T = E_p E_p^T with p
+    the pair's higher-priority view, the earlier one in view order (IMASCL's
+    ``embed_direction input`` rule with the languages listed English first); it equals
+    ``priority`` on every pair with English. ``average``: T = (E_a E_a^T + E_b E_b^T) / 2.
+    ``pair_priority`` and ``average`` need every view embedded by the teacher.
     """
-    if strategy == "priority":
+    if strategy not in LABEL_STRATEGIES:
+        raise ValueError(f"unknown label strategy {strategy!r}; allowed: {list(LABEL_STRATEGIES)}")
+    if strategy == "priority" or (strategy == "pair_priority" and min(a, b) == 0):
         english = labels[:, 0]  # (B, d_t)
         return english @ english.T  # (B, B)
-    if strategy == "average":
-        if labels.size(1) == 1:
-            raise ValueError(
-                "label strategy 'average' needs teacher embeddings of every language view, "
-                "but the labels hold English only; add the languages to teacher.languages "
-                "or use label_strategy 'priority'"
-            )
-        side_a, side_b = labels[:, a], labels[:, b]  # (B, d_t) each
-        return 0.5 * (side_a @ side_a.T + side_b @ side_b.T)  # (B, B)
-    raise ValueError(f"unknown label strategy {strategy!r}; allowed: ['priority', 'average']")
+    if labels.size(1) == 1:
+        raise ValueError(
+            f"label strategy {strategy!r} needs teacher embeddings of every language view, "
+            "but the labels hold English only; add the languages to teacher.languages "
+            "or use label_strategy 'priority'"
+        )
+    if strategy == "pair_priority":
+        first = labels[:, min(a, b)]  # (B, d_t)
+        return first @ first.T  # (B, B)
+    side_a, side_b = labels[:, a], labels[:, b]  # (B, d_t) each
+    return 0.5 * (side_a @ side_a.T + side_b @ side_b.T)  # (B, B)
