@@ -8,12 +8,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+from mwalign import io
 from mwalign.io import atomic_path
+from mwalign.precision import precision_for
 
 from .caches import EmbeddingStore, import_mteb, model_fingerprint
 from .settings import OFFLINE_TASKS
 
 log = logging.getLogger(__name__)
+
+RESULT_KEY = "mwalign"  # the result JSON's own key: precision (and why) and backend
 
 
 def _load_model(model_path: Path) -> Any:
@@ -44,12 +48,15 @@ def build_encoder(
     batch_size: int = 32,
 ) -> Any:
     """The model as a caching mteb encoder; ``cache_dir=None`` keeps embeddings in memory only."""
+    import torch
+
     from .encoder import CachedSentenceEncoder
 
     model_path = Path(model_path)
-    precision = params["precision"]
+    # chosen here, on the machine that runs the job (the device the model will load on)
+    precision = precision_for(params["precision"], "cuda" if torch.cuda.is_available() else "cpu")
     # the revision mteb records: the folder's content hash, and the inference precision
-    revision = f"{model_fingerprint(model_path)[:16]}-{precision}"
+    revision = f"{model_fingerprint(model_path)[:16]}-{precision.name}"
     store = None
     if cache_dir is not None:
         store = EmbeddingStore(Path(cache_dir) / "embeddings" / revision)
@@ -101,6 +108,8 @@ def evaluate_model(
     task_result = result.task_results[0]
     with atomic_path(out_path) as tmp:
         task_result.to_disk(tmp)
+        # how the embeddings were computed, beside mteb's fields (mteb ignores extra keys)
+        io.write_json({**io.read_json(tmp), RESULT_KEY: encoder.record()}, tmp)
     summary = {
         "task": task,
         "model": str(model_path),
