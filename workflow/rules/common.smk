@@ -3,6 +3,8 @@ import os
 import re
 import sys
 
+from snakemake.exceptions import WorkflowError
+
 sys.path.insert(0, os.path.join(workflow.basedir, "workflow"))
 
 from mwalign.runner import point_caches_into
@@ -13,6 +15,7 @@ point_caches_into(".")
 from mwalign import plan
 from mwalign.config import validate_config
 from mwalign.paths import SOURCE_LANGUAGE
+from mwalign.schedule import PRIORITY, job_threads, machine_has_gpu
 
 validate_config(config)
 
@@ -25,6 +28,24 @@ BASE_MODELS = PLAN.base_models
 EVAL_MODELS = PLAN.eval_models
 TASKS = PLAN.tasks
 MODEL_IDS = PLAN.model_ids
+
+
+def planned_cores():
+    """``--cores`` of this run; None where it is not given (a cluster executor, a dry run)."""
+    try:
+        return workflow.cores
+    except WorkflowError:
+        return None
+
+
+# Threads and priorities: the critical path first, no idle cores (see mwalign.schedule).
+WHOLE_MACHINE = job_threads(cores=planned_cores())
+RUN_EVAL_THREADS = job_threads(cores=planned_cores(), side_by_side=len(RUNS) * len(TASKS) or 1)
+TEACHER_PRIORITY = PRIORITY[
+    "train" if any(plan.train_params(config, run)["teacher"] for run in RUNS) else "teacher"
+]
+# 1 where a job can use a GPU and the machine has one; a cluster profile sets it per rule.
+GPU = int(machine_has_gpu())
 
 
 wildcard_constraints:
@@ -47,6 +68,15 @@ def canonical(value):
     if isinstance(value, list):
         return [canonical(item) for item in value]
     return value
+
+
+def eval_threads(wildcards):
+    """A base model's evaluation takes the whole machine; trained models' share it."""
+    return WHOLE_MACHINE if wildcards.model in BASE_MODELS else RUN_EVAL_THREADS
+
+
+def eval_priority(wildcards):
+    return PRIORITY["evaluate_base" if wildcards.model in BASE_MODELS else "evaluate_run"]
 
 
 def student_dir(student):

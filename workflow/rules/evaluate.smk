@@ -9,11 +9,12 @@ rule evaluate:
         "benchmarks/evaluate/{model}/{task}.tsv"
     conda:
         "../../envs/gpu.yaml"
-    threads: 1
+    threads: eval_threads
+    priority: eval_priority
     resources:
         mem_mb=8000,
         runtime=240,
-        gpu=1,
+        gpu=GPU,
     params:
         settings=lambda wc: canonical(plan.evaluate_params(config, wc.model, wc.task)),
         cache_dir=lambda wc: f"results/eval/.cache/{wc.model}",

@@ -12,11 +12,12 @@ rule teacher:
         f"benchmarks/teacher/{TEACHER}.tsv"
     conda:
         "../../envs/gpu.yaml"
-    threads: 8
+    threads: WHOLE_MACHINE
+    priority: TEACHER_PRIORITY
     resources:
         mem_mb=8000,
         runtime=120,
-        gpu=1,
+        gpu=GPU,
     params:
         settings=canonical(config["teacher"]),
     script:

@@ -9,11 +9,12 @@ rule train:
         "benchmarks/train/{run}.tsv"
     conda:
         "../../envs/gpu.yaml"
-    threads: 8
+    threads: WHOLE_MACHINE
+    priority: PRIORITY["train"]
     resources:
         mem_mb=16000,
         runtime=720,
-        gpu=1,
+        gpu=GPU,
     params:
         settings=lambda wc: canonical(plan.train_params(config, wc.run)),
     script:
