@@ -39,7 +39,7 @@ def parse_args() -> argparse.Namespace:
         "--unseen", nargs="+", default=["fr", "pt", "it", "ja", "ko", "tr", "vi", "id", "pl", "sw"]
     )
     parser.add_argument("--size", type=int, default=2000)
-    parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
+    parser.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="fp32")
     parser.add_argument("--max-seq-length", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2)

@@ -17,6 +17,9 @@ summary (default results/bench/train.json) and logs a table.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import csv
+import functools
 import json
 import logging
 import os
@@ -50,6 +53,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="data of the soft-label comparison",
     )  # fmt: skip
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--precision", choices=["auto", "fp32", "bf16"], default=None, help="default: config's"
+    )
+    parser.add_argument("--compile", action="store_true", help="torch.compile the student")
+    parser.add_argument(
+        "--data", nargs="+", choices=["multiway", "enx"], default=["multiway", "enx"],
+        help="datasets of the multi-way vs En-X comparison",
+    )  # fmt: skip
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "bench" / "train.json")
     parser.add_argument("--part", choices=["all", "data", "teacher"], default="all")
     parser.add_argument("--child", choices=["multiway", "enx", "teacher"], help=argparse.SUPPRESS)
@@ -71,6 +82,8 @@ def bench_params(args: argparse.Namespace, data: str, objective: str = "infonce"
         train["freeze_layers"] = args.freeze_layers
     if args.max_seq_length:
         config["students"][args.student]["max_seq_length"] = args.max_seq_length
+    if args.precision:
+        train["precision"] = args.precision
     return train_params(apply_schema(config), "bench")
 
 
@@ -88,6 +101,22 @@ def paths(params: dict) -> dict[str, Path]:
     return found
 
 
+@contextlib.contextmanager
+def compiled(enabled: bool):
+    """With ``enabled``, the Trainer compiles the model (``torch_compile=True``)."""
+    if not enabled:
+        yield
+        return
+    from mwalign.train import trainer
+
+    original = trainer.TrainingArguments
+    trainer.TrainingArguments = functools.partial(original, torch_compile=True)
+    try:
+        yield
+    finally:
+        trainer.TrainingArguments = original
+
+
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -98,15 +127,23 @@ def child_train(args: argparse.Namespace, data: str) -> dict:
 
     params = bench_params(args, data)
     where = paths(params)
-    with tempfile.TemporaryDirectory() as tmp:
+    cpu = time.process_time()
+    with tempfile.TemporaryDirectory() as tmp, compiled(args.compile):
         record = train_run(
             params=params,
             dataset_path=where["dataset"],
             student_path=where["student"],
             out_dir=Path(tmp) / "model",
         )
+        curve = (Path(tmp) / "model" / "loss_curve.csv").read_text().splitlines()
+        losses = [float(row["loss"]) for row in csv.DictReader(curve)]
     result = record["result"]
     return {
+        "precision": result["precision"],
+        "compile": args.compile,
+        "threads": args.threads,
+        "losses": losses,
+        "cpu_seconds_total": time.process_time() - cpu,
         "data": data,
         "views": result["views"],
         "rows_per_step": result["rows_per_step"],
@@ -196,12 +233,13 @@ def main(argv: list[str] | None = None) -> None:
     summary = {"settings": vars(args) | {"config": str(args.config), "out": str(args.out)}}
     summary["load_average_before"] = os.getloadavg()
     if args.part in ("all", "data"):
-        summary["data"] = [run_child(data, argv) for data in ("multiway", "enx")]
+        summary["data"] = [run_child(data, argv) for data in args.data]
         for row in summary["data"]:
             log.info(
                 "%(data)-8s %(rows_per_step)3d ids x %(views)d views: "
                 "%(seconds_per_step).2f s/step, %(steps_per_second).3f steps/s, "
-                "peak RSS %(peak_rss_mb).0f MB",
+                "peak RSS %(peak_rss_mb).0f MB; %(precision)s, compile %(compile)s, "
+                "%(threads)d threads, %(cpu_seconds_total).1f CPU s; losses %(losses)s",
                 row,
             )
     if args.part in ("all", "teacher"):

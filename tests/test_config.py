@@ -89,7 +89,7 @@ def translator(**settings) -> dict:
         (run(objective="triplet"), r"runs.multiway.objective: 'triplet' is not one of \['infonce'"),
         (run(data="pairs"), r"runs.multiway.data: 'pairs' is not one of \['multiway', 'enx'\]"),
         ({"evaluate__tasks": ["NoSuchTask"]}, r"unknown task\(s\) \['NoSuchTask'\].*allowed:"),
-        ({"train__precision": "fp8"}, r"train.precision: 'fp8' is not one of \['fp32'"),
+        ({"train__precision": "fp8"}, r"train.precision: 'fp8' is not one of \['auto', 'fp32'"),
         ({"corpus__file__format": "csv"}, r"corpus.file.format: 'csv' is not one of \['auto'"),
         ({"corpus__if_smaller": "shrug"}, r"corpus.if_smaller: 'shrug' is not one of \['error'"),
         (

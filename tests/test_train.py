@@ -14,6 +14,7 @@ from datasets import Dataset
 from mwalign.config import validate_config
 from mwalign.io import StageInputError
 from mwalign.plan import train_jobs, train_params
+from mwalign.precision import Precision
 from mwalign.train import train_run
 from mwalign.train.data import UniqueIdBatchSampler, build_dataset, teacher_labels
 from mwalign.train.trainer import training_arguments
@@ -34,7 +35,10 @@ def test_default_like_config_is_accepted():
         (lambda c: c["runs"]["enx"].update(data="pairs"), r"data: 'pairs' is not one of \['multi"),
         (lambda c: c["train"].update(steps=0), "train.steps: 0 is less than the minimum of 1"),
         (lambda c: c["train"].update(learning_rate=-1.0), "learning_rate: -1.0 is less than or"),
-        (lambda c: c["train"].update(precision="fp8"), r"precision: 'fp8' is not one of \['fp32'"),
+        (
+            lambda c: c["train"].update(precision="fp8"),
+            r"'fp8' is not one of \['auto', 'fp32'",
+        ),
         (lambda c: c["train"].update(lr=1.0), r"\('lr' was unexpected\)"),
         (lambda c: c["runs"]["enx"].update(batch_ids=1), "runs.enx.batch_ids: 1 is less than"),
         (lambda c: c["runs"]["enx"].update(seeds=[1, 1]), r"seeds: \[1, 1\] lists \[1\] more"),
@@ -107,13 +111,16 @@ def test_build_dataset_views_and_teacher_labels(data):
     assert multiway.column_names == ["en", *LANGUAGES]
 
 
+FP32 = Precision("fp32", "fp32 asked")
+
+
 def test_training_arguments_carry_prefix_and_batch(tmp_path):
     params = train_params(train_config(), "enx")
-    args = training_arguments(params, tmp_path, list(range(36)))
+    args = training_arguments(params, tmp_path, list(range(36)), FP32)
     assert args.prompts == "query: "
     assert args.per_device_train_batch_size == 4
     params["train"]["enx_equal_sentences"] = True
-    args = training_arguments(params, tmp_path, list(range(36)))
+    args = training_arguments(params, tmp_path, list(range(36)), FP32)
     assert args.per_device_train_batch_size == 4 * (len(LANGUAGES) + 1) // 2
 
 
@@ -127,6 +134,8 @@ def test_train_run_saves_a_model_with_its_record(tmp_path, student, data, run):
     assert sorted(p.name for p in out.parent.iterdir()) == [run]  # no work or temp folders left
     assert json.loads((out / "mwalign_run.json").read_text())["params"] == params
     assert record["result"]["steps"] == 3
+    assert record["result"]["precision"] in ("fp32", "bf16")
+    assert record["result"]["precision_reason"].startswith("auto: ")
     curve = (out / "loss_curve.csv").read_text().splitlines()
     assert curve[0] == "step,epoch,loss,learning_rate,grad_norm" and len(curve) == 4
     before, after = load_file(student / "model.safetensors"), load_file(out / "model.safetensors")

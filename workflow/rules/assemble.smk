@@ -15,6 +15,7 @@ rule assemble:
     conda:
         "../../envs/cpu.yaml"
     threads: 1
+    priority: PRIORITY["setup"]
     resources:
         mem_mb=4000,
         runtime=20,

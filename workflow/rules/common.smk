@@ -3,6 +3,8 @@ import os
 import re
 import sys
 
+from snakemake.exceptions import WorkflowError
+
 sys.path.insert(0, os.path.join(workflow.basedir, "workflow"))
 
 from mwalign.devices import export_gpu_slots
@@ -20,6 +22,7 @@ from mwalign import plan, runlock
 from mwalign.config import validate_config
 from mwalign.models import check_model_folders
 from mwalign.paths import CT2_DIR, SIMILARITY_SUFFIX, SOURCE_LANGUAGE
+from mwalign.schedule import PRIORITY, job_threads
 
 # A second run in a folder where one is running stops here, saying which process has it.
 if workflow.is_main_process:
@@ -47,6 +50,22 @@ SIMILARITY = plan.similarity_params(config)  # None unless translate.similarity.
 CT2_MODELS = plan.ctranslate2_models(config)  # slug -> id; empty for other backends
 
 
+def planned_cores():
+    """``--cores`` of this run; None where it is not given (a cluster executor, a dry run)."""
+    try:
+        return workflow.cores
+    except WorkflowError:
+        return None
+
+
+# Threads and priorities: the critical path first, no idle cores (see mwalign.schedule).
+WHOLE_MACHINE = job_threads(cores=planned_cores())
+RUN_EVAL_THREADS = job_threads(cores=planned_cores(), side_by_side=len(RUNS) * len(TASKS) or 1)
+TEACHER_PRIORITY = PRIORITY[
+    "train" if any(plan.train_params(config, run)["teacher"] for run in RUNS) else "teacher"
+]
+
+
 wildcard_constraints:
     lang="|".join(LANGUAGES),
     shard=r"\d+",
@@ -68,6 +87,15 @@ def canonical(value):
     if isinstance(value, list):
         return [canonical(item) for item in value]
     return value
+
+
+def eval_threads(wildcards):
+    """A base model's evaluation takes the whole machine; trained models' share it."""
+    return WHOLE_MACHINE if wildcards.model in BASE_MODELS else RUN_EVAL_THREADS
+
+
+def eval_priority(wildcards):
+    return PRIORITY["evaluate_base" if wildcards.model in BASE_MODELS else "evaluate_run"]
 
 
 def student_dir(student):

@@ -10,7 +10,8 @@ rule evaluate:
         "benchmarks/evaluate/{model}/{task}.tsv"
     conda:
         "../../envs/gpu.yaml"
-    threads: 1
+    threads: eval_threads
+    priority: eval_priority
     resources:
         mem_mb=8000,
         runtime=240,

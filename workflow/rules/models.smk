@@ -8,6 +8,7 @@ rule fetch_model:
     conda:
         "../../envs/cpu.yaml"
     threads: 1
+    priority: PRIORITY["setup"]
     resources:
         mem_mb=4000,
         runtime=30,

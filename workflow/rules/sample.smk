@@ -11,6 +11,7 @@ rule sample:
     conda:
         "../../envs/cpu.yaml"
     threads: 1
+    priority: PRIORITY["setup"]
     resources:
         mem_mb=4000,
         runtime=20,

@@ -12,7 +12,8 @@ rule teacher:
         f"benchmarks/teacher/{TEACHER}.tsv"
     conda:
         "../../envs/gpu.yaml"
-    threads: 8
+    threads: WHOLE_MACHINE
+    priority: TEACHER_PRIORITY
     resources:
         mem_mb=8000,
         runtime=120,

@@ -9,7 +9,8 @@ rule train:
         "benchmarks/train/{run}.tsv"
     conda:
         "../../envs/gpu.yaml"
-    threads: 8
+    threads: WHOLE_MACHINE
+    priority: PRIORITY["train"]
     resources:
         mem_mb=16000,
         runtime=720,

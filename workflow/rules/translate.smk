@@ -33,6 +33,7 @@ rule translate:
     conda:
         translate_env(config["translate"]["backend"])
     threads: 1
+    priority: PRIORITY["setup"]
     resources:
         mem_mb=8000,
         runtime=240,

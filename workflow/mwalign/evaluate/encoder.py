@@ -20,10 +20,11 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import torch
 from mteb.models import ModelMeta
 from mteb.models.abs_encoder import AbsEncoder
 from mteb.models.model_meta import ScoringFunction
+
+from mwalign.precision import Precision
 
 from .caches import EmbeddingStore, text_key
 
@@ -56,8 +57,9 @@ class CachedSentenceEncoder(AbsEncoder):
             which the model itself puts before every input; the cache is keyed by
             ``prompt + text``. Checked against the loaded model.
         max_seq_length: the model's truncation length, recorded in mteb's model metadata.
-        precision: ``fp32``, or ``bf16`` to run the forward pass under bfloat16 autocast
-            (about 1.7x faster on CPUs with native bf16; cosine to fp32 embeddings > 0.9999).
+        precision: the forward pass's precision (:func:`mwalign.precision.precision_for`);
+            bf16 runs it under bfloat16 autocast (about 1.7x faster on CPUs with native
+            bf16; cosine to fp32 embeddings > 0.9999).
         store: persistent embeddings shared across tasks of this model; None keeps
             them in memory for this process only.
         batch_size: sentences per forward pass.
@@ -72,7 +74,7 @@ class CachedSentenceEncoder(AbsEncoder):
         revision: str,
         prompt: str = "",
         max_seq_length: int | None = None,
-        precision: str,
+        precision: Precision,
         store: EmbeddingStore | None = None,
         batch_size: int = 32,
     ) -> None:
@@ -146,8 +148,7 @@ class CachedSentenceEncoder(AbsEncoder):
         if not todo:
             return
         start = time.perf_counter()
-        device = self.model.device.type
-        with torch.autocast(device, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
+        with self.precision.autocast(self.model.device.type):
             vectors = self.model.encode(
                 list(todo.values()),
                 batch_size=self.batch_size,
@@ -165,6 +166,10 @@ class CachedSentenceEncoder(AbsEncoder):
             len(todo) / seconds,
         )
         into.update(zip(todo, np.asarray(vectors, dtype=np.float32), strict=True))
+
+    def record(self) -> dict[str, str]:
+        """How this encoder computes embeddings: backend, precision and why that precision."""
+        return {"backend": "torch", **self.precision.record()}
 
     def stats(self) -> dict[str, float]:
         """What this encoder did: calls into the model, sentences asked for and encoded, seconds."""

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from mwalign.io import atomic_path, read_json, write_json, write_table
+from mwalign.precision import precision_for
 from mwalign.schemas import ITEMS
 
 from .caches import EmbeddingStore, import_mteb, model_fingerprint
@@ -54,15 +55,18 @@ def build_encoder(
     batch_size: int = 32,
 ) -> Any:
     """The model as a caching mteb encoder; ``cache_dir=None`` keeps embeddings in memory only."""
+    import torch
+
     from .encoder import CachedSentenceEncoder
 
     model_path = Path(model_path)
-    precision = params["precision"]
+    # chosen here, on the machine that runs the job (the device the model will load on)
+    precision = precision_for(params["precision"], "cuda" if torch.cuda.is_available() else "cpu")
     settings = student_settings(model_path, params)
     # the revision mteb records: the folder's content hash, the truncation length (a base
     # folder is shared by students with different lengths) and the inference precision
     length = settings["max_seq_length"]
-    revision = f"{model_fingerprint(model_path)[:16]}-L{length}-{precision}"
+    revision = f"{model_fingerprint(model_path)[:16]}-L{length}-{precision.name}"
     store = None
     if cache_dir is not None:
         store = EmbeddingStore(Path(cache_dir) / "embeddings" / revision)
@@ -127,11 +131,12 @@ def evaluate_model(
     write_table(items, items_path(out_path), ITEMS)
     with atomic_path(out_path) as tmp:
         task_result.to_disk(tmp)
+        # how the embeddings were computed, beside mteb's fields (mteb ignores extra keys)
         record = read_json(tmp)
         record[RESULT_SETTINGS_KEY] = {
             "model": model_path.name,
             "student": student_settings(model_path, params),
-            "precision": params["precision"],
+            **encoder.record(),
         }
         write_json(record, tmp)
     summary = {

@@ -28,6 +28,7 @@ from transformers.trainer import TRAINER_STATE_NAME
 from mwalign import io
 from mwalign.models import apply_student_settings, load_sentence_transformer
 from mwalign.paths import LOSS_CURVE_FILE, MODEL_INFO_FILE, RUN_INFO_FILE
+from mwalign.precision import Precision, precision_for
 from mwalign.provenance import provenance
 from mwalign.train.callbacks import (
     LOSS_STATE_FILE,
@@ -111,16 +112,17 @@ def freeze_parameters(model: SentenceTransformer, embeddings: bool, layers: int)
     return sum(p.numel() for m in frozen for p in m.parameters())
 
 
-def precision_flags(precision: str) -> dict[str, bool]:
-    """Mixed precision flags: bf16 autocast on a GPU or a CPU; fp16 on a GPU only.
+def precision_flags(precision: Precision) -> dict[str, bool]:
+    """The Trainer's mixed precision flags for a chosen precision (bf16 autocast on a GPU
+    or a CPU, fp16 on a GPU; :func:`mwalign.precision.precision_for` turns fp16 on a CPU
+    into fp32)."""
+    return {"bf16": precision.name == "bf16", "fp16": precision.name == "fp16"}
 
-    On a CPU, bf16 autocast is fast only where the processor has native bf16
-    (AVX512-BF16 or AMX); elsewhere it is slower than fp32.
-    """
-    if precision == "fp16" and not torch.cuda.is_available():
-        log.warning("precision fp16 needs a GPU; training in fp32 on the CPU")
-        return {"bf16": False, "fp16": False}
-    return {"bf16": precision == "bf16", "fp16": precision == "fp16"}
+
+def training_precision(params: dict) -> Precision:
+    """``train.precision`` chosen for the device this process trains on."""
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    return precision_for(params["train"]["precision"], device)
 
 
 def checkpointing_flag(enabled: bool) -> dict[str, bool]:
@@ -137,7 +139,12 @@ def checkpointing_flag(enabled: bool) -> dict[str, bool]:
 
 
 def training_arguments(
-    params: dict, work_dir: Path, ids: list[int], *, report_to: Sequence[str] = ()
+    params: dict,
+    work_dir: Path,
+    ids: list[int],
+    precision: Precision,
+    *,
+    report_to: Sequence[str] = (),
 ) -> TrainingArguments:
     """The Trainer's arguments of one job; ``report_to``: experiment trackers to log to."""
     hyper = params["train"]
@@ -152,7 +159,7 @@ def training_arguments(
         weight_decay=hyper["weight_decay"],
         max_grad_norm=hyper["max_grad_norm"],
         **checkpointing_flag(hyper["gradient_checkpointing"]),
-        **precision_flags(hyper["precision"]),
+        **precision_flags(precision),
         # Without a GPU, torchrun launches become multi-CPU data parallel over gloo.
         use_cpu=not torch.cuda.is_available(),
         seed=params["seed"],
@@ -305,7 +312,8 @@ def train_run(
     log.info("froze %d of %d weights", frozen, sum(p.numel() for p in model.parameters()))
     teacher_dim = len(dataset[0]["label"][0]) if "label" in dataset.column_names else None
     loss = build_loss(params, model, teacher_dim)
-    args = training_arguments(params, work_dir, ids, report_to=report_to)  # sets up distributed
+    precision = training_precision(params)
+    args = training_arguments(params, work_dir, ids, precision, report_to=report_to)
     log.info("training process %d of %d", args.process_index + 1, args.world_size)
     if args.process_index == 0:
         prepare_work_dir(work_dir, params)
@@ -324,6 +332,7 @@ def train_run(
     output = trainer.train(resume_from_checkpoint=checkpoint)
     inputs = {"dataset": dataset_path, "student": student_path, "teacher": teacher_path}
     record = run_record(params, trainer, inputs, checkpoint, output.metrics)
+    record["result"].update(precision.record())
     if trainer.is_world_process_zero():
         save_outputs(trainer, out_dir, record)
         shutil.rmtree(work_dir, ignore_errors=True)
