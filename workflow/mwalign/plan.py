@@ -124,14 +124,18 @@ def model_student(config: dict[str, Any], model: str) -> str:
 def evaluate_params(config: dict[str, Any], model: str, task: str) -> dict[str, Any]:
     """Exactly the config slice one (model, task) evaluation job depends on.
 
-    The student's input prefix is included because it changes every embedding; the
+    The student's input prefix, pooling and attention mode are included because they change
+    every embedding (pooling and attention are applied when the model is loaded); the
     training settings are not (the model folder is the job's input).
     """
     settings = config["evaluate"]
     student = model_student(config, model)
     params: dict[str, Any] = {
         "task": task,
+        "student": student,
         "prefix": config["students"][student]["prefix"],
+        "pooling": config["students"][student]["pooling"],
+        "attention": config["students"][student]["attention"],
         "precision": settings["precision"],
         "languages": list(config["languages"]),
         "unseen_languages": list(settings["unseen_languages"]),

@@ -16,14 +16,16 @@ from .settings import OFFLINE_TASKS
 log = logging.getLogger(__name__)
 
 
-def _load_model(model_path: Path) -> Any:
-    try:
-        from mwalign.models import load_sentence_transformer
-    except ImportError:  # the resolver is optional for evaluation
-        from sentence_transformers import SentenceTransformer
+def _load_model(model_path: Path, params: dict[str, Any]) -> Any:
+    """The model with its student's pooling and attention mode (as it was trained)."""
+    from mwalign.students import load_student
 
-        return SentenceTransformer(str(model_path), local_files_only=True)
-    return load_sentence_transformer(model_path)
+    return load_student(
+        model_path,
+        pooling=params["pooling"],
+        attention=params["attention"],
+        where=f"config.students.{params['student']}",
+    )
 
 
 def build_task(task: str, params: dict[str, Any]) -> Any:
@@ -48,13 +50,16 @@ def build_encoder(
 
     model_path = Path(model_path)
     precision = params["precision"]
-    # the revision mteb records: the folder's content hash, and the inference precision
-    revision = f"{model_fingerprint(model_path)[:16]}-{precision}"
+    # the revision mteb records: the folder's content hash, the inference precision and the
+    # student's pooling and attention (applied at load time, not stored in a base folder)
+    revision = "-".join(
+        [model_fingerprint(model_path)[:16], precision, params["pooling"], params["attention"]]
+    )
     store = None
     if cache_dir is not None:
         store = EmbeddingStore(Path(cache_dir) / "embeddings" / revision)
     return CachedSentenceEncoder(
-        loader=lambda: _load_model(model_path),
+        loader=lambda: _load_model(model_path, params),
         name=f"mwalign/{model_path.name}",
         revision=revision,
         prefix=params["prefix"],
