@@ -57,8 +57,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )  # fmt: skip
     parser.add_argument("--run", default="gemma-multiway-seed0", help="a train job of the configs")
     parser.add_argument("--steps", type=int, default=4)
+    parser.add_argument("--batch-ids", type=int, default=None, help="default: the run's")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument(
+        "--quick", action="store_true",
+        help="one process, one batch: CPU seconds of a forward + backward pass per variant, "
+        "and the loss and gradient differences to fp32 (for a busy machine)",
+    )  # fmt: skip
     parser.add_argument("--child", choices=list(VARIANTS), help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
@@ -87,6 +93,8 @@ def variant_params(args: argparse.Namespace, variant: str) -> dict:
 
     params = train_params(merged_config(args.configs), args.run)
     params["train"].update(steps=args.steps, checkpoint_every=0)
+    if args.batch_ids:
+        params["train"]["batch_ids"] = args.batch_ids
     for part in ("train", "student"):
         params[part].update(VARIANTS[variant].get(part, {}))
     return params
@@ -108,16 +116,21 @@ def truncated_inputs(params: dict, dataset: Path, student: Path) -> int:
 def child(args: argparse.Namespace, variant: str) -> dict:
     import torch
     from mwalign.models import model_slug
+    from mwalign.students import load_student
     from mwalign.train import train_run
 
     torch.set_num_threads(VARIANTS[variant].get("threads", args.threads))
     params = variant_params(args, variant)
     dataset = args.workdir / "results" / "dataset" / f"{params['data']}.parquet"
     student = args.workdir / "resources" / "models" / model_slug(params["student"]["model"])
+    # CPU seconds, not only wall seconds: on a shared machine they still compare variants
+    cpu_start = time.process_time()
+    load_student(student, **{k: params["student"][k] for k in ("pooling", "attention")})
+    cpu_load = time.process_time() - cpu_start
     with tempfile.TemporaryDirectory() as tmp:
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         record = train_run(params, dataset, student, Path(tmp) / "model")
-        wall = time.perf_counter() - start
+        wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
         with open(Path(tmp) / "model" / "loss_curve.csv") as handle:
             losses = [float(row["loss"]) for row in csv.DictReader(handle)]
     result = record["result"]
@@ -127,10 +140,68 @@ def child(args: argparse.Namespace, variant: str) -> dict:
         "steps": result["steps"],
         "seconds_per_step": result["train_runtime"] / result["steps"],
         "wall_seconds_with_loading": wall,
+        "cpu_seconds_per_step": (cpu - cpu_load) / result["steps"],
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "losses": losses,
         "inputs_over_max_seq_length": truncated_inputs(params, dataset, student),
     }
+
+
+def quick(args: argparse.Namespace) -> list[dict]:
+    """Per variant: CPU seconds of one forward + backward pass on the same batch (median of
+    ``--steps`` repeats after one warm-up), the loss and the largest gradient difference to
+    the first variant. The weights are not updated, so every variant sees the same model."""
+    import statistics
+
+    import torch
+    from mwalign.models import model_slug
+    from mwalign.students import load_student
+    from mwalign.train.data import build_dataset
+    from mwalign.train.losses import build_loss
+    from mwalign.train.trainer import freeze_parameters
+
+    torch.set_num_threads(args.threads)
+    params = variant_params(args, "fp32")
+    dataset = args.workdir / "results" / "dataset" / f"{params['data']}.parquet"
+    student = args.workdir / "resources" / "models" / model_slug(params["student"]["model"])
+    rows, _ = build_dataset(params, dataset, None)
+    batch = rows.select(range(params["train"]["batch_ids"]))
+    settings = {k: params["student"][k] for k in ("pooling", "attention", "max_seq_length")}
+    model = load_student(student, **settings)
+    freeze_parameters(model, params["train"]["freeze_embeddings"], params["train"]["freeze_layers"])
+    loss_fn = build_loss(params, model, None)
+    features = [model.preprocess(batch[column]) for column in batch.column_names]
+    trained = [p for p in model.parameters() if p.requires_grad]
+    results, reference = [], None
+    for variant in [v for v in args.variants if v in ("fp32", "checkpointing", "bf16")]:
+        backbone = model.transformers_model
+        if variant == "checkpointing":
+            backbone.gradient_checkpointing_enable({"use_reentrant": False})
+        else:
+            backbone.gradient_checkpointing_disable()
+        seconds = []
+        for repeat in range(args.steps + 1):
+            model.zero_grad(set_to_none=True)
+            start = time.process_time()
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=variant == "bf16"):
+                loss = loss_fn(features, None)
+            loss.backward()
+            if repeat:
+                seconds.append(time.process_time() - start)
+        grads = torch.cat([p.grad.flatten() for p in trained])
+        reference = (loss.item(), grads) if reference is None else reference
+        row = {
+            "variant": variant,
+            "cpu_seconds_per_pass": statistics.median(seconds),
+            "loss": loss.item(),
+            "loss_difference": abs(loss.item() - reference[0]),
+            "max_gradient_difference": (grads - reference[1]).abs().max().item(),
+            "max_gradient": reference[1].abs().max().item(),
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        }
+        results.append(row)
+        print(json.dumps(row), flush=True)
+    return results
 
 
 def cpu_description() -> dict:
@@ -156,7 +227,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.child:
         print(json.dumps(child(args, args.child)))
         return
-    print(json.dumps(cpu_description()))
+    print(json.dumps(cpu_description() | {"load_average": os.getloadavg()}))
+    if args.quick:
+        quick(args)
+        return
     rows = []
     for variant in args.variants:
         load = os.getloadavg()[0]
@@ -171,9 +245,10 @@ def main(argv: list[str] | None = None) -> None:
     for row in rows:
         diff = max(abs(a - b) for a, b in zip(row["losses"], reference, strict=True))
         log.info(
-            "%-13s %4.1f s/step, peak RSS %5.0f MB, max |loss - %s loss| %.2e (load %.1f)",
-            row["variant"], row["seconds_per_step"], row["peak_rss_mb"], rows[0]["variant"],
-            diff, row["load_before"],
+            "%-13s %5.1f s/step, %5.1f CPU s/step, peak RSS %5.0f MB, "
+            "max |loss - %s loss| %.2e (load %.1f)",
+            row["variant"], row["seconds_per_step"], row["cpu_seconds_per_step"],
+            row["peak_rss_mb"], rows[0]["variant"], diff, row["load_before"],
         )  # fmt: skip
 
 
