@@ -89,7 +89,7 @@ def merged_config(paths: list[Path]) -> dict:
 
 
 def variant_params(args: argparse.Namespace, variant: str) -> dict:
-    from mwalign.train import train_params
+    from mwalign.plan import train_params
 
     params = train_params(merged_config(args.configs), args.run)
     params["train"].update(steps=args.steps, checkpoint_every=0)

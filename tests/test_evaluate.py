@@ -202,7 +202,17 @@ def test_store_is_shared_between_processes_and_keyed_by_model(tmp_path, student)
 def test_bf16_embeddings_match_fp32_and_are_cached_apart(student, tmp_path):
     texts = ["In the beginning was the Word.", "Jesus wept over the city."]
     encoders = {
-        precision: build_encoder(student, {"precision": precision, "prefix": ""}, tmp_path)
+        precision: build_encoder(
+            student,
+            {
+                "precision": precision,
+                "prefix": "",
+                "student": "tiny",
+                "pooling": "mean",
+                "attention": "pretrained",
+            },
+            tmp_path,
+        )
         for precision in ("fp32", "bf16")
     }
     fp32, bf16 = (encoders[p].embed(texts) for p in ("fp32", "bf16"))

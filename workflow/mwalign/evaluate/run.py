@@ -50,10 +50,10 @@ def build_encoder(
 
     model_path = Path(model_path)
     precision = params["precision"]
-    # the revision mteb records: the folder's content hash, the inference precision and the
-    # student's pooling and attention (applied at load time, not stored in a base folder)
+    # the revision mteb records: the folder's content hash, the student's pooling and
+    # attention (applied at load time, not stored in a base folder) and the precision
     revision = "-".join(
-        [model_fingerprint(model_path)[:16], precision, params["pooling"], params["attention"]]
+        [model_fingerprint(model_path)[:16], params["pooling"], params["attention"], precision]
     )
     store = None
     if cache_dir is not None:
