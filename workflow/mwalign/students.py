@@ -12,10 +12,12 @@ loaded, never written into the shared folder:
   as Gemma 3, bidirectional for BERT-like encoders); ``bidirectional`` lets every token
   attend to every other one. For Gemma 3 that is transformers' ``use_bidirectional_attention``
   config flag, the switch EmbeddingGemma uses to turn Gemma 3 into an encoder; it must be
-  set when the config is read (the attention modules and the sliding window are derived
-  from it at construction), so it is passed to ``AutoConfig`` through sentence-transformers'
-  ``config_kwargs``. Encoders are bidirectional already; a decoder without such a flag is
-  an error.
+  set before the model is built (each attention module reads it at construction), so it
+  is passed to ``AutoConfig`` through sentence-transformers' ``config_kwargs``. (Set this
+  way, Gemma 3's local layers keep their 512-token window, now on both sides of a token,
+  where a config written with the flag halves it; inputs shorter than 257 tokens, such as
+  every sentence here, see the same tokens either way.)
+  Encoders are bidirectional already; a decoder without such a flag is an error.
 
 A trained run's folder is saved with the settings it was trained with, so loading it with
 the same student settings changes nothing.
