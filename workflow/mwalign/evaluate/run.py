@@ -23,10 +23,18 @@ log = logging.getLogger(__name__)
 RESULT_SETTINGS_KEY = "mwalign"
 
 
-def _load_model(model_path: Path, settings: dict[str, Any]) -> Any:
-    from mwalign.models import load_sentence_transformer
+def _load_model(model_path: Path, settings: dict[str, Any], params: dict[str, Any]) -> Any:
+    """The model with its student's prefix and length (``settings``), pooling and attention
+    mode (as it was trained)."""
+    from mwalign.students import load_student
 
-    return load_sentence_transformer(model_path, **settings)
+    return load_student(
+        model_path,
+        pooling=params["pooling"],
+        attention=params["attention"],
+        where=f"config.students.{params['student_name']}",
+        **settings,
+    )
 
 
 def student_settings(model_path: Path, params: dict[str, Any]) -> dict[str, Any]:
@@ -63,15 +71,24 @@ def build_encoder(
     # chosen here, on the machine that runs the job (the device the model will load on)
     precision = precision_for(params["precision"], "cuda" if torch.cuda.is_available() else "cpu")
     settings = student_settings(model_path, params)
-    # the revision mteb records: the folder's content hash, the truncation length (a base
-    # folder is shared by students with different lengths) and the inference precision
+    # the revision mteb records: the folder's content hash, the truncation length, pooling
+    # and attention (a base folder is shared by students with different settings, applied
+    # at load time) and the inference precision
     length = settings["max_seq_length"]
-    revision = f"{model_fingerprint(model_path)[:16]}-L{length}-{precision.name}"
+    revision = "-".join(
+        [
+            model_fingerprint(model_path)[:16],
+            f"L{length}",
+            params["pooling"],
+            params["attention"],
+            precision.name,
+        ]
+    )
     store = None
     if cache_dir is not None:
         store = EmbeddingStore(Path(cache_dir) / "embeddings" / revision)
     return CachedSentenceEncoder(
-        loader=lambda: _load_model(model_path, settings),
+        loader=lambda: _load_model(model_path, settings, params),
         name=f"mwalign/{model_path.name}",
         revision=revision,
         prompt=settings["prefix"],

@@ -26,10 +26,11 @@ from torch import nn
 from transformers.trainer import TRAINER_STATE_NAME
 
 from mwalign import io
-from mwalign.models import apply_student_settings, load_sentence_transformer
+from mwalign.models import apply_student_settings
 from mwalign.paths import LOSS_CURVE_FILE, MODEL_INFO_FILE, RUN_INFO_FILE
 from mwalign.precision import Precision, precision_for
 from mwalign.provenance import provenance
+from mwalign.students import load_student
 from mwalign.train.callbacks import (
     LOSS_STATE_FILE,
     LossStateCallback,
@@ -88,7 +89,8 @@ def encoder_layers(model: SentenceTransformer) -> nn.ModuleList:
 
 def freeze_parameters(model: SentenceTransformer, embeddings: bool, layers: int) -> int:
     """Stop gradients to the word embeddings and/or the bottom ``layers`` transformer blocks
-    (with every embedding weight below them); returns the number of frozen weights.
+    (with every embedding weight below them); returns the number of frozen weights, each
+    shared or tied tensor counted once.
 
     Frozen bottom layers also save their backward pass: autograd starts at the first
     block that trains.
@@ -109,7 +111,14 @@ def freeze_parameters(model: SentenceTransformer, embeddings: bool, layers: int)
         ]
     for module in frozen:
         module.requires_grad_(False)
-    return sum(p.numel() for m in frozen for p in m.parameters())
+    return count_weights(p for m in frozen for p in m.parameters())
+
+
+def count_weights(parameters) -> int:
+    """Number of weights in ``parameters``, each tensor counted once however often it is named
+    (a module frozen twice, input and output embeddings tied)."""
+    unique = {id(p): p for p in parameters}
+    return sum(p.numel() for p in unique.values())
 
 
 def precision_flags(precision: Precision) -> dict[str, bool]:
@@ -303,13 +312,18 @@ def train_run(
     out_dir = Path(out_dir)
     work_dir = out_dir.parent / f".{out_dir.name}.work"
     dataset, ids = build_dataset(params, Path(dataset_path), teacher_path and Path(teacher_path))
-    model = load_sentence_transformer(
-        student_path, max_seq_length=params["student"]["max_seq_length"]
+    student = params["student"]
+    model = load_student(
+        student_path,
+        pooling=student["pooling"],
+        attention=student["attention"],
+        max_seq_length=student["max_seq_length"],
+        where=f"config.students.{student['name']}",
     )
     describe_run(model, params)  # before the Trainer, which adds the dataset's statistics
     hyper = params["train"]
     frozen = freeze_parameters(model, hyper["freeze_embeddings"], hyper["freeze_layers"])
-    log.info("froze %d of %d weights", frozen, sum(p.numel() for p in model.parameters()))
+    log.info("froze %d of %d weights", frozen, count_weights(model.parameters()))
     teacher_dim = len(dataset[0]["label"][0]) if "label" in dataset.column_names else None
     loss = build_loss(params, model, teacher_dim)
     precision = training_precision(params)
