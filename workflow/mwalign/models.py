@@ -387,7 +387,7 @@ def _save_mean_pooled(
 # --------------------------------------------------------------------------- hub
 
 
-def _hub_offline() -> bool:
+def hub_offline() -> bool:
     """HF_HUB_OFFLINE, read now (huggingface_hub reads it once, at import)."""
     from huggingface_hub import constants
 
@@ -424,7 +424,7 @@ def hub_unavailable_reason() -> str | None:
 
     The one offline probe of the project: every model resolver asks this.
     """
-    return "HF_HUB_OFFLINE is set" if _hub_offline() else _hub_unreachable_reason()
+    return "HF_HUB_OFFLINE is set" if hub_offline() else _hub_unreachable_reason()
 
 
 def _repo_files(model_id: str) -> list[str]:

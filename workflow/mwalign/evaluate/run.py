@@ -37,6 +37,17 @@ def student_settings(model_path: Path, params: dict[str, Any]) -> dict[str, Any]
     return dict(params["student"] or saved_student_settings(model_path))
 
 
+def _check_task_data(mteb: Any, task: str) -> None:
+    """An mteb task's data is cached or the hub answers: a message naming the key, not a
+    datasets ConnectionError minutes into the job."""
+    from mwalign.checks import hub_dataset_reason
+
+    dataset = mteb.get_task(task).metadata.dataset.get("path")
+    reason = dataset and hub_dataset_reason(dataset, key=f"config.evaluate.tasks: {task!r} reads")
+    if reason:
+        raise RuntimeError(reason)
+
+
 def build_task(task: str, params: dict[str, Any]) -> Any:
     """An mteb task object: one of the project's offline tasks, or an mteb task by name."""
     if task in OFFLINE_TASKS:
@@ -104,6 +115,8 @@ def evaluate_model(
     cache_dir = Path(cache_dir)
     model_path = Path(model_path)
     mteb = import_mteb(cache_dir / "mteb")
+    if task not in OFFLINE_TASKS:
+        _check_task_data(mteb, task)
     start = time.perf_counter()
     encoder = build_encoder(
         model_path, params, cache_dir if use_embedding_cache else None, batch_size
