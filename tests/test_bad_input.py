@@ -183,6 +183,15 @@ def counts_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("checks")
 
 
+@pytest.fixture
+def hub_mode_online(monkeypatch) -> None:
+    """HF_HUB_OFFLINE unset (other test modules set it at import): only the size checks run."""
+    from huggingface_hub import constants
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+
+
 def check(overrides: dict, counts_dir: Path, base: dict | None = None) -> None:
     from conftest import make_config
     from mwalign.checks import check_inputs
@@ -190,7 +199,7 @@ def check(overrides: dict, counts_dir: Path, base: dict | None = None) -> None:
     check_inputs(make_config(overrides, base=base), cache_dir=counts_dir)
 
 
-def test_corpus_size_beyond_the_packaged_bible(counts_dir):
+def test_corpus_size_beyond_the_packaged_bible(counts_dir, hub_mode_online):
     from mwalign.config import ConfigError
 
     message = (
@@ -204,7 +213,7 @@ def test_corpus_size_beyond_the_packaged_bible(counts_dir):
     assert len(list(counts_dir.glob("corpus-*.json"))) == 1  # counted once, then read
 
 
-def test_corpus_file_smaller_than_size_or_without_its_column(tmp_path, counts_dir):
+def test_corpus_file_smaller_than_size_or_without_its_column(tmp_path, counts_dir, hub_mode_online):
     import pyarrow as pa
     import pyarrow.parquet as pq
     from mwalign.config import ConfigError
@@ -222,7 +231,7 @@ def test_corpus_file_smaller_than_size_or_without_its_column(tmp_path, counts_di
         check({"corpus": corpus, **other}, counts_dir)
 
 
-def test_batch_larger_than_the_train_split(counts_dir):
+def test_batch_larger_than_the_train_split(counts_dir, hub_mode_online):
     from mwalign.config import ConfigError
 
     small = {"corpus": {"size": 20}}
@@ -241,7 +250,7 @@ def test_batch_larger_than_the_train_split(counts_dir):
     check({**small, "train": {"batch_ids": 8}}, counts_dir)
 
 
-def test_evaluation_pool_larger_than_the_held_out_verses(counts_dir):
+def test_evaluation_pool_larger_than_the_held_out_verses(counts_dir, hub_mode_online):
     from mwalign.config import ConfigError
 
     message = (

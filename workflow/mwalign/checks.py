@@ -9,8 +9,8 @@ Bible, corpus files, model folders and the local caches only.
 
 Where the information is not there yet (a model not materialised, a Hugging Face
 corpus), the job checks the same thing first, before it touches any output, with the
-functions here (:func:`check_rows_per_step`, :func:`check_seq_length`,
-:func:`hub_dataset_reason`).
+functions here (:func:`check_rows_per_step`, :func:`check_seq_length`) and
+:func:`mwalign.models.hub_dataset_reason`.
 
 Counting the usable verses of the packaged Bible takes a few seconds, so counts are
 kept under ``resources/checks/``, keyed by the settings, the corpus package's version
@@ -158,14 +158,20 @@ def check_corpus_size(config: dict[str, Any], *, cache_dir: Path) -> int:
 # ---------------------------------------------------------------------- training
 
 
-def train_rows(config: dict[str, Any], rows: int) -> int:
-    """Sentence ids in the train split when all of the first ``rows`` ids are kept."""
+def train_rows(config: dict[str, Any], rows: int, *, enough: int) -> int:
+    """Sentence ids in the train split when all of the first ``rows`` ids are kept, counted
+    until ``enough`` are found (the split is drawn per id, so a large corpus costs nothing)."""
     import numpy as np
 
     from mwalign.assemble import assign_splits
 
-    splits = assign_splits(np.arange(rows), config["dataset"]["dev_fraction"], config["seed"])
-    return int((splits == "train").sum())
+    found, start = 0, 0
+    while start < rows and found < enough:
+        ids = np.arange(start, min(rows, start + 4096))
+        splits = assign_splits(ids, config["dataset"]["dev_fraction"], config["seed"])
+        found += int((splits == "train").sum())
+        start += len(ids)
+    return found
 
 
 def batch_key(config: dict[str, Any], run: str) -> str:
@@ -193,12 +199,15 @@ def check_rows_per_step(*, key: str, params: dict[str, Any], rows: int, where: s
 def check_batches(config: dict[str, Any], *, rows: int) -> None:
     """Every train job's step fits in the train split (before drop_flagged drops any row)."""
     from mwalign.plan import train_jobs, train_params
+    from mwalign.train.config import batch_size
 
-    available = train_rows(config, rows)
+    jobs = [train_params(config, job) for job in train_jobs(config)]
+    if not jobs:
+        return
+    available = train_rows(config, rows, enough=max(map(batch_size, jobs)))
     fraction = config["dataset"]["dev_fraction"]
     where = f"the train split of {rows} sentences (dataset.dev_fraction {fraction})"
-    for job in train_jobs(config):
-        params = train_params(config, job)
+    for params in jobs:
         key = batch_key(config, params["run"])
         check_rows_per_step(key=key, params=params, rows=available, where=where)
 
@@ -331,31 +340,9 @@ def _hub_offline() -> bool:
 
 
 def hub_dataset_cached(name: str) -> bool:
-    """Whether a Hugging Face dataset repository is in the local hub or datasets cache."""
-    from huggingface_hub import constants
+    from mwalign.models import hub_dataset_cached as cached
 
-    if (Path(constants.HF_HUB_CACHE) / f"datasets--{name.replace('/', '--')}").is_dir():
-        return True
-    datasets_cache = os.environ.get("HF_DATASETS_CACHE") or Path(constants.HF_HOME) / "datasets"
-    return (Path(datasets_cache) / name.replace("/", "___")).is_dir()
-
-
-def hub_dataset_reason(name: str, *, key: str) -> str | None:
-    """None when dataset ``name`` can be read now (cached, or the hub answers), else why not,
-    naming the config key. The job's first check; it probes the hub (a few seconds at most)."""
-    if hub_dataset_cached(name):
-        return None
-    from mwalign.models import hub_unavailable_reason
-
-    reason = hub_unavailable_reason()
-    if reason is None:
-        return None
-    return (
-        f"{key} {name!r} needs the Hugging Face hub, which cannot be reached ({reason}), and "
-        "the dataset is not in the local cache; run where the hub is reachable (once, to fill "
-        "the cache under resources/hf), or use the packaged Bible (corpus.source: bible) "
-        "and the offline tasks"
-    )
+    return cached(name)
 
 
 def _model_available_offline(model_id: str) -> bool:

@@ -40,7 +40,7 @@ def student_settings(model_path: Path, params: dict[str, Any]) -> dict[str, Any]
 def _check_task_data(mteb: Any, task: str) -> None:
     """An mteb task's data is cached or the hub answers: a message naming the key, not a
     datasets ConnectionError minutes into the job."""
-    from mwalign.checks import hub_dataset_reason
+    from mwalign.models import hub_dataset_reason
 
     dataset = mteb.get_task(task).metadata.dataset.get("path")
     reason = dataset and hub_dataset_reason(dataset, key=f"config.evaluate.tasks: {task!r} reads")
