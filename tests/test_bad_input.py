@@ -365,3 +365,25 @@ def test_train_job_checks_rows_before_touching_outputs(tmp_path):
             key="config.runs.multiway (or config.train) batch_ids", params=params, rows=12,
             where="the train split of x.parquet",
         )  # fmt: skip
+
+
+@pytest.mark.slow
+def test_mteb_task_unreachable_names_the_key_in_the_job(monkeypatch, tmp_path):
+    from conftest import make_config
+    from mwalign.evaluate import evaluate_model
+    from mwalign.plan import evaluate_params
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "datasets"))
+    config = make_config({"evaluate": {"tasks": ["STS17"], "unseen_languages": []}})
+    out = tmp_path / "eval/base-tiny/STS17.json"
+    message = r"config.evaluate.tasks: 'STS17' reads 'mteb/sts17-crosslingual-sts' needs the Hug"
+    with pytest.raises(RuntimeError, match=message):
+        evaluate_model(
+            model_path=tmp_path / "no-model",
+            task="STS17",
+            params=evaluate_params(config, "base-tiny", "STS17"),
+            out_path=out,
+            cache_dir=tmp_path / "cache",
+        )
+    assert not out.exists()

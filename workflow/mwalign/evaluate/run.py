@@ -37,12 +37,15 @@ def student_settings(model_path: Path, params: dict[str, Any]) -> dict[str, Any]
     return dict(params["student"] or saved_student_settings(model_path))
 
 
-def _check_task_data(mteb: Any, task: str) -> None:
-    """An mteb task's data is cached or the hub answers: a message naming the key, not a
-    datasets ConnectionError minutes into the job."""
+def _check_task_data(task_object: Any, task: str) -> None:
+    """The data of an mteb task that mteb's own loader reads from the hub is cached or the
+    hub answers: a message naming the key, not a datasets ConnectionError into the job.
+    Tasks with a loader of their own (the project's, mteb's mocks) are left to it."""
     from mwalign.models import hub_dataset_reason
 
-    dataset = mteb.get_task(task).metadata.dataset.get("path")
+    if not type(task_object).load_data.__module__.startswith("mteb.abstasks"):
+        return
+    dataset = task_object.metadata.dataset.get("path")  # mteb's metadata, not our config
     reason = dataset and hub_dataset_reason(dataset, key=f"config.evaluate.tasks: {task!r} reads")
     if reason:
         raise RuntimeError(reason)
@@ -115,13 +118,13 @@ def evaluate_model(
     cache_dir = Path(cache_dir)
     model_path = Path(model_path)
     mteb = import_mteb(cache_dir / "mteb")
-    if task not in OFFLINE_TASKS:
-        _check_task_data(mteb, task)
     start = time.perf_counter()
+    task_object = build_task(task, params)
+    if task not in OFFLINE_TASKS:
+        _check_task_data(task_object, task)
     encoder = build_encoder(
         model_path, params, cache_dir if use_embedding_cache else None, batch_size
     )
-    task_object = build_task(task, params)
     task_object.load_data()  # loaded here, mteb keeps the data: the items need its labels
     cache_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=cache_dir) as predictions:
