@@ -271,8 +271,8 @@ def tiny_model_folder(folder: Path, **config) -> Path:
 
 
 def test_lengths_and_layers_beyond_the_model(tmp_path, counts_dir):
-    from mwalign.checks import position_limit
     from mwalign.config import ConfigError
+    from mwalign.limits import position_limit
 
     bert = tiny_model_folder(
         tmp_path / "bert", model_type="bert", max_position_embeddings=64, num_hidden_layers=2

@@ -28,18 +28,13 @@ from pathlib import Path
 from typing import Any
 
 from mwalign.config import ConfigError
+from mwalign.limits import check_layers, check_seq_length, encoder_config
 
 log = logging.getLogger(__name__)
 
 CHECKS_CACHE_DIR = Path("resources") / "checks"
 # Modules whose code decides which verses are usable: a change to one counts again.
 _COUNTING_MODULES = ("text.py", "sample.py", "bible.py", "evaluate/verses.py")
-# Model types whose position ids start after the padding index (RoBERTa's scheme), so
-# max_position_embeddings - pad_token_id - 1 tokens fit.
-PADDING_OFFSET_TYPES = frozenset(
-    {"roberta", "xlm-roberta", "xlm-roberta-xl", "camembert", "mpnet", "data2vec-text",
-     "longformer", "ibert", "markuplm", "luke"}
-)  # fmt: skip
 
 
 def check_inputs(config: dict[str, Any], *, cache_dir: Path = CHECKS_CACHE_DIR) -> None:
@@ -251,28 +246,6 @@ def check_pool_size(config: dict[str, Any], *, cache_dir: Path) -> None:
 # ------------------------------------------------------------------------ models
 
 
-def position_limit(model_config: dict[str, Any]) -> int | None:
-    """Tokens a transformers model can take, from its config.json; None if it has no limit."""
-    limit = model_config.get("max_position_embeddings")  # a model's file, not our config
-    if not isinstance(limit, int):
-        return None
-    if model_config.get("model_type") in PADDING_OFFSET_TYPES:
-        limit -= int(model_config.get("pad_token_id") or 1) + 1
-    return limit
-
-
-def encoder_config(folder: Path) -> dict[str, Any] | None:
-    """config.json of the transformer in a sentence-transformers (or transformers) folder."""
-    modules = folder / "modules.json"
-    if modules.is_file():
-        for module in json.loads(modules.read_text()):
-            candidate = folder / module.get("path", "") / "config.json"
-            if candidate.is_file():
-                return json.loads(candidate.read_text())
-    path = folder / "config.json"
-    return json.loads(path.read_text()) if path.is_file() else None
-
-
 def model_config_at_hand(model_id: str) -> dict[str, Any] | None:
     """A model's config.json, if readable now without the network: a local folder, the
     materialised folder under resources/models, or the Hugging Face cache."""
@@ -287,26 +260,16 @@ def model_config_at_hand(model_id: str) -> dict[str, Any] | None:
     return json.loads(Path(cached).read_text()) if isinstance(cached, str) else None
 
 
-def check_seq_length(*, key: str, value: int, model_config: dict[str, Any], model: str) -> None:
-    limit = position_limit(model_config)
-    if limit is not None and value > limit:
-        raise ConfigError(
-            f"{key} is {value}, but model {model!r} takes at most {limit} tokens (its "
-            f"max_position_embeddings); allowed: 8 to {limit}"
-        )
-
-
-def check_layers(*, key: str, value: int, model_config: dict[str, Any], model: str) -> None:
-    layers = model_config.get("num_hidden_layers")
-    if isinstance(layers, int) and value > layers:
-        raise ConfigError(
-            f"{key} is {value}, but model {model!r} has {layers} layers; allowed: 0 to {layers}"
-        )
-
-
 def check_model_limits(config: dict[str, Any]) -> None:
     """Students' max_seq_length and the runs' freeze_layers against each model's config.json,
     where it can be read now (otherwise the train job checks them first)."""
+    try:
+        _check_model_limits(config)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+
+
+def _check_model_limits(config: dict[str, Any]) -> None:
     from mwalign.plan import run_settings
 
     for name, student in config["students"].items():

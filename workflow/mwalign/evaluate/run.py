@@ -37,6 +37,18 @@ def student_settings(model_path: Path, params: dict[str, Any]) -> dict[str, Any]
     return dict(params["student"] or saved_student_settings(model_path))
 
 
+def _check_seq_length(model_path: Path, params: dict[str, Any]) -> None:
+    """The length the model is evaluated at fits its position embeddings (a base student's
+    folder may be materialised only after the parse step checked the config)."""
+    from mwalign.limits import check_seq_length, encoder_config
+
+    model_config = encoder_config(model_path)
+    if model_config is not None:
+        length = student_settings(model_path, params)["max_seq_length"]
+        key = "config.students.*.max_seq_length of this model"
+        check_seq_length(key=key, value=length, model_config=model_config, model=str(model_path))
+
+
 def _check_task_data(task_object: Any, task: str) -> None:
     """The data of an mteb task that mteb's own loader reads from the hub is cached or the
     hub answers: a message naming the key, not a datasets ConnectionError into the job.
@@ -119,6 +131,7 @@ def evaluate_model(
     model_path = Path(model_path)
     mteb = import_mteb(cache_dir / "mteb")
     start = time.perf_counter()
+    _check_seq_length(model_path, params)
     task_object = build_task(task, params)
     if task not in OFFLINE_TASKS:
         _check_task_data(task_object, task)

@@ -249,7 +249,8 @@ def check_job_inputs(
 ) -> None:
     """What the config checks could not know before the data and the student existed:
     checked before the job writes or removes anything."""
-    from mwalign.checks import check_layers, check_rows_per_step, check_seq_length, encoder_config
+    from mwalign.checks import check_rows_per_step
+    from mwalign.limits import check_layers, check_seq_length, encoder_config
 
     run = f"config.runs.{params['run']} (or config.train)"
     where = f"the train split of {dataset_path}"
