@@ -153,7 +153,10 @@ def timed_dry_run(
     config_path: Path, prefix: list[str] | None = None, env_extra: dict[str, str] | None = None
 ) -> tuple[float, str]:
     """Wall seconds and combined output of one dry run in a fresh empty folder."""
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env_extra or {})}
+    # The grid needs the hub (its corpus, models and mteb data): with HF_HUB_OFFLINE set the
+    # parse step would stop at once. Parsing never uses the network either way.
+    env = {key: value for key, value in os.environ.items() if key != "HF_HUB_OFFLINE"}
+    env.update(env_extra or {})
     with tempfile.TemporaryDirectory(prefix="dag-") as workdir:
         command = [sys.executable, *(prefix or []), *dry_run_command(config_path, Path(workdir))]
         start = time.perf_counter()

@@ -173,5 +173,52 @@ def test_reference_backend_loads_no_translator_and_file_corpus_may_be_relative(
     assert "translate.transformers.model" not in config_model_ids(validate_config(config()))
     monkeypatch.chdir(tmp_path)
     (tmp_path / "corpus.txt").write_text("A sentence long enough to keep.\n")
-    filled = validate_config(config(corpus__source="file", corpus__file={"path": "corpus.txt"}))
+    changes = translator(model="facebook/nllb-200-distilled-600M")
+    changes.update(corpus__source="file", corpus__file={"path": "corpus.txt"})
+    filled = validate_config(config(**changes))
     assert filled["corpus"]["file"]["path"] == "corpus.txt"
+
+
+def test_model_names_never_collide():
+    from conftest import make_config
+
+    base_run = {"base-tiny": {"student": "tiny", "data": "multiway"}}
+    message = (
+        r"'base-tiny' is made twice: by config.students.tiny "
+        r"and by config.runs.base-tiny"
+    )
+    with pytest.raises(ConfigError, match=message):
+        make_config({"runs": base_run})
+    seeds = {"a": {"student": "tiny", "data": "enx", "seeds": [1, 2]}}
+    seeds["a-seed2"] = {"student": "tiny", "data": "enx"}
+    with pytest.raises(ConfigError, match=r"'a-seed2' is made twice: by config.runs.a and by "):
+        make_config({"runs": seeds})
+    student = {"students": {"x-seed1": {"model": "owner/tiny-student"}}}
+    run = {"runs": {"base-x": {"student": "tiny", "data": "enx", "seeds": [1, 3]}}}
+    with pytest.raises(ConfigError, match=r"'base-x-seed1' is made twice"):
+        make_config({**student, **run})
+
+
+def test_corpus_file_format_and_reference_backend_checked_at_parse_time(tmp_path):
+    from conftest import make_config
+
+    csv = tmp_path / "corpus.csv"
+    csv.write_text("text\nA sentence long enough to keep.\n")
+    file_corpus = {"source": "file", "file": {"path": str(csv)}}
+    message = (
+        r"corpus.file.path '.*corpus.csv': cannot tell the "
+        r"format from the suffix '.csv' \(known suffixes: .txt"
+    )
+    with pytest.raises(ConfigError, match=message):
+        make_config({"corpus": file_corpus})
+    assert make_config({"corpus": {**file_corpus, "file": {"path": str(csv), "format": "txt"}},
+                        "translate": {"backend": "transformers"}})  # fmt: skip
+    message = (
+        r"translate.backend 'reference' .*corpus.source is "
+        r"'file'; allowed: corpus.source 'bible'"
+    )
+    with pytest.raises(ConfigError, match=message):
+        make_config({"corpus": {**file_corpus, "file": {"path": str(csv), "format": "txt"}}})
+    hub = {"source": "huggingface", "huggingface": {"name": "owner/sentences"}}
+    with pytest.raises(ConfigError, match=r"corpus.source is 'huggingface'"):
+        make_config({"corpus": hub})

@@ -4,7 +4,7 @@
     mwalign plan config.yaml [...]
 
 Several files merge in order, as Snakemake merges several ``--configfile`` arguments.
-Both commands run the same validation as the workflow's parse step.
+Both commands run the same checks as the workflow's parse step, from the current folder.
 """
 
 from __future__ import annotations
@@ -38,11 +38,15 @@ def main(argv: list[str] | None = None) -> int:
         command.add_argument("configs", nargs="+", type=Path, help="config YAML files, merged")
     args = parser.parse_args(argv)
 
+    from mwalign.checks import check_inputs
     from mwalign.config import ConfigError, validate_config
     from mwalign.plan import job_table
+    from mwalign.runner import point_caches_into
 
+    point_caches_into(".")
     try:
         config = validate_config(_merged(args.configs))
+        check_inputs(config)
     except ConfigError as err:
         print(err, file=sys.stderr)
         return 1

@@ -19,7 +19,7 @@ from referencing.jsonschema import DRAFT202012
 
 from mwalign import bible
 from mwalign.languages import LANGUAGES, language
-from mwalign.paths import SOURCE_LANGUAGE
+from mwalign.paths import BASE_PREFIX, SOURCE_LANGUAGE
 
 SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
 SCHEMA_FILE = SCHEMA_DIR / "config.schema.yaml"
@@ -161,6 +161,42 @@ def check_corpus(corpus: dict[str, Any]) -> None:
         )
 
 
+def check_model_names(config: dict[str, Any]) -> None:
+    """Base models (``base-{student}``), runs and seeds' jobs (``{run}-seed{k}``) never share
+    a name: each is one result folder."""
+    from mwalign.plan import model_name_sources
+
+    first: dict[str, str] = {}
+    for name, source in model_name_sources(config):
+        if name in first:
+            raise ConfigError(
+                f"model name {name!r} is made twice: by {first[name]} and by {source} "
+                f"(base models are named {BASE_PREFIX}{{student}}, a run with several seeds "
+                "{run}-seed{k}); rename one of them"
+            )
+        first[name] = source
+
+
+def check_corpus_use(config: dict[str, Any]) -> None:
+    """The corpus file's format is known; the reference backend gets Bible verses."""
+    from mwalign.sample import FILE_FORMATS, file_format
+
+    corpus = config["corpus"]
+    if corpus["source"] == "file":
+        try:
+            file_format(Path(corpus["file"]["path"]), corpus["file"]["format"])
+        except ValueError as err:
+            raise ConfigError(f"config.{err}") from None
+    backend = config["translate"]["backend"]
+    if backend == "reference" and corpus["source"] != "bible":
+        raise ConfigError(
+            f"config.translate.backend 'reference' looks up the human translation of each Bible "
+            f"verse, but config.corpus.source is {corpus['source']!r}; allowed: corpus.source "
+            "'bible' with backend 'reference', or backend 'transformers' or 'vllm' for "
+            f"{'/'.join(FILE_FORMATS)} files and Hugging Face datasets"
+        )
+
+
 def _translator_model(config: dict[str, Any]) -> tuple[str, str] | None:
     """(config key, model id as written) of the configured translator; None for `reference`."""
     backend = config["translate"]["backend"]
@@ -260,6 +296,8 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
             check_name(kind[:-1], name)
     check_models(config)
     check_similarity(config)
+    check_model_names(config)
+    check_corpus_use(config)
     check_stages(config)
     return config
 

@@ -399,7 +399,7 @@ def _save_mean_pooled(
 # --------------------------------------------------------------------------- hub
 
 
-def _hub_offline() -> bool:
+def hub_offline() -> bool:
     """HF_HUB_OFFLINE, read now (huggingface_hub reads it once, at import)."""
     from huggingface_hub import constants
 
@@ -436,7 +436,33 @@ def hub_unavailable_reason() -> str | None:
 
     The one offline probe of the project: every model resolver asks this.
     """
-    return "HF_HUB_OFFLINE is set" if _hub_offline() else _hub_unreachable_reason()
+    return "HF_HUB_OFFLINE is set" if hub_offline() else _hub_unreachable_reason()
+
+
+def hub_dataset_cached(name: str) -> bool:
+    """Whether a Hugging Face dataset repository is in the local hub or datasets cache."""
+    from huggingface_hub import constants
+
+    if (Path(constants.HF_HUB_CACHE) / f"datasets--{name.replace('/', '--')}").is_dir():
+        return True
+    datasets_cache = os.environ.get("HF_DATASETS_CACHE") or Path(constants.HF_HOME) / "datasets"
+    return (Path(datasets_cache) / name.replace("/", "___")).is_dir()
+
+
+def hub_dataset_reason(name: str, *, key: str) -> str | None:
+    """None when dataset ``name`` can be read now (cached, or the hub answers), else why not,
+    naming the config key. The job's first check; it probes the hub (a few seconds at most)."""
+    if hub_dataset_cached(name):
+        return None
+    reason = hub_unavailable_reason()
+    if reason is None:
+        return None
+    return (
+        f"{key} {name!r} needs the Hugging Face hub, which cannot be reached ({reason}), and "
+        "the dataset is not in the local cache; run where the hub is reachable (once, to fill "
+        "the cache under resources/hf), or use the packaged Bible (corpus.source: bible) "
+        "and the offline tasks"
+    )
 
 
 def _repo_files(model_id: str) -> list[str]:

@@ -129,6 +129,17 @@ def eval_models(config: dict[str, Any]) -> dict[str, str]:
     return models
 
 
+def model_name_sources(config: dict[str, Any]) -> list[tuple[str, str]]:
+    """(evaluated model name, the config entry that makes it) of every evaluated model.
+
+    Base students (``base-{student}``) and train jobs share one namespace (their result
+    folders), so a name that occurs twice here is a config mistake.
+    """
+    names = [(base, f"config.students.{name}") for base, name in base_models(config).items()]
+    names += [(job, f"config.runs.{run}") for job, run, _ in _train_table(config)]
+    return names
+
+
 def model_student(config: dict[str, Any], model: str) -> str:
     """Student name of an evaluated model: ``base-{student}``, a run, or ``{run}-seed{k}``."""
     models = eval_models(config)

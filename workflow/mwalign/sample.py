@@ -24,6 +24,9 @@ log = logging.getLogger(__name__)
 
 SOURCES = ("bible", "file", "huggingface")
 FILE_FORMATS = ("txt", "jsonl", "parquet")
+# Suffix of a corpus file -> its format, for corpus.file.format: auto.
+FILE_SUFFIXES = {"txt": "txt", "text": "txt", "jsonl": "jsonl", "ndjson": "jsonl",
+                 "parquet": "parquet", "pq": "parquet"}  # fmt: skip
 
 
 def read_bible(settings: dict) -> pd.DataFrame:
@@ -33,19 +36,17 @@ def read_bible(settings: dict) -> pd.DataFrame:
     return pd.DataFrame({"text": frame["text"], "source": f"bible:{edition}", "ref": frame["ref"]})
 
 
-def _file_format(path: Path, fmt: str) -> str:
+def file_format(path: Path, fmt: str) -> str:
+    """The format of the corpus file ``path``: ``fmt``, or from its suffix when ``auto``."""
     if fmt != "auto":
         return fmt
     suffix = path.suffix.lower().lstrip(".")
-    if suffix in ("txt", "text"):
-        return "txt"
-    if suffix in ("jsonl", "ndjson"):
-        return "jsonl"
-    if suffix in ("parquet", "pq"):
-        return "parquet"
+    if suffix in FILE_SUFFIXES:
+        return FILE_SUFFIXES[suffix]
     raise ValueError(
         f"corpus.file.path {str(path)!r}: cannot tell the format from the suffix "
-        f"{path.suffix!r}; set corpus.file.format to one of {list(FILE_FORMATS)}"
+        f"{path.suffix!r} (known suffixes: {', '.join('.' + s for s in FILE_SUFFIXES)}); "
+        f"set corpus.file.format to one of {list(FILE_FORMATS)}"
     )
 
 
@@ -130,7 +131,7 @@ def read_file(settings: dict, counts: Counter) -> pd.DataFrame:
     path = Path(settings["path"])
     if not path.is_file():
         raise ValueError(f"corpus.file.path {str(path)!r} is not a file")
-    fmt = _file_format(path, settings["format"])
+    fmt = file_format(path, settings["format"])
     column = settings["text_column"]
     if fmt == "txt":
         texts = _read_text_lines(path, counts)
@@ -143,10 +144,21 @@ def read_file(settings: dict, counts: Counter) -> pd.DataFrame:
 
 
 def read_huggingface(settings: dict, counts: Counter) -> pd.DataFrame:
-    import datasets  # heavy; only needed online
+    from mwalign.models import hub_dataset_reason
 
     name, column = settings["name"], settings["text_column"]
-    data = datasets.load_dataset(name, settings["config"], split=settings["split"])
+    reason = hub_dataset_reason(name, key="corpus.huggingface.name")
+    if reason is not None:
+        raise ValueError(reason)
+    import datasets  # heavy; only needed online
+
+    try:
+        data = datasets.load_dataset(name, settings["config"], split=settings["split"])
+    except ConnectionError as err:
+        raise ValueError(
+            f"corpus.huggingface.name {name!r}: the Hugging Face hub stopped answering ({err}); "
+            "rerun where it is reachable"
+        ) from err
     if column not in data.column_names:
         raise ValueError(
             f"Hugging Face dataset {name!r} has no column {column!r} "

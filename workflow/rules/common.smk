@@ -19,6 +19,7 @@ if workflow.is_main_process:
     export_gpu_slots(gpus=GPUS.value if GPUS is not None else None)
 
 from mwalign import plan, runlock
+from mwalign.checks import check_inputs
 from mwalign.config import validate_config
 from mwalign.models import check_model_folders
 from mwalign.paths import CT2_DIR, SIMILARITY_SUFFIX, SOURCE_LANGUAGE
@@ -34,6 +35,9 @@ onstart:
 
 
 validate_config(config)
+# Sizes against the data, lengths against the models, the hub when offline: once per run.
+if workflow.is_main_process:
+    check_inputs(config)
 
 PLAN = plan.make_plan(config)
 LANGUAGES = PLAN.languages

@@ -45,6 +45,32 @@ def student_settings(model_path: Path, params: dict[str, Any]) -> dict[str, Any]
     return dict(params["student"] or saved_student_settings(model_path))
 
 
+def _check_seq_length(model_path: Path, params: dict[str, Any]) -> None:
+    """The length the model is evaluated at fits its position embeddings (a base student's
+    folder may be materialised only after the parse step checked the config)."""
+    from mwalign.limits import check_seq_length, encoder_config
+
+    model_config = encoder_config(model_path)
+    if model_config is not None:
+        length = student_settings(model_path, params)["max_seq_length"]
+        key = "config.students.*.max_seq_length of this model"
+        check_seq_length(key=key, value=length, model_config=model_config, model=str(model_path))
+
+
+def _check_task_data(task_object: Any, task: str) -> None:
+    """The data of an mteb task that mteb's own loader reads from the hub is cached or the
+    hub answers: a message naming the key, not a datasets ConnectionError into the job.
+    Tasks with a loader of their own (the project's, mteb's mocks) are left to it."""
+    from mwalign.models import hub_dataset_reason
+
+    if not type(task_object).load_data.__module__.startswith("mteb.abstasks"):
+        return
+    dataset = task_object.metadata.dataset.get("path")  # mteb's metadata, not our config
+    reason = dataset and hub_dataset_reason(dataset, key=f"config.evaluate.tasks: {task!r} reads")
+    if reason:
+        raise RuntimeError(reason)
+
+
 def build_task(task: str, params: dict[str, Any]) -> Any:
     """An mteb task object: one of the project's offline tasks, or an mteb task by name."""
     if task in OFFLINE_TASKS:
@@ -122,10 +148,13 @@ def evaluate_model(
     model_path = Path(model_path)
     mteb = import_mteb(cache_dir / "mteb")
     start = time.perf_counter()
+    _check_seq_length(model_path, params)
+    task_object = build_task(task, params)
+    if task not in OFFLINE_TASKS:
+        _check_task_data(task_object, task)
     encoder = build_encoder(
         model_path, params, cache_dir if use_embedding_cache else None, batch_size
     )
-    task_object = build_task(task, params)
     task_object.load_data()  # loaded here, mteb keeps the data: the items need its labels
     cache_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=cache_dir) as predictions:

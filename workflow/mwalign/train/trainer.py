@@ -253,6 +253,30 @@ def save_outputs(trainer: SentenceTransformerTrainer, out_dir: Path, record: dic
     os.replace(tmp, out_dir)
 
 
+def check_job_inputs(
+    params: dict, *, ids: list[int], dataset_path: Path, student_path: Path
+) -> None:
+    """What the config checks could not know before the data and the student existed:
+    checked before the job writes or removes anything."""
+    from mwalign.checks import check_rows_per_step
+    from mwalign.limits import check_layers, check_seq_length, encoder_config
+
+    run = f"config.runs.{params['run']} (or config.train)"
+    where = f"the train split of {dataset_path}"
+    check_rows_per_step(key=f"{run} batch_ids", params=params, rows=len(set(ids)), where=where)
+    model_config = encoder_config(student_path)
+    if model_config is None:
+        return
+    student = params["student"]
+    model = student["model"]
+    key = f"config.students.{student['name']}.max_seq_length"
+    check_seq_length(
+        key=key, value=student["max_seq_length"], model_config=model_config, model=model
+    )
+    value = params["train"]["freeze_layers"]
+    check_layers(key=f"{run} freeze_layers", value=value, model_config=model_config, model=model)
+
+
 def run_record(
     params: dict,
     trainer: SentenceTransformerTrainer,
@@ -312,6 +336,9 @@ def train_run(
     out_dir = Path(out_dir)
     work_dir = out_dir.parent / f".{out_dir.name}.work"
     dataset, ids = build_dataset(params, Path(dataset_path), teacher_path and Path(teacher_path))
+    check_job_inputs(
+        params, ids=ids, dataset_path=Path(dataset_path), student_path=Path(student_path)
+    )
     student = params["student"]
     model = load_student(
         student_path,
