@@ -39,7 +39,12 @@ import json, logging, sys
 logging.basicConfig(level=logging.INFO)
 from mwalign.train import train_run
 spec = json.loads(open(sys.argv[1]).read())
-train_run(spec["params"], spec["dataset"], spec["student"], spec["out"])
+train_run(
+    params=spec["params"],
+    dataset_path=spec["dataset"],
+    student_path=spec["student"],
+    out_dir=spec["out"],
+)
 """
 WRITE_CHILD = """
 import sys, time
