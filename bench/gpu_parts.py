@@ -216,7 +216,7 @@ def part_train(work: Path, sizes: Sizes, device: str) -> dict:
 
 def part_evaluate(work: Path, sizes: Sizes, device: str) -> dict:
     import torch
-    from mwalign.evaluate.run import build_encoder
+    from mwalign.evaluate.run import build_encoder, encoder_params
     from synthetic import sentence_lengths, sentences
 
     student = student_folder(work, sizes)
@@ -229,7 +229,8 @@ def part_evaluate(work: Path, sizes: Sizes, device: str) -> dict:
         for batch in sizes.eval_batches:
             if device == "cuda":
                 torch.cuda.reset_peak_memory_stats()
-            encoder = build_encoder(student, {"precision": precision, "prefix": ""}, None, batch)
+            params = encoder_params(precision=precision, prefix="", name="bench")
+            encoder = build_encoder(student, params, None, batch)
             encoder.embed(warm)  # loads the model; kernels warm (other texts: no cache hits)
             started = time.perf_counter()
             encoder.embed(texts)

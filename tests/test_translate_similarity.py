@@ -47,7 +47,8 @@ def test_shard_cosines_blank_rows_and_cache(tmp_path, encoder):
     sources = ["In the beginning.", "God said, let there be light.", "The earth.", "x y"]
     texts = ["Im Anfang.", "God said, let there be light.", "", "Wasser"]
     shard = write_shard(tmp_path / "0.parquet", sources, texts)
-    settings = {"model": str(encoder), "prefix": "", "batch_size": 2}
+    settings = {"model": str(encoder), "prefix": "", "batch_size": 2, "student": None,
+                "max_seq_length": None, "pooling": None, "attention": "pretrained"}  # fmt: skip
     kwargs = dict(shard_path=shard, encoder_dir=encoder, settings=settings,
                   cache_dir=tmp_path / "cache")  # fmt: skip
     stats = score_shard(**kwargs, out_path=tmp_path / "s.parquet", stats_path=tmp_path / "s.json")
@@ -94,11 +95,21 @@ def test_assemble_counts_and_drops_low_similarity(tmp_path, drop_flagged):
     assert card["multiway"]["dropped"] == (3 if drop_flagged else 0)
 
 
-def test_similarity_settings_default_to_the_first_student():
+def test_similarity_settings_default_to_the_first_student(tmp_path):
     config = load_config(ROOT / "config.yaml", {"translate": {"similarity": {"enabled": True}}})
-    student = next(iter(config["students"].values()))
+    name, student = next(iter(config["students"].items()))
     params = similarity_params(config)
-    assert params == {"model": student["model"], "prefix": student["prefix"], "batch_size": 64}
+    loading = {key: student[key] for key in ("max_seq_length", "pooling", "attention")}
+    assert params == {"model": student["model"], "prefix": student["prefix"], "batch_size": 64,
+                      "student": name, **loading}  # fmt: skip
+    named = load_config(
+        ROOT / "config.yaml",
+        {"translate": {"similarity": {"enabled": True, "model": str(tmp_path)}}},
+    )
+    assert similarity_params(named) == {
+        "model": str(tmp_path), "prefix": "", "batch_size": 64, "student": None,
+        "max_seq_length": None, "pooling": None, "attention": "pretrained",
+    }  # fmt: skip
     assert (
         assemble_similarity(config)["threshold"] == config["translate"]["similarity"]["threshold"]
     )

@@ -233,20 +233,30 @@ def convert_params(config: dict[str, Any], slug: str) -> dict[str, Any]:
 
 
 def similarity_params(config: dict[str, Any]) -> dict[str, Any] | None:
-    """What a shard's similarity scores depend on (encoder, prefix, batch); None when off.
+    """What a shard's similarity scores depend on (encoder, prefix, batch, and how the
+    encoder is loaded); None when off.
 
-    ``model: null`` is the first student's model, with that student's prefix unless
-    ``prefix`` is set; a named model has no prefix unless ``prefix`` is set.
+    ``model: null`` is the first student's model, loaded as that student (length, pooling,
+    attention), with its prefix unless ``prefix`` is set; a named model is loaded as its
+    folder saved it, with no prefix unless ``prefix`` is set.
     """
     settings = config["translate"]["similarity"]
     if not settings["enabled"]:
         return None
     model, prefix = settings["model"], settings["prefix"]
+    # a named encoder keeps its folder's length and pooling
+    loading = {"student": None, "max_seq_length": None, "pooling": None, "attention": "pretrained"}
     if model is None:
-        student = next(iter(config["students"].values()))
+        name, student = next(iter(config["students"].items()))
         model = student["model"]
         prefix = student["prefix"] if prefix is None else prefix
-    return {"model": model, "prefix": prefix or "", "batch_size": settings["batch_size"]}
+        loading = {"student": name, **{key: student[key] for key in list(loading)[1:]}}
+    return {
+        "model": model,
+        "prefix": prefix or "",
+        "batch_size": settings["batch_size"],
+        **loading,
+    }
 
 
 def assemble_similarity(config: dict[str, Any]) -> dict[str, Any] | None:

@@ -82,7 +82,7 @@ def set_pooling(model: Any, pooling: str) -> None:
 def load_student(
     path: str | os.PathLike,
     *,
-    pooling: str,
+    pooling: str | None,
     attention: str,
     max_seq_length: int | None = None,
     prefix: str | None = None,
@@ -91,7 +91,7 @@ def load_student(
 ) -> Any:
     """The folder ``path`` as a SentenceTransformer with the student's pooling and attention
     (and, when not None, its length and prefix, as in
-    :func:`mwalign.models.load_sentence_transformer`)."""
+    :func:`mwalign.models.load_sentence_transformer`); ``pooling=None`` keeps the folder's."""
     config_kwargs = attention_config_kwargs(path, attention, where=f"{where}.attention")
     model = load_sentence_transformer(
         path,
@@ -100,6 +100,7 @@ def load_student(
         device=device,
         config_kwargs=config_kwargs,
     )
-    set_pooling(model, pooling)
-    log.info("loaded %s: %s pooling, %s attention", path, pooling, attention)
+    if pooling is not None:
+        set_pooling(model, pooling)
+    log.info("loaded %s: %s pooling, %s attention", path, pooling or "its own", attention)
     return model

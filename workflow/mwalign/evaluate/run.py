@@ -39,10 +39,35 @@ def _load_model(model_path: Path, settings: dict[str, Any], params: dict[str, An
 
 def student_settings(model_path: Path, params: dict[str, Any]) -> dict[str, Any]:
     """``{"prefix", "max_seq_length"}`` the model is evaluated with: a base student's from
-    the job's params, a trained model's as its folder saved them."""
+    the job's params, a trained model's as its folder saved them (``params["student"]``
+    None); a value left None in ``params["student"]`` is the folder's own."""
     from mwalign.models import saved_student_settings
 
-    return dict(params["student"] or saved_student_settings(model_path))
+    settings = saved_student_settings(model_path)
+    overrides = params["student"] or {}
+    settings.update({key: value for key, value in overrides.items() if value is not None})
+    return settings
+
+
+def encoder_params(
+    *,
+    precision: str,
+    prefix: str | None = None,
+    max_seq_length: int | None = None,
+    pooling: str | None = None,
+    attention: str = "pretrained",
+    name: str,
+) -> dict[str, Any]:
+    """The params :func:`build_encoder` reads, for an encoder that is not an evaluation
+    job's (the similarity check, benchmarks): None keeps the folder's own prefix, length
+    and pooling. ``name`` is the student or config key errors name."""
+    return {
+        "student": {"prefix": prefix, "max_seq_length": max_seq_length},
+        "student_name": name,
+        "pooling": pooling,
+        "attention": attention,
+        "precision": precision,
+    }
 
 
 def _check_seq_length(model_path: Path, params: dict[str, Any]) -> None:
@@ -105,7 +130,7 @@ def build_encoder(
         [
             model_fingerprint(model_path)[:16],
             f"L{length}",
-            params["pooling"],
+            params["pooling"] or "folder-pooling",
             params["attention"],
             precision.name,
         ]

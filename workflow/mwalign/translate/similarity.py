@@ -53,7 +53,7 @@ def score_shard(
     ``settings`` is :func:`similarity_params`. Rows whose source or translation is blank
     get NaN (the empty flag covers them), never a low-similarity flag.
     """
-    from mwalign.evaluate.run import build_encoder
+    from mwalign.evaluate.run import build_encoder, encoder_params
 
     started = time.perf_counter()
     table = read_table(shard_path, TRANSLATION)
@@ -64,12 +64,15 @@ def score_shard(
         i for i, (s, t) in enumerate(zip(sources, texts, strict=True)) if s.strip() and t.strip()
     ]
     cosines = np.full(len(ids), np.nan, dtype=np.float32)
-    encoder = build_encoder(
-        encoder_dir,
-        {"prefix": settings["prefix"], "precision": "fp32"},
-        cache_dir,
-        batch_size=settings["batch_size"],
+    params = encoder_params(
+        precision="fp32",
+        prefix=settings["prefix"],
+        max_seq_length=settings["max_seq_length"],
+        pooling=settings["pooling"],
+        attention=settings["attention"],
+        name=settings["student"] or "similarity",
     )
+    encoder = build_encoder(encoder_dir, params, cache_dir, batch_size=settings["batch_size"])
     if scored:
         source_vectors = encoder.embed([sources[i] for i in scored])  # (n, dim)
         text_vectors = encoder.embed([texts[i] for i in scored])  # (n, dim)
