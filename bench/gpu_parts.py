@@ -254,6 +254,7 @@ def _translate(work: Path, corpus: Path, name: str, config: dict) -> dict:
     stats = translate_shard(
         corpus_path=corpus, lang=TARGET, shard=0, params=params, out_path=out,
         stats_path=out.with_suffix(".json"), work_dir=work / name / "work", seed=SEED,
+        model_dir=params[params["backend"]]["model"],  # a local folder: no fetch needed
     )  # fmt: skip
     stats["texts"] = read_table(out).column("text").to_pylist()
     return stats

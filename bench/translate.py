@@ -112,6 +112,17 @@ def filled_params(args: argparse.Namespace, cfg: dict) -> dict:
     return translate_params(apply_schema(config)["translate"], args.lang)
 
 
+def translator_folder(model: str, work: Path) -> str:
+    """The model folder translate jobs load: ``model`` itself, or what fetch_model makes of it."""
+    from mwalign.models import materialise_model, translator_slug
+
+    if Path(model).is_dir():
+        return model
+    folder = work / "models" / translator_slug(model)
+    materialise_model(model, folder, kind="translator")
+    return str(folder)
+
+
 def run_shard(
     args: argparse.Namespace, corpus: Path, p: dict, name: str, work: Path, fresh: bool = True
 ) -> dict:
@@ -138,6 +149,7 @@ def run_shard(
         stats_path=stats_path,
         work_dir=work / name / "work",
         seed=args.seed,
+        model_dir=translator_folder(args.model, work),
     )
     stats["texts"] = read_table(out).column("text").to_pylist()
     return stats
@@ -292,7 +304,7 @@ def bench_ctranslate2(args, corpus: Path, work: Path, results: dict) -> None:
     )
     os.chdir(work)  # converted models live under work/resources/ctranslate2/
     started = time.perf_counter()
-    convert_model(model_id=str(model), out_dir=converted_dir(str(model)), trust_remote_code=False)
+    convert_model(model_id=str(model), model_dir=model, out_dir=converted_dir(str(model)))
     convert_seconds = round(time.perf_counter() - started, 1)
     base = {"model": str(model), "family": "nllb", "token_budget": args.token_budget,
             "max_batch_size": 64, "max_new_tokens_ratio": 1.0,

@@ -156,7 +156,8 @@ def shard_spec(folder: Path, corpus: Path, params: dict) -> dict:
     out = folder / "de.parquet"
     return {"corpus_path": corpus, "lang": "de", "shard": 0, "params": params,
             "out_path": out, "stats_path": out.with_suffix(".json"),
-            "work_dir": folder / "work", "seed": 13}  # fmt: skip
+            "work_dir": folder / "work", "seed": 13,
+            "model_dir": params["transformers"]["model"]}  # fmt: skip
 
 
 @pytest.mark.slow

@@ -20,6 +20,7 @@ from mwalign.models import (
     model_slug,
     read_e5s1,
     read_model_info,
+    translator_slug,
     validate_model_id,
 )
 
@@ -533,3 +534,37 @@ def test_damaged_weights_are_caught_with_how_to_rebuild(tmp_path, offline_hub):
         models.check_model_folders([out])
     _replace_bytes(weights, original)
     load_sentence_transformer(out)
+
+
+def test_translator_slug_never_collides_with_the_encoder_slug(tmp_path):
+    slugs = {
+        model_slug("google/gemma-3-270m"),
+        translator_slug("google/gemma-3-270m"),
+        translator_slug("google/gemma-3-270m", "a/model-q4.gguf"),
+        translator_slug("google/gemma-3-270m", "a_model-q4.gguf"),
+        translator_slug(str(tmp_path)),
+    }
+    assert len(slugs) == 5
+    assert translator_slug("google/gemma-3-270m") == "google--gemma-3-270m--translator"
+
+
+def test_materialise_local_translator_is_a_plain_folder(tmp_path, offline_hub):
+    source = _tiny_hf_encoder(tmp_path / "translator")
+    out = tmp_path / "models" / translator_slug(str(source))
+    info = materialise_model(str(source), out, kind="translator")
+    assert info["kind"] == "translator" and info["gguf_file"] is None
+    assert info["source"] == "local" and info["sha256"] == file_sha256(out / "model.safetensors")
+    assert (out / "config.json").is_file() and not (out / "modules.json").exists()
+    assert (out / "tokenizer_config.json").is_file()
+    assert materialise_model(str(source), out, kind="translator") == info  # kept as is
+    with pytest.raises(RuntimeError, match="as translator .* not as encoder"):
+        materialise_model(str(source), out)
+    with pytest.raises(ValueError, match="allowed kinds"):
+        materialise_model(str(source), tmp_path / "x", kind="decoder")
+
+
+def test_unknown_translator_offline_names_the_packaged_translators(tmp_path, offline_hub):
+    with pytest.raises(RuntimeError) as err:
+        materialise_model("no-such-owner/mt", tmp_path / "m", kind="translator")
+    assert "translator 'no-such-owner/mt'" in str(err.value)
+    assert "google/gemma-3-270m" in str(err.value) and not (tmp_path / "m").exists()

@@ -79,7 +79,7 @@ def converted(models, tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("project")
     for model in models.values():
         out = root / converted_dir(str(model))
-        convert_model(model_id=str(model), out_dir=out, trust_remote_code=False)
+        convert_model(model_id=str(model), model_dir=model, out_dir=out)
     return root
 
 
@@ -178,7 +178,7 @@ def test_a_missing_conversion_is_named(models, tmp_path, monkeypatch):
 def test_conversion_is_done_once(project, models):
     out = Path(converted_dir(str(models["nllb"])))
     stamp = (out / "model.bin").stat().st_mtime_ns
-    info = convert_model(model_id=str(models["nllb"]), out_dir=out, trust_remote_code=False)
+    info = convert_model(model_id=str(models["nllb"]), model_dir=models["nllb"], out_dir=out)
     assert (out / "model.bin").stat().st_mtime_ns == stamp  # kept, not reconverted
     assert info["model"] == str(models["nllb"]) and (out / INFO_FILE).exists()
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]  # no scratch left

@@ -9,6 +9,7 @@ import pytest
 from conftest import translate_section
 from mwalign import schemas
 from mwalign.io import read_table, write_table
+from mwalign.models import materialise_model, translator_slug
 from mwalign.translate import translate_params, translate_shard
 
 pytestmark = [
@@ -21,6 +22,7 @@ pytestmark = [
     ),
 ]
 
+GEMMA = "google/gemma-3-270m"
 SENTENCES = [
     "The children are playing in the garden.",
     "My brother bought a new car last week.",
@@ -38,15 +40,26 @@ def corpus(tmp_path_factory):
     return path
 
 
+@pytest.fixture(scope="module")
+def gemma(tmp_path_factory):
+    """The packaged Gemma as fetch_model makes it offline: a plain transformers folder."""
+    folder = tmp_path_factory.mktemp("models") / translator_slug(GEMMA)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HF_HUB_OFFLINE", "1")
+        info = materialise_model(GEMMA, folder, kind="translator")
+    assert info["source"] == "packaged" and "4-bit GGUF copy" in info["provenance"]
+    assert info["kind"] == "translator" and (folder / "tokenizer.json").is_file()
+    return folder
+
+
 @pytest.mark.parametrize("lang", ["de", "fr", "es", "ru", "zh"])
-def test_gemma_translations_are_real_and_in_the_target_script(tmp_path, corpus, monkeypatch, lang):
+def test_gemma_translations_are_real_and_in_the_target_script(tmp_path, corpus, gemma, lang):
     import torch
 
     torch.set_num_threads(2)
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     cfg = {
         "backend": "transformers",
-        "transformers": {"model": "google/gemma-3-270m", "prompt": "fewshot", "dtype": "float32"},
+        "transformers": {"model": GEMMA, "prompt": "fewshot", "dtype": "float32"},
     }
     out = tmp_path / f"{lang}.parquet"
     params = translate_params(translate_section(cfg, [lang]), lang)
@@ -59,9 +72,10 @@ def test_gemma_translations_are_real_and_in_the_target_script(tmp_path, corpus, 
         stats_path=tmp_path / "stats.json",
         work_dir=tmp_path / "work",
         seed=13,
+        model_dir=gemma,
     )
     frame = read_table(out, schemas.TRANSLATION).to_pandas()
-    assert stats["model"] == "google/gemma-3-270m" and "packaged" in str(stats["provenance"])
+    assert stats["model"] == GEMMA and "packaged" in str(stats["provenance"])
     for row in frame.itertuples():
         assert row.text.strip(), f"empty {lang} output for {row.source_text!r}"
         assert not row.flag_copy, f"copy: {row.text!r}"

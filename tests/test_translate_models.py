@@ -156,6 +156,7 @@ def lang_params(cfg: dict, lang: str) -> dict:
 
 
 def run(tmp_path: Path, corpus: Path, cfg: dict, lang: str = "de", name: str = "out"):
+    """Translate the corpus with the local model folder that ``cfg`` names."""
     out = tmp_path / name / f"{lang}.parquet"
     stats = translate_shard(
         corpus_path=corpus,
@@ -166,6 +167,7 @@ def run(tmp_path: Path, corpus: Path, cfg: dict, lang: str = "de", name: str = "
         stats_path=out.with_suffix(".json"),
         work_dir=tmp_path / name / "work",
         seed=13,
+        model_dir=cfg[cfg["backend"]]["model"],
     )
     return read_table(out, schemas.TRANSLATION).to_pandas(), stats
 
@@ -262,7 +264,7 @@ def test_too_long_sources_are_truncated_or_skipped_and_counted(tmp_path, corpus,
 
 def test_nllb_forces_the_target_language_token(models):
     params = lang_params(settings(models["nllb"], "nllb"), "zh")["transformers"]
-    backend = TransformersBackend(params, "zh", seed=1)
+    backend = TransformersBackend(params, "zh", seed=1, model_dir=models["nllb"])
     assert backend.forced_bos == backend.tokenizer.convert_tokens_to_ids("zho_Hans")
     assert backend.tokenizer.src_lang == "eng_Latn"
     captured = {}
@@ -280,11 +282,11 @@ def test_nllb_forces_the_target_language_token(models):
         params = translate_params(
             translate_section(settings(models["nllb"], "nllb"), ["ar"]), "ar"
         )["transformers"]
-        TransformersBackend(params, "ar", seed=1)
+        TransformersBackend(params, "ar", seed=1, model_dir=models["nllb"])
 
 
 def test_family_mismatch_is_named(models):
     params = lang_params(settings(models["llama"], "marian"), "de")["transformers"]
-    backend = TransformersBackend(params, "de", seed=1)
+    backend = TransformersBackend(params, "de", seed=1, model_dir=models["llama"])
     with pytest.raises(ValueError, match="decoder-only model .*family is 'marian'"):
         backend.translate(["Hello."], ["1:1:1"])

@@ -309,13 +309,14 @@ def hub_dataset_cached(name: str) -> bool:
 
 
 def _model_available_offline(model_id: str) -> bool:
-    from mwalign.models import PACKAGED_SOURCES
+    from mwalign.models import PACKAGED_SOURCES, PACKAGED_TRANSLATORS, translator_slug
+    from mwalign.paths import MODELS_DIR
     from mwalign.plan import model_dir
-    from mwalign.translate.hf_models import PACKAGED_GGUF
 
-    if model_id in PACKAGED_SOURCES or model_id in PACKAGED_GGUF:
+    if model_id in PACKAGED_SOURCES or model_id in PACKAGED_TRANSLATORS:
         return True
-    if model_id.startswith("/") or Path(model_dir(model_id)).is_dir():
+    translator = Path(MODELS_DIR) / translator_slug(model_id)
+    if model_id.startswith("/") or Path(model_dir(model_id)).is_dir() or translator.is_dir():
         return True
     return model_config_at_hand(model_id) is not None
 

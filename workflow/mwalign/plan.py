@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mwalign.evaluate.settings import OFFLINE_TASKS
-from mwalign.models import model_slug
+from mwalign.models import model_slug, translator_slug
 from mwalign.paths import BASE_PREFIX, MODELS_DIR
 from mwalign.provenance import derive_seed
 from mwalign.translate.config import shard_count, translate_params
@@ -227,9 +227,10 @@ def translator_dir(config: dict[str, Any], lang: str) -> str:
 
 
 def convert_params(config: dict[str, Any], slug: str) -> dict[str, Any]:
-    """The convert_ctranslate2 rule's params for one translator: its id and the trust decision."""
+    """The convert_ctranslate2 rule's params for one translator: its id and its input, the
+    folder fetch_model made (which records the trust decision)."""
     model_id = ctranslate2_models(config)[slug]
-    return {"model_id": model_id, "allow_remote_code": remote_code_allowed(config, model_id)}
+    return {"model_id": model_id, "model_dir": f"{MODELS_DIR}/{translator_slug(model_id)}"}
 
 
 def similarity_params(config: dict[str, Any]) -> dict[str, Any] | None:
@@ -276,19 +277,52 @@ def model_dir(model_id: str) -> str:
     return f"{MODELS_DIR}/{model_slug(model_id)}"
 
 
-def model_ids(config: dict[str, Any]) -> dict[str, str]:
-    """Slug -> model id of every encoder the fetch_model rule materialises (teacher, students)."""
+def _translator(config: dict[str, Any], lang: str) -> tuple[str, str | None] | None:
+    """(model id, GGUF file) of ``lang``'s translator; None for the reference backend."""
+    backend = config["translate"]["backend"]
+    if backend == "reference":
+        return None
+    settings = config["translate"][backend]
+    gguf_file = settings["gguf_file"] if backend == "transformers" else None
+    return settings["model"].replace("{lang}", lang), gguf_file
+
+
+def fetched_translator_dir(config: dict[str, Any], lang: str) -> str | None:
+    """Folder the fetch_model rule materialises ``lang``'s translator into (None: no model)."""
+    translator = _translator(config, lang)
+    if translator is None:
+        return None
+    return f"{MODELS_DIR}/{translator_slug(*translator)}"
+
+
+def _fetch_table(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Slug -> what fetch_model makes: encoders (teacher, students), then each translator."""
     ids = [config["teacher"]["model"], *(s["model"] for s in config["students"].values())]
     similarity = similarity_params(config)
     if similarity is not None:
         ids.append(similarity["model"])  # the first student's, or an encoder of its own
-    return {model_slug(model_id): model_id for model_id in ids}
+    table = {
+        model_slug(model_id): {"model_id": model_id, "kind": "encoder", "gguf_file": None}
+        for model_id in ids
+    }
+    for lang in config["languages"]:
+        translator = _translator(config, lang)
+        if translator is not None:
+            model_id, gguf_file = translator
+            entry = {"model_id": model_id, "kind": "translator", "gguf_file": gguf_file}
+            table[translator_slug(model_id, gguf_file)] = entry
+    return table
+
+
+def model_ids(config: dict[str, Any]) -> dict[str, str]:
+    """Slug -> model id of every model the fetch_model rule materialises, translators too."""
+    return {slug: entry["model_id"] for slug, entry in _fetch_table(config).items()}
 
 
 def fetch_params(config: dict[str, Any], slug: str) -> dict[str, Any]:
-    """The fetch_model rule's params for one model folder: its id and the trust decision."""
-    model_id = model_ids(config)[slug]
-    return {"model_id": model_id, "allow_remote_code": remote_code_allowed(config, model_id)}
+    """The fetch_model rule's params for one model folder: id, kind, GGUF file, trust."""
+    entry = _fetch_table(config)[slug]
+    return {**entry, "allow_remote_code": remote_code_allowed(config, entry["model_id"])}
 
 
 # ------------------------------------------------------------------------- table

@@ -22,7 +22,7 @@ from mwalign import plan, runlock
 from mwalign.checks import check_inputs
 from mwalign.config import validate_config
 from mwalign.models import check_model_folders
-from mwalign.paths import CT2_DIR, SIMILARITY_SUFFIX, SOURCE_LANGUAGE
+from mwalign.paths import CT2_DIR, MODELS_DIR, SIMILARITY_SUFFIX, SOURCE_LANGUAGE
 from mwalign.schedule import PRIORITY, job_threads
 
 # A second run in a folder where one is running stops here, saying which process has it.
@@ -49,7 +49,7 @@ EVAL_MODELS = PLAN.eval_models
 TASKS = PLAN.tasks
 MODEL_IDS = PLAN.model_ids
 # A deleted or truncated weights file of a materialised model stops the run here.
-check_model_folders([plan.model_dir(model_id) for model_id in MODEL_IDS.values()])
+check_model_folders([f"{MODELS_DIR}/{slug}" for slug in MODEL_IDS])
 SIMILARITY = plan.similarity_params(config)  # None unless translate.similarity.enabled
 CT2_MODELS = plan.ctranslate2_models(config)  # slug -> id; empty for other backends
 
@@ -144,10 +144,13 @@ def translate_env(backend):
 
 
 def translate_inputs(wildcards):
-    """The corpus, and for the ctranslate2 backend the language's converted translator."""
+    """The corpus and the language's translator: the folder fetch_model made of it, or for
+    the ctranslate2 backend its converted copy; the reference backend needs no model."""
     inputs = {"corpus": rules.sample.output.corpus}
     if config["translate"]["backend"] == "ctranslate2":
         inputs["translator"] = plan.translator_dir(config, wildcards.lang)
+    elif config["translate"]["backend"] != "reference":
+        inputs["model"] = plan.fetched_translator_dir(config, wildcards.lang)
     return inputs
 
 

@@ -15,5 +15,7 @@ rule fetch_model:
     params:
         model_id=lambda wc: plan.fetch_params(config, wc.slug)["model_id"],
         allow_remote_code=lambda wc: plan.fetch_params(config, wc.slug)["allow_remote_code"],
+        kind=lambda wc: plan.fetch_params(config, wc.slug)["kind"],
+        gguf_file=lambda wc: plan.fetch_params(config, wc.slug)["gguf_file"],
     script:
         "../scripts/fetch_model.py"

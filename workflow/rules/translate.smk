@@ -1,4 +1,6 @@
 rule convert_ctranslate2:
+    input:
+        model=lambda wc: plan.convert_params(config, wc.translator)["model_dir"],
     output:
         directory(f"{CT2_DIR}/{{translator}}"),
     log:
@@ -13,9 +15,6 @@ rule convert_ctranslate2:
         runtime=60,
     params:
         model_id=lambda wc: plan.convert_params(config, wc.translator)["model_id"],
-        allow_remote_code=lambda wc: plan.convert_params(config, wc.translator)[
-            "allow_remote_code"
-        ],
     script:
         "../scripts/convert_ctranslate2.py"
 

@@ -16,4 +16,6 @@ materialise_model(
     snakemake.params.model_id,
     snakemake.output[0],
     allow_remote_code=snakemake.params.allow_remote_code,
+    kind=snakemake.params.kind,
+    gguf_file=snakemake.params.gguf_file,
 )

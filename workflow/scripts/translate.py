@@ -21,4 +21,5 @@ translate_shard(
     stats_path=snakemake.output.stats,
     work_dir=snakemake.params.work_dir,
     seed=snakemake.params.seed,
+    model_dir=snakemake.input.get("model"),
 )

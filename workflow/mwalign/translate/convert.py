@@ -35,22 +35,25 @@ def read_converted_info(folder: str | os.PathLike) -> dict:
     return read_json(Path(folder) / INFO_FILE)
 
 
-def convert_model(*, model_id: str, out_dir: str | os.PathLike, trust_remote_code: bool) -> dict:
+def convert_model(
+    *, model_id: str, model_dir: str | os.PathLike, out_dir: str | os.PathLike
+) -> dict:
     """Make ``out_dir`` a CTranslate2 copy of ``model_id``; return its info record.
 
-    ``model_id`` is a Hugging Face id (from the cache or hub) or a local folder. The folder
+    ``model_dir`` is the translator folder that fetch_model made of ``model_id`` (its
+    record says whether the model's own code may run). The folder
     is built next to ``out_dir`` and renamed into place, so a killed job leaves nothing
     that looks complete; an existing complete ``out_dir`` of the same model is kept.
     """
     import ctranslate2
 
-    from mwalign.translate.hf_models import load_tokenizer, resolve_model
+    from mwalign.translate.hf_models import load_tokenizer, translator_source
 
     out_dir = Path(out_dir)
     if (out_dir / INFO_FILE).exists() and read_converted_info(out_dir)["model"] == model_id:
         log.info("%s already holds %s; nothing to do", out_dir, model_id)
         return read_converted_info(out_dir)
-    source = resolve_model(model_id, None, trust_remote_code)
+    source = translator_source(model_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
     try:

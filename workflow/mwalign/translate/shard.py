@@ -176,12 +176,14 @@ def translate_shard(
     stats_path: str | Path,
     work_dir: str | Path,
     seed: int,
+    model_dir: str | Path | None = None,
 ) -> dict:
     """Translate shard ``shard`` of the corpus into ``lang``; write the shard and its stats.
 
     ``params`` is :func:`mwalign.translate.translate_params` for ``lang``; ``work_dir``
     keeps finished batches between attempts (removed once the shard is written);
-    ``seed`` is the experiment seed (the job derives its own from it). Writes
+    ``seed`` is the experiment seed (the job derives its own from it); ``model_dir`` is
+    the translator folder of a model backend (fetch_model's output; None for reference). Writes
     ``out_path`` (schema TRANSLATION, id order) and ``stats_path`` (JSON); returns the stats.
     """
     if params["language"] != lang:
@@ -192,7 +194,7 @@ def translate_shard(
     sources = rows.column("text").to_pylist()
     refs = rows.column("ref").to_pylist()
     job_seed = derive_seed(seed, "translate", lang, shard)
-    backend = make_backend(params, job_seed)
+    backend = make_backend(params, job_seed, model_dir=str(model_dir) if model_dir else None)
     backend.check_corpus(rows.column("source").to_pylist())
     settings = params[params["backend"]]
     # the reference backend has no token limit: its settings lack both keys

@@ -40,8 +40,12 @@ class Backend(Protocol):
         """Model ids, revisions, dtype, device: what the stats record."""
 
 
-def make_backend(params: dict, seed: int) -> Backend:
-    """The backend named by ``params['backend']``, set up for ``params['language']``."""
+def make_backend(params: dict, seed: int, *, model_dir: str | None = None) -> Backend:
+    """The backend named by ``params['backend']``, set up for ``params['language']``.
+
+    ``model_dir`` is the translator folder (fetch_model's output) of the transformers and
+    vllm backends; the reference backend takes none, ctranslate2 reads its converted copy.
+    """
     name = params["backend"]
     settings = params[name]
     lang = params["language"]
@@ -49,10 +53,12 @@ def make_backend(params: dict, seed: int) -> Backend:
         from mwalign.translate.backends.reference import ReferenceBackend
 
         return ReferenceBackend(settings, lang)
+    if name in ("transformers", "vllm") and not model_dir:
+        raise ValueError(f"translate backend {name!r} needs its model folder; none was given")
     if name == "transformers":
         from mwalign.translate.backends.transformers_backend import TransformersBackend
 
-        return TransformersBackend(settings, lang, seed)
+        return TransformersBackend(settings, lang, seed, model_dir=model_dir)
     if name == "ctranslate2":
         from mwalign.translate.backends.ctranslate2_backend import CTranslate2Backend
 
@@ -60,7 +66,7 @@ def make_backend(params: dict, seed: int) -> Backend:
     if name == "vllm":
         from mwalign.translate.backends.vllm_backend import VllmBackend
 
-        return VllmBackend(settings, lang, seed)
+        return VllmBackend(settings, lang, seed, model_dir=model_dir)
     raise ValueError(
         f"unknown translation backend {name!r}; allowed: reference, transformers, ctranslate2, vllm"
     )

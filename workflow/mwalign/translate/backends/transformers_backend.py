@@ -13,7 +13,7 @@ import math
 
 from mwalign.languages import language
 from mwalign.translate import prompts
-from mwalign.translate.hf_models import load_model, load_tokenizer, pick_dtype, resolve_model
+from mwalign.translate.hf_models import load_model, load_tokenizer, pick_dtype, translator_source
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +21,8 @@ log = logging.getLogger(__name__)
 class TransformersBackend:
     name = "transformers"
 
-    def __init__(self, settings: dict, lang: str, seed: int) -> None:
+    def __init__(self, settings: dict, lang: str, seed: int, *, model_dir: str) -> None:
+        """``model_dir`` is the translator folder that fetch_model made for ``lang``."""
         import torch
 
         self.settings = settings
@@ -29,9 +30,7 @@ class TransformersBackend:
         self.seed = seed
         self.family = settings["family"]
         self.model = settings["model"]
-        self.source = resolve_model(
-            settings["model"], settings["gguf_file"], settings.get("trust_remote_code", False)
-        )
+        self.source = translator_source(model_dir)
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
         self.tokenizer = load_tokenizer(self.source)
         self._net = None
@@ -181,7 +180,7 @@ class TransformersBackend:
             "model": self.model,
             "family": self.family,
             "source": self.source.provenance,
-            "gguf_file": self.source.gguf_file,
+            "gguf_file": self.settings["gguf_file"],
             "device": self.device,
             "dtype": str(pick_dtype(self.settings["dtype"], self.device)),
             "num_beams": self.settings["num_beams"],

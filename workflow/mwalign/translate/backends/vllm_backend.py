@@ -13,7 +13,7 @@ import logging
 import math
 
 from mwalign.translate import prompts
-from mwalign.translate.hf_models import load_tokenizer, resolve_model
+from mwalign.translate.hf_models import load_tokenizer, translator_source
 
 log = logging.getLogger(__name__)
 
@@ -21,14 +21,13 @@ log = logging.getLogger(__name__)
 class VllmBackend:
     name = "vllm"
 
-    def __init__(self, settings: dict, lang: str, seed: int) -> None:
+    def __init__(self, settings: dict, lang: str, seed: int, *, model_dir: str) -> None:
+        """``model_dir`` is the translator folder that fetch_model made for ``lang``."""
         self.settings = settings
         self.lang = lang
         self.seed = seed
         self.model = settings["model"]
-        self.source = resolve_model(
-            settings["model"], None, settings.get("trust_remote_code", False)
-        )
+        self.source = translator_source(model_dir)
         self.tokenizer = load_tokenizer(self.source)
         self.template = prompts.template(settings["prompt"])
         self.chat = self.template.chat if settings["chat"] is None else settings["chat"]
