@@ -27,7 +27,6 @@ import contextlib
 import csv
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -37,6 +36,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import psutil
+from machine import describe as machine
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -113,35 +113,6 @@ def utilisation(jobs: dict[str, dict[str, float]], cores: int, wall: float) -> f
     return sum(job["cpu_seconds"] for job in jobs.values()) / (cores * wall)
 
 
-CPU_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16", "amx_int8")
-
-
-def machine() -> dict:
-    """CPU model, the flags that decide precision and speed here, torch's view of the CPU."""
-    model, flags = platform.processor(), set()
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "model name":
-                model = value.strip()
-            elif key.strip() == "flags":
-                flags = set(value.split())
-    info = {
-        "cpu_model": model,
-        "cpu_flags": [flag for flag in CPU_FLAGS if flag in flags],
-        "logical_cpus": os.cpu_count(),
-        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
-    }
-    with contextlib.suppress(ImportError):
-        import torch
-        from mwalign.precision import precision_for
-
-        info["torch"] = torch.__version__
-        info["torch_cpu_capability"] = torch.backends.cpu.get_cpu_capability()
-        info["precision_auto"] = precision_for("auto", "cpu").reason
-    return info
-
-
 def timeline(jobs: dict[str, dict[str, float]], folder: Path) -> dict[str, float]:
     """Span of the jobs in ``folder`` (first start to last end, from the benchmark files'
     times: a file is written when its job ends) and, per job, its start in seconds."""
@@ -207,7 +178,7 @@ def main() -> int:
     busy = utilisation(ran, cores, wall)
     print(
         f"\nCPU {host['cpu_model']} ({', '.join(host['cpu_flags'])}); "
-        f"{host.get('precision_auto', 'torch not importable')}"
+        f"{host.get('precision_auto_cpu', 'torch not importable')}"
     )
     print(
         f"exit code {code}; wall time {wall / 60:.1f} min ({wall:.0f} s); "

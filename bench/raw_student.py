@@ -34,6 +34,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from machine import describe
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 log = logging.getLogger("bench.raw_student")
 ROOT = Path(__file__).resolve().parents[1]
@@ -204,22 +206,6 @@ def quick(args: argparse.Namespace) -> list[dict]:
     return results
 
 
-def cpu_description() -> dict:
-    import torch
-
-    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    model = next((line.split(":", 1)[1].strip() for line in info.splitlines()
-                  if line.startswith("model name")), "unknown")  # fmt: skip
-    flags = next((line.split(":", 1)[1].split() for line in info.splitlines()
-                  if line.startswith("flags")), [])  # fmt: skip
-    return {
-        "cpu": model,
-        "bf16_flags": sorted(f for f in flags if f in ("avx512_bf16", "amx_bf16")),
-        "torch_capability": torch.backends.cpu.get_cpu_capability(),
-        "cores": os.cpu_count(),
-    }
-
-
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
@@ -227,7 +213,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.child:
         print(json.dumps(child(args, args.child)))
         return
-    print(json.dumps(cpu_description() | {"load_average": os.getloadavg()}))
+    print(json.dumps(describe()))
     if args.quick:
         quick(args)
         return

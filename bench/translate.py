@@ -37,6 +37,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from machine import describe
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
 log = logging.getLogger("bench.translate")
@@ -338,6 +340,18 @@ def _ratio(stats: dict, reference: dict, key: str) -> float:
     return round(stats[key] / reference[key], 2)
 
 
+def similarity_settings(student: str) -> dict:
+    """The similarity rule's settings in the default experiment with the check on, its first
+    student's model set to ``student``."""
+    from mwalign.config import load_config
+    from mwalign.plan import similarity_params
+
+    config = load_config(ROOT / "config.yaml", {"translate": {"similarity": {"enabled": True}}})
+    first = next(iter(config["students"].values()))
+    first["model"] = student
+    return similarity_params(config)
+
+
 def bench_similarity(args, corpus: Path, work: Path, results: dict) -> None:
     import numpy as np
     from mwalign.io import read_table
@@ -357,7 +371,7 @@ def bench_similarity(args, corpus: Path, work: Path, results: dict) -> None:
         shard = work / ("sorted" if name == "gemma" else name) / f"{args.lang}.parquet"
         cache = work / f"similarity-cache-{name}"
         shutil.rmtree(cache, ignore_errors=True)  # cost measured without cached embeddings
-        settings = {"model": args.student, "prefix": "query: ", "batch_size": 64}
+        settings = similarity_settings(args.student)
         scored = score_shard(shard_path=shard, encoder_dir=student, settings=settings,
                              cache_dir=cache, out_path=work / f"{name}.similarity.parquet",
                              stats_path=work / f"{name}.similarity.json")  # fmt: skip
@@ -395,7 +409,7 @@ def main(argv: list[str] | None = None) -> None:
     corpus = work / "en.parquet"
     write_corpus(corpus, args.n, args.seed)
     results: dict = {"model": args.model, "prompt": args.prompt, "lang": args.lang, "n": args.n,
-                     "threads": args.threads, "load_average_start": os.getloadavg()}  # fmt: skip
+                     "threads": args.threads, "machine": describe()}  # fmt: skip
     parts = ["batching", "vllm", "resume"] if args.part == "all" else [args.part]
     benches = {"batching": bench_batching, "vllm": bench_vllm, "resume": bench_resume,
                "ctranslate2": bench_ctranslate2, "similarity": bench_similarity}  # fmt: skip
