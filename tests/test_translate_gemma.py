@@ -75,7 +75,7 @@ def test_gemma_translations_are_real_and_in_the_target_script(tmp_path, corpus, 
         model_dir=gemma,
     )
     frame = read_table(out, schemas.TRANSLATION).to_pandas()
-    assert stats["model"] == GEMMA and "packaged" in str(stats["provenance"])
+    assert stats["model"] == GEMMA and "4-bit GGUF copy" in str(stats["provenance"])
     for row in frame.itertuples():
         assert row.text.strip(), f"empty {lang} output for {row.source_text!r}"
         assert not row.flag_copy, f"copy: {row.text!r}"
