@@ -21,6 +21,7 @@ import pandas as pd
 import pyarrow as pa
 
 from mwalign import io, schemas
+from mwalign.paths import SOURCE_LANGUAGE
 from mwalign.provenance import derive_seed, provenance
 
 log = logging.getLogger(__name__)
@@ -144,7 +145,7 @@ def assemble(
     kept_ids = corpus.index[keep].to_numpy()
     splits = assign_splits(kept_ids, settings["dev_fraction"], seed)
     multiway = pd.DataFrame(
-        {"id": kept_ids, "split": splits, "en": corpus.loc[kept_ids, "text"].to_numpy()}
+        {"id": kept_ids, "split": splits, SOURCE_LANGUAGE: corpus.loc[kept_ids, "text"].to_numpy()}
     )
     for lang in languages:
         multiway[lang] = texts[lang].loc[kept_ids].to_numpy()
@@ -153,7 +154,7 @@ def assemble(
         {
             "id": kept_ids,
             "split": splits,
-            "en": multiway["en"].to_numpy(),
+            SOURCE_LANGUAGE: multiway[SOURCE_LANGUAGE].to_numpy(),
             "lang": enx_langs,
             "text": [texts[lang].at[i] for i, lang in zip(kept_ids, enx_langs, strict=True)],
         }
@@ -195,7 +196,7 @@ def _sources(shard_stats: dict[str, list[Path]]) -> dict[str, list[str]]:
 
 def dataset_card(corpus, per_language, multiway, enx, sources, settings, seed, files) -> dict:
     return {
-        "languages": ["en", *per_language],
+        "languages": [SOURCE_LANGUAGE, *per_language],
         "corpus": {"rows": int(len(corpus)), "sources": sorted(set(corpus["source"]))},
         "translations": per_language,
         "translation_sources": sources,

@@ -105,7 +105,7 @@ def check_languages(config: dict[str, Any]) -> None:
             raise ConfigError(f"config.languages: {err}") from None
     if SOURCE_LANGUAGE in targets:
         raise ConfigError(
-            "config.languages lists 'en', but English is the source language; "
+            f"config.languages lists '{SOURCE_LANGUAGE}', but English is the source language; "
             "list target languages only"
         )
     duplicates = sorted({code for code in targets if targets.count(code) > 1})

@@ -15,7 +15,7 @@ from typing import Any
 
 from mwalign.evaluate.settings import OFFLINE_TASKS
 from mwalign.models import model_slug, translator_slug
-from mwalign.paths import BASE_PREFIX, MODELS_DIR
+from mwalign.paths import BASE_PREFIX, MODELS_DIR, SOURCE_LANGUAGE
 from mwalign.provenance import derive_seed
 from mwalign.translate.config import shard_count, translate_params
 from mwalign.translate.convert import converted_dir
@@ -359,7 +359,7 @@ def make_plan(config: dict[str, Any]) -> Plan:
 def job_table(config: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per job of the experiment (stage, job name, what it depends on)."""
     plan = make_plan(config)
-    rows: list[dict[str, Any]] = [{"stage": "sample", "job": "en"}]
+    rows: list[dict[str, Any]] = [{"stage": "sample", "job": SOURCE_LANGUAGE}]
     rows += [
         {"stage": "fetch_model", "job": slug, "model": m} for slug, m in plan.model_ids.items()
     ]

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from mwalign.paths import SOURCE_LANGUAGE
+
 # sample: results/corpus/en.parquet, one row per English sentence.
 #   id:     stable row id, 0..N-1 in sampled order
 #   text:   normalised English sentence
@@ -68,7 +70,7 @@ def multiway_schema(languages: list[str]) -> pa.Schema:
     fields = [
         pa.field("id", pa.int64(), nullable=False),
         pa.field("split", pa.string(), nullable=False),
-        pa.field("en", pa.string(), nullable=False),
+        pa.field(SOURCE_LANGUAGE, pa.string(), nullable=False),
     ]
     fields += [pa.field(lang, pa.string(), nullable=False) for lang in languages]
     return pa.schema(fields)
@@ -79,7 +81,7 @@ ENX = pa.schema(
     [
         pa.field("id", pa.int64(), nullable=False),
         pa.field("split", pa.string(), nullable=False),
-        pa.field("en", pa.string(), nullable=False),
+        pa.field(SOURCE_LANGUAGE, pa.string(), nullable=False),
         pa.field("lang", pa.string(), nullable=False),
         pa.field("text", pa.string(), nullable=False),
     ]

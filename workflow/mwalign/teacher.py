@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mwalign import io, schemas
+from mwalign.paths import SOURCE_LANGUAGE
 from mwalign.provenance import provenance
 
 log = logging.getLogger(__name__)
@@ -30,8 +31,8 @@ def teacher_inputs(
 ) -> pd.DataFrame:
     """Rows (id, lang, text) to embed: corpus English plus requested target languages."""
     corpus = io.read_table(corpus_path, schemas.CORPUS).to_pandas()
-    frames = [pd.DataFrame({"id": corpus["id"], "lang": "en", "text": corpus["text"]})]
-    targets = [lang for lang in languages if lang != "en"]
+    frames = [pd.DataFrame({"id": corpus["id"], "lang": SOURCE_LANGUAGE, "text": corpus["text"]})]
+    targets = [lang for lang in languages if lang != SOURCE_LANGUAGE]
     if targets:
         if multiway_path is None:
             raise ValueError(f"teacher.languages {targets} need the multi-way dataset as input")
@@ -109,7 +110,7 @@ def read_teacher_table(path: str | Path) -> pa.Table:
     return table
 
 
-def load_teacher(path: Path, lang: str = "en") -> tuple[np.ndarray, np.ndarray]:
+def load_teacher(path: Path, lang: str = SOURCE_LANGUAGE) -> tuple[np.ndarray, np.ndarray]:
     """(ids, embeddings) of one language from a teacher file; embeddings (n, dim) float32."""
     table = read_teacher_table(path)
     dim = table.schema.field("embedding").type.list_size

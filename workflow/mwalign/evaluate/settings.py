@@ -81,7 +81,7 @@ def _check_bible_languages(codes: list[str]) -> None:
     missing = [code for code in codes if LANGUAGES[code].bible is None]
     if missing:
         with_bible = sorted(
-            code for code, entry in LANGUAGES.items() if entry.bible and code != "en"
+            code for code, entry in LANGUAGES.items() if entry.bible and code != SOURCE_LANGUAGE
         )
         raise ValueError(
             f"languages {missing} have no edition in the packaged Bible corpus, so the Bible tasks "

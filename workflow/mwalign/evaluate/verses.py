@@ -20,12 +20,15 @@ import pandas as pd
 
 from mwalign import bible
 from mwalign.languages import LANGUAGES, language
+from mwalign.paths import SOURCE_LANGUAGE
 from mwalign.provenance import derive_seed
 
 log = logging.getLogger(__name__)
 
 # Languages with an edition in the corpus, besides English: a pool verse is usable in all.
-BIBLE_LANGUAGES = tuple(code for code, entry in LANGUAGES.items() if entry.bible and code != "en")
+BIBLE_LANGUAGES = tuple(
+    code for code, entry in LANGUAGES.items() if entry.bible and code != SOURCE_LANGUAGE
+)
 SHORT_RATIO = 1 / 3  # a text shorter than this fraction of its usual length is a placeholder
 
 # Sections of the New Testament, the labels of the classification task: name -> books.
@@ -57,8 +60,8 @@ def aligned_verses(
     """
     english = bible.read_edition(english_edition, books)
     frame = english[["ref", "book", "chapter"]].copy()
-    frame["en"] = english["text"].to_numpy()
-    keep = frame["en"].str.len() >= min_chars
+    frame[SOURCE_LANGUAGE] = english["text"].to_numpy()
+    keep = frame[SOURCE_LANGUAGE].str.len() >= min_chars
     log.info(
         "verses %s-%s: %d, English shorter than %d chars: %d",
         *books,
@@ -66,7 +69,7 @@ def aligned_verses(
         min_chars,
         (~keep).sum(),
     )
-    english_length = frame["en"].str.len().clip(lower=1)
+    english_length = frame[SOURCE_LANGUAGE].str.len().clip(lower=1)
     for code in dict.fromkeys([*languages, *BIBLE_LANGUAGES]):
         texts = bible.read_edition(language(code).bible, books).set_index("ref")["text"]
         texts = texts.reindex(frame["ref"]).fillna("").to_numpy()

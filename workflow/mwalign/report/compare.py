@@ -28,6 +28,7 @@ import pandas as pd
 from scipy import stats
 
 from mwalign.evaluate.items import ITEM_METRICS, prepare, prepared_score
+from mwalign.paths import SOURCE_LANGUAGE
 from mwalign.provenance import derive_seed
 
 from .stats import SUBSETS, main_scores, relative_gain
@@ -40,10 +41,10 @@ P_RESOLUTION = 1e-16
 
 def language_key(language: str) -> str:
     """Row key of a subset: its non-English language; one shared key for X-Y pairs."""
-    codes = {c for c in language.split("-") if c != "en"}
+    codes = {c for c in language.split("-") if c != SOURCE_LANGUAGE}
     if len(codes) > 1:
         return NON_ENGLISH_PAIRS
-    return codes.pop() if codes else "en"
+    return codes.pop() if codes else SOURCE_LANGUAGE
 
 
 @dataclass(frozen=True)

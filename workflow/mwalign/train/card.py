@@ -14,6 +14,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from mwalign.paths import SOURCE_LANGUAGE
+
 OBJECTIVE_TEXT = {
     "infonce": (
         "InfoNCE with hard labels (the same sentence in another language is the positive, "
@@ -40,7 +42,7 @@ def describe_run(model: Any, params: dict[str, Any]) -> None:
     card.model_name = (
         f"mwalign {params['job']}: {student} ({params['data']}, {params['objective']})"
     )
-    card.language = ["en", *params["languages"]]
+    card.language = [SOURCE_LANGUAGE, *params["languages"]]
     card.train_datasets = [{"name": f"mwalign {params['data']} dataset"}]
     card.task_name = "bitext mining and cross-lingual semantic similarity"
     card.tags = sorted({*card.tags, "mwalign", params["data"], params["objective"]})

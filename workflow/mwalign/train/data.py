@@ -17,6 +17,7 @@ from sentence_transformers.base.sampler import DefaultBatchSampler
 
 from mwalign import io, schemas
 from mwalign.assemble import draw_enx_languages
+from mwalign.paths import SOURCE_LANGUAGE
 from mwalign.plan import dataset_name
 from mwalign.provenance import derive_seed
 from mwalign.teacher import read_teacher_table
@@ -28,9 +29,9 @@ log = logging.getLogger(__name__)
 def view_languages(data: str, languages: list[str]) -> list[str]:
     """Column names of the views, English first: all languages (multi-way) or en + text (En-X)."""
     if data == "multiway":
-        return ["en", *languages]
+        return [SOURCE_LANGUAGE, *languages]
     if data == "enx":
-        return ["en", "text"]
+        return [SOURCE_LANGUAGE, "text"]
     raise ValueError(f"unknown data mode {data!r}; allowed: ['multiway', 'enx']")
 
 
@@ -70,7 +71,7 @@ def read_train_rows(*, params: dict, dataset_path: Path) -> dict[str, list]:
     table = take_train_rows(
         table, count=params["train"]["train_rows"], seed=params["rows_seed"], path=dataset_path
     )
-    rows = {"id": table["id"].to_pylist(), "en": table["en"].to_pylist()}
+    rows = {"id": table["id"].to_pylist(), SOURCE_LANGUAGE: table[SOURCE_LANGUAGE].to_pylist()}
     if data == "multiway":
         rows["lang"] = [None] * table.num_rows
         rows.update({lang: table[lang].to_pylist() for lang in languages})
@@ -132,9 +133,9 @@ def build_dataset(
             if data == "multiway":
                 langs = [columns] * len(rows["id"])
             else:
-                langs = [["en", lang] for lang in rows["lang"]]
+                langs = [[SOURCE_LANGUAGE, lang] for lang in rows["lang"]]
         else:
-            langs = [["en"]] * len(rows["id"])
+            langs = [[SOURCE_LANGUAGE]] * len(rows["id"])
         dataset["label"] = teacher_labels(Path(teacher_path), rows["id"], langs).tolist()
     log.info("training data: %d %s rows, views %s", len(rows["id"]), data, columns)
     if data == "enx":

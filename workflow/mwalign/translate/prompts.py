@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mwalign.languages import language
+from mwalign.paths import SOURCE_LANGUAGE
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,7 @@ def check_template(spec: str, lang: str) -> None:
         )
 
 
-def render(spec: str, text: str, lang: str, source_lang: str = "en") -> str:
+def render(spec: str, text: str, lang: str, source_lang: str = SOURCE_LANGUAGE) -> str:
     """The prompt asking to translate ``text`` from ``source_lang`` into ``lang``."""
     tmpl = template(spec)
     source, target = language(source_lang), language(lang)

@@ -12,6 +12,7 @@ import logging
 import math
 
 from mwalign.languages import language
+from mwalign.paths import SOURCE_LANGUAGE
 from mwalign.translate import prompts
 from mwalign.translate.hf_models import load_model, load_tokenizer, pick_dtype, translator_source
 
@@ -51,7 +52,7 @@ class TransformersBackend:
         if self.family == "marian":
             return
         column = "flores" if self.family == "nllb" else "m2m"
-        self.tokenizer.src_lang = getattr(language("en"), column)
+        self.tokenizer.src_lang = getattr(language(SOURCE_LANGUAGE), column)
         code = getattr(language(self.lang), column)
         token = code if self.family == "nllb" else f"__{code}__"
         token_id = self.tokenizer.convert_tokens_to_ids(token)
