@@ -43,7 +43,6 @@ import importlib.util
 import json
 import logging
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -52,6 +51,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import gpu_parts  # noqa: E402  (bench/gpu_parts.py, next to this file)
+from machine import describe  # noqa: E402
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 log = logging.getLogger("bench.gpu_check")
@@ -105,16 +105,6 @@ def bf16_peak(name: str) -> float | None:
     return None
 
 
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def machine(args: argparse.Namespace) -> dict:
     """The device, the software and the load: recorded with every figure."""
     import sentence_transformers
@@ -124,8 +114,7 @@ def machine(args: argparse.Namespace) -> dict:
     info = {
         "device": args.device,
         "tiny": args.tiny,
-        "cpu": cpu_name(),
-        "cpu_count": os.cpu_count(),
+        **describe(),
         "load_average_after": os.getloadavg(),
         "torch": torch.__version__,
         "cuda": torch.version.cuda,

@@ -369,3 +369,29 @@ def test_loss_curves_of_every_run_on_one_figure(tmp_path):
     figure = loss_plot(curves, tmp_path / "plots/loss-curves.png")
     assert figure.stat().st_size > 10_000 and figure.with_suffix(".svg").exists()
     assert loss_plot({"none": tmp_path / "missing.csv"}, tmp_path / "x.png") is None
+
+
+def test_cards_carry_the_folder_card_and_the_headline_scores(experiment):
+    from mwalign.report.stats import model_averages
+
+    root, paths, meta, _ = experiment
+    folder = root / "models" / "multiway"
+    folder.mkdir(parents=True)
+    (folder / "mwalign_run.json").write_text(json.dumps(run_meta("multiway", "multiway")))
+    (folder / "README.md").write_text("# mwalign multiway\n\nTrained on the multi-way set.\n")
+    meta["multiway"] = str(folder)
+    out = root / "r"
+    build_report(result_paths=paths, model_meta=meta, out_scores=out / "scores.parquet",
+                 out_summary=out / "summary.md", out_cards=out / "cards",
+                 settings=SETTINGS)  # fmt: skip
+    assert sorted(p.name for p in (out / "cards").iterdir()) == ["enx.md", "multiway.md"]
+    card = (out / "cards" / "multiway.md").read_text()
+    assert card.startswith("# mwalign multiway\n\nTrained on the multi-way set.\n")
+    averages = model_averages(read_table(out / "scores.parquet", schemas.SCORES).to_pandas())
+    for model in ("multiway", "base-s"):  # the run's scores beside its base student's
+        mine = averages[(averages["model"] == model) & (averages["task_type"] == "BitextMining")]
+        cells = [
+            f"{100 * mine.set_index('group')['score'][g]:.1f}" for g in ("all", "seen", "unseen")
+        ]
+        assert f"| Bitext mining | F1 | `{model}` | {' | '.join(cells)} |" in card
+    assert "`enx`" not in card and "`enx`" in (out / "cards" / "enx.md").read_text()

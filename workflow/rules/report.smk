@@ -19,6 +19,7 @@ rule report:
             patterns=["{name}.png", "{name}.svg"],
             category="Plots",
         ),
+        cards=directory("results/report/cards"),
     log:
         "logs/report.log",
     benchmark:

@@ -20,6 +20,7 @@ build_report(
     out_summary=snakemake.output.summary,
     plot_dir=snakemake.output.plots,
     out_html=snakemake.output.html,
+    out_cards=snakemake.output.cards,
     settings=snakemake.params.settings,
     experiment=experiment_header(snakemake.params.experiment),
     seed=snakemake.params.experiment["seed"],

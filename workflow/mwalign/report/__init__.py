@@ -16,6 +16,7 @@ from mwalign.io import atomic_path, read_table, write_table
 from mwalign.paths import LOSS_CURVE_FILE
 from mwalign.schemas import ITEMS, SCORES
 
+from .cards import write_cards
 from .compare import Settings, compare_runs
 from .html import markdown_to_html
 from .plots import difference_plot, gain_plot, loss_plot, score_heatmap
@@ -107,6 +108,7 @@ def build_report(
     out_summary: str | os.PathLike,
     plot_dir: str | os.PathLike | None = None,
     out_html: str | os.PathLike | None = None,
+    out_cards: str | os.PathLike | None = None,
     settings: dict[str, Any],
     experiment: dict[str, Any] | None = None,
     seed: int = 0,
@@ -117,7 +119,8 @@ def build_report(
     seed, languages) or to its folder (whose ``mwalign_run.json`` says the same, and
     whose ``loss_curve.csv`` is plotted). Writes the scores table (SCORES), summary.md
     and, with ``plot_dir``, the figures there (PNG and SVG, linked from summary.md);
-    with ``out_html`` also the summary as one HTML page with the figures embedded.
+    with ``out_html`` also the summary as one HTML page with the figures embedded; with
+    ``out_cards`` a card per trained model with its headline scores (:mod:`.cards`).
     ``settings`` is config.report (bootstrap resamples, confidence level);
     ``experiment`` what the page's header shows (config hash, languages, students,
     versions, machine). Returns the PNG figures.
@@ -137,11 +140,12 @@ def build_report(
     )
     summary_dir = Path(out_summary).parent
     names = [os.path.relpath(path, summary_dir) for path in figures]
+    averages = model_averages(scores)
     text = render_summary(
         scores,
         models,
         names,
-        averages=model_averages(scores),
+        averages=averages,
         macro=model_averages(scores[scores["task_type"] == "Classification"], MACRO_F1),
         pairs=pairs,
         trained=trained,
@@ -153,5 +157,7 @@ def build_report(
     if out_html is not None:
         with atomic_path(out_html) as tmp:
             tmp.write_text(markdown_to_html(text, summary_dir))
+    if out_cards is not None:
+        write_cards(out_dir=out_cards, models=models, model_dirs=model_dirs, averages=averages)
     log.info("report: %d scores of %d models, %d figures", len(scores), len(models), len(figures))
     return figures

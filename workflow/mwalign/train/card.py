@@ -6,7 +6,7 @@ training logs, library versions). This module fills in what the library cannot k
 the name, languages and training data of the run, and appends a section naming the
 objective, the data, the steps and the input prefix. Scores do not exist when the model
 is saved: the card names the files that hold them once the evaluation and report have
-run (``results/eval/{run}/`` and ``results/report/summary.md``).
+run; the report writes this card with its headline scores (:mod:`mwalign.report.cards`).
 """
 
 from __future__ import annotations
@@ -74,7 +74,8 @@ def run_section(record: dict[str, Any]) -> str:
         f"- **Steps:** {result['steps']} of {result['rows_per_step']} sentence ids "
         f"({result['views']} views each), learning rate {hyper['learning_rate']}; "
         f"final loss {result['final_loss']:.4f}",
-        f"- **Scores:** written after evaluation, in `results/eval/{job}/` (mteb result "
+        f"- **Scores:** written after evaluation: this card with the headline scores in "
+        f"`results/report/cards/{job}.md`, every score in `results/eval/{job}/` (mteb result "
         "JSON per task) and the report `results/report/summary.md`",
         "",
         "The full resolved settings and provenance are in `mwalign_run.json`; the loss per "
