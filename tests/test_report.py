@@ -397,31 +397,29 @@ def test_cards_carry_the_folder_card_and_the_headline_scores(experiment):
     assert "`enx`" not in card and "`enx`" in (out / "cards" / "enx.md").read_text()
 
 
-def test_bias_corrected_interval_is_scipys_bca_for_a_mean():
-    """BC is BCa without acceleration: for the mean of symmetric data (acceleration ~ 0)
-    it agrees with scipy's BCa interval."""
-    from mwalign.report.compare import bias_corrected_interval
+def test_centred_interval_is_scipys_percentile_interval_for_a_mean():
+    """A mean is unbiased under resampling: the centred interval is the percentile one."""
+    from mwalign.report.compare import centred_interval
     from scipy import stats
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=300)
     replicates = x[rng.integers(0, len(x), size=(20000, len(x)))].mean(axis=1)
-    low, high = bias_corrected_interval(replicates, float(x.mean()), 0.025)
-    bca = stats.bootstrap(
-        (x,), np.mean, method="BCa", n_resamples=20000, random_state=1
+    low, high = centred_interval(replicates, float(x.mean()), 0.025)
+    plain = stats.bootstrap(
+        (x,), np.mean, method="percentile", n_resamples=20000, random_state=1
     ).confidence_interval
-    assert low == pytest.approx(bca.low, abs=0.01) and high == pytest.approx(bca.high, abs=0.01)
+    assert low == pytest.approx(plain.low, abs=0.01) and high == pytest.approx(plain.high, abs=0.01)
 
 
-def test_bias_corrected_interval_covers_a_point_its_replicates_sit_below():
-    from mwalign.report.compare import bias_corrected_interval
+def test_centred_interval_keeps_the_spread_around_a_point_its_replicates_sit_below():
+    from mwalign.report.compare import centred_interval
 
     rng = np.random.default_rng(1)
     replicates = rng.normal(loc=10.5, scale=0.3, size=5000)  # biased low: the point is 11
-    assert np.quantile(replicates, 0.975) < 11.1  # the plain percentile interval barely reaches it
-    low, high = bias_corrected_interval(replicates, 11.0, 0.025)
-    assert low < 11.0 < high and high > np.quantile(replicates, 0.975)
-    centred = rng.normal(loc=11.0, scale=0.3, size=5000)
-    plain = np.quantile(centred, [0.025, 0.975])
-    assert bias_corrected_interval(centred, 11.0, 0.025) == pytest.approx(tuple(plain), abs=0.03)
-    assert bias_corrected_interval(np.zeros(100), 0.0, 0.025) == (0.0, 0.0)
+    plain = np.quantile(replicates, [0.025, 0.975])
+    low, high = centred_interval(replicates, 11.0, 0.025)
+    assert low < 11.0 < high and high - low == pytest.approx(plain[1] - plain[0])
+    assert (low + high) / 2 == pytest.approx(11.0, abs=0.02)
+    assert centred_interval(np.zeros(100), 0.0, 0.025) == (0.0, 0.0)
+    assert centred_interval(np.array([np.nan, 1.0, 3.0]), 2.0, 0.0) == (1.0, 3.0)

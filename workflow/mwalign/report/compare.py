@@ -10,11 +10,15 @@ The unit of replication of a method comparison is the training seed:
   (:mod:`mwalign.evaluate.items`), so the interval of the difference reflects
   evaluation noise only, not training noise. A sentence id is one item for every
   language pair and both directions of a parallel task; dev and test never mix (only
-  the evaluation split is used). The interval is Efron's bias-corrected percentile
-  interval (BC: BCa without the acceleration term), because F1 of bitext mining is not
-  a mean over items: on resamples (duplicated and missing sentences) it is biased low,
-  the more so the weaker the model, and a plain percentile interval of a difference to
-  a weak base model can lie almost entirely below the observed difference.
+  the evaluation split is used). F1 of bitext mining is not a mean over items: on a
+  resample (sentences duplicated and missing) it is biased low, the more so the weaker
+  the model, so a plain percentile interval of a difference to a weak base model lies
+  almost entirely below the observed difference (measured on the default experiment:
+  +11.1 points, percentile interval [+10.0, +11.2]). The interval is therefore the
+  percentile interval of the replicates shifted by their mean bias (centred on the
+  observed difference, the spread kept). Efron's bias-corrected (BC) interval was tried
+  and rejected: with the point at the 97th percentile of its replicates it returns the
+  replicates' top 3% only, an interval a third as wide ([+11.1, +11.5]).
 
 Each comparison is summarised per language of each task and per subset group (all,
 seen, unseen) of each task type, aggregated exactly as :func:`.stats.model_averages`
@@ -178,7 +182,8 @@ def bootstrap_replicates(
         rows.append(_rows(main[main["model"] == model_a], run_a, index))
     description = (
         f"paired bootstrap over evaluation items ({'; '.join(sizes)}; "
-        f"{settings.resamples} resamples; bias-corrected percentile interval): "
+        f"{settings.resamples} resamples; percentile interval centred on the observed "
+        "difference): "
         "evaluation noise only, one training seed"
     )
     return Replicates(
@@ -201,26 +206,19 @@ def _aggregate(values: np.ndarray, rows: pd.DataFrame, mask: np.ndarray) -> np.n
     return np.mean(per_task, axis=0)
 
 
-def bias_corrected_interval(
-    replicates: np.ndarray, point: float, level: float
-) -> tuple[float, float]:
-    """Efron's bias-corrected (BC) percentile interval of ``point`` from its bootstrap
-    ``replicates``, with ``level`` in each tail (0.025 for 95%).
+def centred_interval(replicates: np.ndarray, point: float, level: float) -> tuple[float, float]:
+    """Percentile interval of bootstrap ``replicates`` shifted so that their mean is
+    ``point``, with ``level`` in each tail (0.025 for 95%); NaN replicates left out.
 
-    z0 = Phi^-1(share of replicates below the point, ties counted half), then the
-    quantiles Phi(2 z0 + z_level) and Phi(2 z0 - z_level) of the replicates. With
-    replicates centred on the point (z0 = 0) it is the percentile interval. NaN
-    replicates are left out.
+    Equal to the percentile interval where the statistic is unbiased under resampling
+    (a mean); where resampling biases it (F1 of mining, see the module docstring) the
+    interval keeps the replicates' spread around the observed value.
     """
     values = replicates[np.isfinite(replicates)]
     if not len(values) or not math.isfinite(point):
         return math.nan, math.nan
-    n = len(values)
-    below = (np.sum(values < point) + 0.5 * np.sum(values == point)) / n
-    z0 = stats.norm.ppf(np.clip(below, 1 / (n + 1), n / (n + 1)))
-    z = stats.norm.ppf(level)
-    low, high = stats.norm.cdf(2 * z0 + z), stats.norm.cdf(2 * z0 - z)
-    return float(np.quantile(values, low)), float(np.quantile(values, high))
+    shifted = values - (values.mean() - point)
+    return float(np.quantile(shifted, level)), float(np.quantile(shifted, 1 - level))
 
 
 def _summary(a, b, point_a, point_b, method: str, settings: Settings) -> dict:
@@ -264,8 +262,8 @@ def _summary(a, b, point_a, point_b, method: str, settings: Settings) -> dict:
         )
     below, above = int((diffs <= 0).sum()), int((diffs >= 0).sum())
     p = min(1.0, 2 * (min(below, above) + 1) / (resamples + 1))
-    low, high = bias_corrected_interval(diffs, float(diff), level)
-    gain_low, gain_high = bias_corrected_interval(gains, float(gain), level)
+    low, high = centred_interval(diffs, float(diff), level)
+    gain_low, gain_high = centred_interval(gains, float(gain), level)
     return {
         "diff": float(diff),
         "sd": float(np.std(diffs, ddof=1)),
