@@ -393,7 +393,7 @@ def table(summary: dict, goals: dict) -> str:
         rows.append(("vllm", f"{v['engine']}, start-up {v['load_seconds']} s", "throughput",
                      value, ""))  # fmt: skip
     machine = summary["machine"]
-    where = machine.get("gpu") or f"CPU: {machine['cpu']}"
+    where = machine.get("gpu") or f"CPU: {machine['cpu_model']}"
     header = f"gpu_check on {where}" + (" (tiny models)" if machine["tiny"] else "")
     lines = [header, "", "| part | setting | figure | value | goal |", "|---|---|---|---|---|"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
