@@ -1,11 +1,16 @@
-"""The package has no import cycles, counting imports inside functions too."""
+"""The package has no import cycles, counting imports inside functions too; parsing a
+config imports no model stack."""
 
 from __future__ import annotations
 
 import ast
+import os
+import subprocess
+import sys
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parents[1] / "workflow" / "mwalign"
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "workflow" / "mwalign"
 
 
 def _module_name(path: Path) -> str:
@@ -60,3 +65,19 @@ def test_the_check_sees_a_cycle():
 
 def test_no_import_cycles():
     assert cycles(import_graph()) == []
+
+
+def test_config_validation_imports_no_model_stack():
+    """Parsing a config (the Snakefile, `mwalign check`, the vllm virtualenv's tests) needs
+    no scipy, torch, transformers, sentence-transformers or mteb."""
+    code = (
+        "import sys\n"
+        "from mwalign.config import load_config\n"
+        f"load_config({str(ROOT / 'config.yaml')!r})\n"
+        "heavy = ('scipy', 'torch', 'transformers', 'sentence_transformers', 'mteb')\n"
+        "print([m for m in heavy if m in sys.modules])\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "workflow")}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

@@ -6,8 +6,23 @@ mteb creates its cache folder at import time, so :func:`.caches.import_mteb` poi
 it into the project first.
 """
 
-from .run import build_encoder, build_task, evaluate_model
+from typing import Any
+
 from .settings import OFFLINE_TASKS, check_evaluate_config
+
+# The job's entry points import the evaluation stack (scipy, sentence-transformers) only
+# when used: config validation imports this package for its settings alone, also in
+# environments without that stack (the vllm virtualenv).
+_RUN = ("build_encoder", "build_task", "evaluate_model")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _RUN:
+        from . import run
+
+        return getattr(run, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "OFFLINE_TASKS",
