@@ -230,7 +230,7 @@ def convert_params(config: dict[str, Any], slug: str) -> dict[str, Any]:
     """The convert_ctranslate2 rule's params for one translator: its id and its input, the
     folder fetch_model made (which records the trust decision)."""
     model_id = ctranslate2_models(config)[slug]
-    return {"model_id": model_id, "model_dir": f"{MODELS_DIR}/{translator_slug(model_id)}"}
+    return {"model_id": model_id, "model_dir": translator_model_dir(model_id)}
 
 
 def similarity_params(config: dict[str, Any]) -> dict[str, Any] | None:
@@ -251,7 +251,12 @@ def similarity_params(config: dict[str, Any]) -> dict[str, Any] | None:
         name, student = next(iter(config["students"].items()))
         model = student["model"]
         prefix = student["prefix"] if prefix is None else prefix
-        loading = {"student": name, **{key: student[key] for key in list(loading)[1:]}}
+        loading = {
+            "student": name,
+            "max_seq_length": student["max_seq_length"],
+            "pooling": student["pooling"],
+            "attention": student["attention"],
+        }
     return {
         "model": model,
         "prefix": prefix or "",
@@ -277,6 +282,11 @@ def model_dir(model_id: str) -> str:
     return f"{MODELS_DIR}/{model_slug(model_id)}"
 
 
+def translator_model_dir(model_id: str, gguf_file: str | None = None) -> str:
+    """Folder that the fetch_model rule materialises translator ``model_id`` into."""
+    return f"{MODELS_DIR}/{translator_slug(model_id, gguf_file)}"
+
+
 def _translator(config: dict[str, Any], lang: str) -> tuple[str, str | None] | None:
     """(model id, GGUF file) of ``lang``'s translator; None for the reference backend."""
     backend = config["translate"]["backend"]
@@ -292,7 +302,7 @@ def fetched_translator_dir(config: dict[str, Any], lang: str) -> str | None:
     translator = _translator(config, lang)
     if translator is None:
         return None
-    return f"{MODELS_DIR}/{translator_slug(*translator)}"
+    return translator_model_dir(*translator)
 
 
 def _fetch_table(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
