@@ -13,11 +13,20 @@ Snakemake's benchmark files (wall and CPU seconds, peak RSS) and writes it as JS
 bench/results/pipeline.json, with the machine: CPU model, its flags that matter here
 (AVX-512, AVX512-BF16, AMX), torch's CPU capability and the precision `auto` chooses.
 
-CPU utilisation is the jobs' summed CPU time (benchmark files, column cpu_time) over
-cores x wall time: how busy the workflow kept the cores it was given. On a shared
-machine other processes take CPU time too, so wall time and utilisation are only
-comparable between runs on a quiet machine (the load average before and after is
-recorded).
+CPU utilisation is CPU time over cores x wall time: how busy the workflow kept the
+cores it was given. Two counts of CPU time are printed:
+
+- ``exact``: the CPU time of every process the run started (``getrusage`` of this
+  script's waited-for children: snakemake, its jobs and theirs), scheduler included;
+- ``benchmarks``: the jobs' summed ``cpu_time`` from Snakemake's benchmark files. These
+  undercount: Snakemake samples a job's CPU time every 0.5 s for its first 15 s, then
+  every 30 s, and keeps the last sample, so up to 30 s x threads of each longer job's
+  end are missing.
+
+A timeline in 10 s bins shows the whole machine's busy cores (``/proc/stat``) and the
+jobs running. On a shared machine other processes take CPU time too, so wall time and
+utilisation are only comparable between runs on a quiet machine (the load average
+before and after is recorded).
 """
 
 from __future__ import annotations
@@ -27,6 +36,8 @@ import contextlib
 import csv
 import json
 import os
+import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -49,26 +60,79 @@ def tree_rss(process: psutil.Process) -> int:
     return total
 
 
-def run_with_memory(command: list[str]) -> tuple[int, float, int]:
-    """(return code, wall seconds, peak bytes of the process tree)."""
+def busy_cores() -> float:
+    """Busy CPU-seconds of the whole machine since boot (``/proc/stat``; 0 elsewhere)."""
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    except OSError:
+        return 0.0
+    ticks = [int(value) for value in fields]
+    idle = ticks[3] + ticks[4]  # idle, iowait
+    return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+JOB_SCRIPT = re.compile(r"tmp[^/]*\.(\w+)\.py$")
+
+
+def running_jobs(process: psutil.Process) -> set[tuple[int, str]]:
+    """(pid, script name) of the job scripts running under ``process``."""
+    found = set()
+    for proc in process.children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            for arg in proc.cmdline():
+                match = JOB_SCRIPT.search(arg)
+                if match:
+                    found.add((proc.pid, match.group(1)))
+    return found
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_with_memory(command: list[str]) -> dict:
+    """Run ``command``; its return code, wall seconds, peak bytes of the process tree,
+    exact CPU seconds of every process it started, and a trace of (seconds, busy cores
+    of the machine, running jobs) every 10 s."""
+    cpu_before = children_cpu()
     start = time.perf_counter()
     proc = subprocess.Popen(command, cwd=ROOT)
     handle = psutil.Process(proc.pid)
     peak = 0
+    trace = []
     done = threading.Event()
 
     def sample() -> None:
         nonlocal peak
+        last_time, last_busy, jobs = start, busy_cores(), set()
         while not done.is_set():
             peak = max(peak, tree_rss(handle))
+            with contextlib.suppress(psutil.Error):
+                jobs.update(running_jobs(handle))
+            now = time.perf_counter()
+            if now - last_time >= 10:
+                busy = busy_cores()
+                trace.append(
+                    (round(now - start), round((busy - last_busy) / (now - last_time), 2),
+                     sorted(name for _, name in jobs))
+                )  # fmt: skip
+                last_time, last_busy, jobs = now, busy, set()
             time.sleep(0.5)
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     code = proc.wait()
+    wall = time.perf_counter() - start
     done.set()
     sampler.join()
-    return code, time.perf_counter() - start, peak
+    return {
+        "code": code,
+        "wall": wall,
+        "peak": peak,
+        "cpu_seconds": children_cpu() - cpu_before,
+        "trace": trace,
+    }
 
 
 def stage_times(folder: Path) -> dict[str, dict[str, float]]:
@@ -168,7 +232,8 @@ def main() -> int:
     host = machine()
     load_before = os.getloadavg()
     started = time.time()
-    code, wall, peak = run_with_memory(command)
+    measured = run_with_memory(command)
+    code, wall, peak = measured["code"], measured["wall"], measured["peak"]
     load_after = os.getloadavg()
     stages = stage_times(ROOT / "benchmarks")
     ran = job_times(ROOT / "benchmarks", started)
@@ -176,15 +241,20 @@ def main() -> int:
         timeline(ran, ROOT / "benchmarks")
     cores = int(args.cores) if args.cores != "all" else os.cpu_count() or 1
     busy = utilisation(ran, cores, wall)
+    exact = measured["cpu_seconds"] / (cores * wall)
     print(
         f"\nCPU {host['cpu_model']} ({', '.join(host['cpu_flags'])}); "
         f"{host.get('precision_auto_cpu', 'torch not importable')}"
     )
     print(
         f"exit code {code}; wall time {wall / 60:.1f} min ({wall:.0f} s); "
-        f"peak memory (process tree) {peak / 2**30:.2f} GiB; CPU utilisation {busy:.0%} "
-        f"of {cores} cores; load average before {load_before[0]:.1f}, after {load_after[0]:.1f}"
+        f"peak memory (process tree) {peak / 2**30:.2f} GiB; CPU utilisation of {cores} "
+        f"cores: exact {exact:.0%} ({measured['cpu_seconds']:.0f} CPU s), benchmarks "
+        f"{busy:.0%}; load average before {load_before[0]:.1f}, after {load_after[0]:.1f}"
     )
+    print("timeline (end of each 10 s bin, busy cores of the machine, jobs running):")
+    for second, cores_busy, names in measured["trace"]:
+        print(f"  {second:>5} s {cores_busy:>5.2f}  {' '.join(names)}")
     print(f"{'stage':<12} {'jobs':>5} {'job-seconds':>12} {'max job RSS MB':>15}")
     for stage, entry in sorted(stages.items(), key=lambda item: -item[1]["seconds"]):
         print(
@@ -205,7 +275,10 @@ def main() -> int:
                 "wall_seconds": wall,
                 "peak_bytes": peak,
                 "cores": cores,
-                "cpu_utilisation": busy,
+                "cpu_utilisation": exact,
+                "cpu_seconds": measured["cpu_seconds"],
+                "cpu_utilisation_benchmarks": busy,
+                "timeline": measured["trace"],
                 "machine": host,
                 "load_average_before": load_before,
                 "load_average_after": load_after,
