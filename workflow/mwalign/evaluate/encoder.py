@@ -87,6 +87,7 @@ class CachedSentenceEncoder(AbsEncoder):
         self.store = store
         self.batch_size = batch_size
         self._memory: dict[str, np.ndarray] = {}
+        self.kernels: dict[str, Any] = {}  # how fp32 runs on a CPU (mwalign.cpu_kernels)
         self.encode_calls = 0  # calls into SentenceTransformer.encode
         self.sentences_requested = 0  # sentences mteb asked for
         self.sentences_encoded = 0  # sentences that went through the model
@@ -112,6 +113,14 @@ class CachedSentenceEncoder(AbsEncoder):
                 raise ValueError(
                     f"the model's default prompt is {applied!r}, but its embeddings are cached "
                     f"under the prompt {self.prompt!r}"
+                )
+            if self.precision.name == "fp32" and self._model.device.type == "cpu":
+                from mwalign.cpu_kernels import choose_fp32_kernels
+
+                self.kernels = choose_fp32_kernels(
+                    self._model,
+                    seq_length=self._model.max_seq_length,
+                    batch_size=self.batch_size,
                 )
         return self._model
 
@@ -167,9 +176,10 @@ class CachedSentenceEncoder(AbsEncoder):
         )
         into.update(zip(todo, np.asarray(vectors, dtype=np.float32), strict=True))
 
-    def record(self) -> dict[str, str]:
-        """How this encoder computes embeddings: backend, precision and why that precision."""
-        return {"backend": "torch", **self.precision.record()}
+    def record(self) -> dict[str, Any]:
+        """How this encoder computes embeddings: backend, precision and why that precision,
+        and (fp32 on a CPU, once the model is loaded) which kernels run its linear layers."""
+        return {"backend": "torch", **self.precision.record(), **self.kernels}
 
     def stats(self) -> dict[str, float]:
         """What this encoder did: calls into the model, sentences asked for and encoded, seconds."""
