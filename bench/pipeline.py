@@ -52,12 +52,21 @@ from machine import describe as machine
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def tree_rss(process: psutil.Process) -> int:
-    total = 0
+JOB_SCRIPT = re.compile(r"tmp[^/]*\.(\w+)\.py$")
+
+
+def tree_sample(process: psutil.Process) -> tuple[int, set[tuple[int, str]]]:
+    """Resident bytes of the process tree under ``process``, and (pid, script name) of the
+    job scripts running in it, from one walk of the tree."""
+    total, jobs = 0, set()
     for proc in [process, *process.children(recursive=True)]:
         with contextlib.suppress(psutil.Error):
             total += proc.memory_info().rss
-    return total
+            for arg in proc.cmdline():
+                match = JOB_SCRIPT.search(arg)
+                if match:
+                    jobs.add((proc.pid, match.group(1)))
+    return total, jobs
 
 
 def busy_cores() -> float:
@@ -69,21 +78,6 @@ def busy_cores() -> float:
     ticks = [int(value) for value in fields]
     idle = ticks[3] + ticks[4]  # idle, iowait
     return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")
-
-
-JOB_SCRIPT = re.compile(r"tmp[^/]*\.(\w+)\.py$")
-
-
-def running_jobs(process: psutil.Process) -> set[tuple[int, str]]:
-    """(pid, script name) of the job scripts running under ``process``."""
-    found = set()
-    for proc in process.children(recursive=True):
-        with contextlib.suppress(psutil.Error):
-            for arg in proc.cmdline():
-                match = JOB_SCRIPT.search(arg)
-                if match:
-                    found.add((proc.pid, match.group(1)))
-    return found
 
 
 def children_cpu() -> float:
@@ -107,9 +101,10 @@ def run_with_memory(command: list[str]) -> dict:
         nonlocal peak
         last_time, last_busy, jobs = start, busy_cores(), set()
         while not done.is_set():
-            peak = max(peak, tree_rss(handle))
             with contextlib.suppress(psutil.Error):
-                jobs.update(running_jobs(handle))
+                rss, running = tree_sample(handle)
+                peak = max(peak, rss)
+                jobs.update(running)
             now = time.perf_counter()
             if now - last_time >= 10:
                 busy = busy_cores()

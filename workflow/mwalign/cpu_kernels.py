@@ -61,14 +61,13 @@ def choose_fp32_kernels(
     oneDNN where that is faster here; returns the record of the choice.
 
     ``measure(model)`` is the seconds of one probe (default: :func:`_probe_seconds`);
-    ``{"fp32_kernels": "blas" | "onednn", "probe_seconds": {...}}`` is returned.
+    ``{"fp32_kernels": "blas" | "onednn", "fp32_kernels_probe_seconds": {...}}`` is
+    returned (``fp32_kernels_reason`` instead of the timings where nothing was timed).
     """
     import torch
 
     try:
-        with warnings.catch_warnings():  # its modules are TorchScript, which torch deprecates
-            warnings.simplefilter("ignore", DeprecationWarning)
-            from torch.utils.mkldnn import MkldnnLinear
+        from torch.utils.mkldnn import MkldnnLinear
     except ImportError:
         MkldnnLinear = None
     if MkldnnLinear is None or not torch.backends.mkldnn.is_available():
@@ -78,12 +77,12 @@ def choose_fp32_kernels(
     layers = _linear_layers(model)
     if not layers:
         return {"fp32_kernels": "blas", "fp32_kernels_reason": "no linear layers"}
-    with torch.inference_mode():
+    with torch.inference_mode(), warnings.catch_warnings():
+        # oneDNN's modules are TorchScript, which torch deprecates
+        warnings.simplefilter("ignore", DeprecationWarning)
         blas = measure(model)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            for parent, name, layer in layers:
-                setattr(parent, name, MkldnnLinear(layer, torch.float))
+        for parent, name, layer in layers:
+            setattr(parent, name, MkldnnLinear(layer, torch.float))
         onednn = measure(model)
         keep = onednn < MARGIN * blas
         if not keep:
