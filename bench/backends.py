@@ -18,7 +18,9 @@ optimum-intel pin other transformers versions than the project's):
     /tmp/venv-onnx/bin/python bench/backends.py encode --variant onnx-fp32 --model MODEL ...
     python bench/backends.py score --out bench/results/backends
 
-Variants: torch-fp32, torch-bf16 (autocast), onnx-fp32, onnx-int8 (dynamic
+Variants: torch-fp32, torch-onednn (fp32, every linear layer on oneDNN, as
+mwalign.cpu_kernels does where its probe finds that faster), torch-bf16 (autocast),
+onnx-fp32, onnx-int8 (dynamic
 quantisation, avx512_vnni), openvino-fp32, openvino-int8 (weights only, nncf).
 """
 
@@ -40,6 +42,7 @@ log = logging.getLogger("bench.backends")
 ROOT = Path(__file__).resolve().parents[1]
 VARIANTS = (
     "torch-fp32",
+    "torch-onednn",
     "torch-bf16",
     "onnx-fp32",
     "onnx-int8",
@@ -87,9 +90,11 @@ def write_texts(args: argparse.Namespace) -> None:
     params = experiment_params(args)
     pool = _pool(params)
     columns = ["en", *params["languages"], *params["unseen_languages"]]
-    texts = sorted({params["prefix"] + text for code in columns for text in pool[code]})
+    student = params["student"]  # a base student's prefix and truncation, as evaluated
+    texts = sorted({student["prefix"] + text for code in columns for text in pool[code]})
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "texts.json").write_text(json.dumps({"params": params, "texts": texts}))
+    stored = {"params": params, "max_seq_length": student["max_seq_length"], "texts": texts}
+    (args.out / "texts.json").write_text(json.dumps(stored))
     log.info("%d distinct sentences of %d columns -> %s", len(texts), len(columns), args.out)
 
 
@@ -131,6 +136,14 @@ def runtime_kwargs(backend: str, threads: int) -> dict:
     return {}
 
 
+def onednn_linear_layers(encoder) -> None:
+    """Every ``nn.Linear`` of ``encoder`` on oneDNN, as mwalign.cpu_kernels runs them
+    where its probe finds that faster (project venv only)."""
+    from mwalign.cpu_kernels import linear_layers, use_kernels
+
+    use_kernels(linear_layers(encoder), "onednn")
+
+
 def load_variant(variant: str, model: Path, work: Path, threads: int):
     """The model under ``variant``, exported (and quantised) once into ``work``."""
     import sentence_transformers as st
@@ -139,7 +152,10 @@ def load_variant(variant: str, model: Path, work: Path, threads: int):
     if int(st.__version__.split(".")[0]) < 6:
         model = st5_copy(model, work)
     if backend == "torch":
-        return st.SentenceTransformer(str(model), device="cpu")
+        encoder = st.SentenceTransformer(str(model), device="cpu")
+        if precision == "onednn":
+            onednn_linear_layers(encoder)
+        return encoder
     exported = work / f"{model.name}-{backend}"
     if not exported.exists():
         start = time.perf_counter()
@@ -180,10 +196,12 @@ def encode(args: argparse.Namespace) -> None:
 
     torch.set_num_threads(args.threads)
     os.environ["OMP_NUM_THREADS"] = str(args.threads)
-    texts = json.loads((args.out / "texts.json").read_text())["texts"]
+    stored = json.loads((args.out / "texts.json").read_text())
+    texts = stored["texts"]
     work = args.out / "models"
     work.mkdir(parents=True, exist_ok=True)
     encoder = load_variant(args.variant, args.model.resolve(), work, args.threads)
+    encoder.max_seq_length = stored["max_seq_length"]
     encoder.encode(texts[:64], batch_size=args.batch_size)  # warm-up
     autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.variant == "torch-bf16")
     start, cpu = time.perf_counter(), time.process_time()
@@ -230,7 +248,7 @@ def scores_of(variant: str, args: argparse.Namespace, stored: dict) -> dict[str,
         loader=no_model,
         name=f"bench/{variant}",
         revision=variant,
-        prefix=stored["params"]["prefix"],  # the stored texts carry it
+        prompt=stored["params"]["student"]["prefix"],  # the stored texts carry it
         precision=Precision("fp32", "stored embeddings"),
     )
     vectors = np.load(args.out / f"{variant}.npy")

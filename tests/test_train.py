@@ -163,6 +163,38 @@ def test_same_seed_gives_the_same_model(tmp_path, student, data):
     assert first["result"]["final_loss"] == second["result"]["final_loss"]
 
 
+@pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="this torch has no oneDNN")
+def test_fp32_training_on_onednn_gives_the_blas_model(tmp_path, student, data, monkeypatch):
+    from mwalign import cpu_kernels
+
+    params = train_params(train_config(steps=2), "multiway")
+    params["train"]["precision"] = "fp32"
+    monkeypatch.setattr(cpu_kernels, "MIN_PROBE_SECONDS", 0.0)  # the tiny student is timed
+    weights, records = {}, {}
+    for kernels, timings in (("blas", (1.0, 2.0)), ("onednn", (1.0, 0.5))):
+        seconds = dict(zip(cpu_kernels.KERNELS, timings, strict=True))
+
+        def probe(*args, kernels, seconds=seconds, **kwargs):
+            return seconds[kernels]
+
+        monkeypatch.setattr(cpu_kernels, "_probe_seconds", probe)
+        record = train_run(
+            params=copy.deepcopy(params),
+            dataset_path=data["multiway"],
+            student_path=student,
+            out_dir=tmp_path / kernels,
+        )
+        records[kernels] = record["result"]
+        weights[kernels] = load_file(tmp_path / kernels / "model.safetensors")
+    assert records["blas"]["fp32_kernels"] == "blas"
+    assert records["onednn"]["fp32_kernels"] == "onednn"
+    assert records["onednn"]["fp32_kernels_probe_seconds"] == {"blas": 1.0, "onednn": 0.5}
+    assert records["onednn"]["final_loss"] == pytest.approx(records["blas"]["final_loss"], abs=1e-5)
+    assert weights["onednn"].keys() == weights["blas"].keys()
+    for name, reference in weights["blas"].items():
+        torch.testing.assert_close(weights["onednn"][name], reference, rtol=1e-4, atol=1e-5)
+
+
 def test_nan_loss_stops_keeps_checkpoint_and_rerun_resumes(tmp_path, student, data, monkeypatch):
     from mwalign.train.callbacks import NonFiniteLossError
     from mwalign.train.losses import MultiwayInfoNCE

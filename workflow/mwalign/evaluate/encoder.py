@@ -118,9 +118,7 @@ class CachedSentenceEncoder(AbsEncoder):
                 from mwalign.cpu_kernels import choose_fp32_kernels
 
                 self.kernels = choose_fp32_kernels(
-                    self._model,
-                    seq_length=self._model.max_seq_length,
-                    batch_size=self.batch_size,
+                    self._model, tokens=self.batch_size * self._model.max_seq_length
                 )
         return self._model
 

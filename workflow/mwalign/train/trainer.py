@@ -134,6 +134,18 @@ def training_precision(params: dict) -> Precision:
     return precision_for(params["train"]["precision"], device)
 
 
+def training_kernels(model: SentenceTransformer, params: dict, precision: Precision) -> dict:
+    """fp32 training on a CPU: the linear layers' kernels (BLAS or oneDNN, forward and
+    backward), chosen by timing the model's own layer shapes (:mod:`mwalign.cpu_kernels`);
+    the record of the choice, empty elsewhere."""
+    if precision.name != "fp32" or torch.cuda.is_available():
+        return {}
+    from mwalign.cpu_kernels import choose_fp32_kernels
+
+    tokens = batch_size(params) * params["student"]["max_seq_length"]  # one view's batch
+    return choose_fp32_kernels(model, tokens=tokens, backward=True)
+
+
 def checkpointing_flag(enabled: bool) -> dict[str, bool]:
     """Gradient (activation) checkpointing, under the argument name this transformers uses."""
     if not enabled:
@@ -354,6 +366,7 @@ def train_run(
     teacher_dim = len(dataset[0]["label"][0]) if "label" in dataset.column_names else None
     loss = build_loss(params, model, teacher_dim)
     precision = training_precision(params)
+    kernels = training_kernels(model, params, precision)
     args = training_arguments(params, work_dir, ids, precision, report_to=report_to)
     log.info("training process %d of %d", args.process_index + 1, args.world_size)
     if args.process_index == 0:
@@ -374,6 +387,7 @@ def train_run(
     inputs = {"dataset": dataset_path, "student": student_path, "teacher": teacher_path}
     record = run_record(params, trainer, inputs, checkpoint, output.metrics)
     record["result"].update(precision.record())
+    record["result"].update(kernels)
     if trainer.is_world_process_zero():
         save_outputs(trainer, out_dir, record)
         shutil.rmtree(work_dir, ignore_errors=True)
