@@ -5,23 +5,34 @@ Three steps, so that each backend can run in the virtualenv it needs (optimum-on
 optimum-intel pin other transformers versions than the project's):
 
 1. ``texts`` (project venv): the evaluation pool's sentences (every column, prefix
-   added), exactly as the evaluate stage builds them, into ``OUT/texts.json``.
-2. ``encode`` (any venv with sentence-transformers; imports nothing from the project):
-   embeds them with one backend, on ``--threads`` threads, timing the encode; writes
-   ``OUT/{variant}.npy`` and ``OUT/{variant}.json`` (sentences/s, versions, CPU).
+   added) and the truncation length, exactly as the evaluate stage builds them for the
+   base student, into ``OUT/texts.json``.
+2. ``encode`` (any venv with sentence-transformers; imports nothing from the project
+   except for ``torch-onednn``): embeds them with one backend, on ``--threads``
+   threads, timing the encode; writes ``OUT/{variant}.npy`` and ``OUT/{variant}.json``
+   (sentences/s, versions, CPU).
 3. ``score`` (project venv): runs the project's BibleBitextMining task through mteb on
    every variant's stored embeddings, and prints sentences/s and, per language, the
    F1 x 100 (both directions averaged) and its difference to torch fp32.
 
-    python bench/backends.py texts --out bench/results/backends
+    python bench/backends.py texts --size 200 --out bench/results/backends
     python bench/backends.py encode --variant torch-fp32 --model MODEL --out ...
     /tmp/venv-onnx/bin/python bench/backends.py encode --variant onnx-fp32 --model MODEL ...
     python bench/backends.py score --out bench/results/backends
 
-Variants: torch-fp32, torch-onednn (fp32, every linear layer on oneDNN, as
-mwalign.cpu_kernels does where its probe finds that faster), torch-bf16 (autocast),
-onnx-fp32, onnx-int8 (dynamic
-quantisation, avx512_vnni), openvino-fp32, openvino-int8 (weights only, nncf).
+MODEL is a sentence-transformers folder, e.g. resources/models/intfloat--multilingual-e5-small.
+The two other virtualenvs (torch from the same CPU wheel; OpenVINO's package pulls a
+torchvision that does not match it, and nothing here needs one):
+
+    python -m venv /tmp/venv-onnx && /tmp/venv-onnx/bin/pip install -c constraints.txt \
+        "sentence-transformers[onnx]"
+    python -m venv /tmp/venv-ov && /tmp/venv-ov/bin/pip install -c constraints.txt \
+        "sentence-transformers[openvino]" && /tmp/venv-ov/bin/pip uninstall -y torchvision
+
+Variants: torch-fp32 (the BLAS), torch-onednn (fp32, every linear layer on oneDNN, as
+mwalign.cpu_kernels runs them where its probe finds that faster), torch-bf16
+(autocast), onnx-fp32, onnx-int8 (dynamic quantisation, avx512_vnni), openvino-fp32,
+openvino-int8 (weights only, nncf).
 """
 
 from __future__ import annotations
