@@ -8,6 +8,8 @@
 
     python bench/train.py                       # defaults: the config's student/batch
     python bench/train.py --batch-ids 8 --max-seq-length 64 --steps 3
+    python bench/train.py --part data --data multiway --precision fp32 --steps 6 \
+        --fp32-kernels blas        # fp32 on a CPU: the BLAS (or onednn), not the probe's pick
 
 Reads results/dataset/*.parquet, results/teacher/*.parquet and the materialised
 models under resources/models/ (run the pipeline up to `teacher` first). Writes a JSON
@@ -57,6 +59,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--precision", choices=["auto", "fp32", "bf16"], default=None, help="default: config's"
     )
     parser.add_argument("--compile", action="store_true", help="torch.compile the student")
+    parser.add_argument(
+        "--fp32-kernels", choices=["probe", "blas", "onednn"], default="probe",
+        help="fp32 on a CPU: the linear layers' kernels (default: chosen by the job's probe)",
+    )  # fmt: skip
     parser.add_argument(
         "--data", nargs="+", choices=["multiway", "enx"], default=["multiway", "enx"],
         help="datasets of the multi-way vs En-X comparison",
@@ -117,6 +123,25 @@ def compiled(enabled: bool):
         trainer.TrainingArguments = original
 
 
+@contextlib.contextmanager
+def fp32_kernels(kernels: str):
+    """With ``blas`` or ``onednn``, the job's probe finds that one faster."""
+    if kernels == "probe":
+        yield
+        return
+    from mwalign import cpu_kernels
+
+    def probe(*args, kernels: str, chosen: str = kernels, **kwargs) -> float:
+        return 1.0 if kernels == chosen else 2.0
+
+    original = cpu_kernels._probe_seconds, cpu_kernels.MIN_PROBE_SECONDS
+    cpu_kernels._probe_seconds, cpu_kernels.MIN_PROBE_SECONDS = probe, 0.0
+    try:
+        yield
+    finally:
+        cpu_kernels._probe_seconds, cpu_kernels.MIN_PROBE_SECONDS = original
+
+
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -128,7 +153,11 @@ def child_train(args: argparse.Namespace, data: str) -> dict:
     params = bench_params(args, data)
     where = paths(params)
     cpu = time.process_time()
-    with tempfile.TemporaryDirectory() as tmp, compiled(args.compile):
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        compiled(args.compile),
+        fp32_kernels(args.fp32_kernels),
+    ):
         record = train_run(
             params=params,
             dataset_path=where["dataset"],
@@ -140,6 +169,7 @@ def child_train(args: argparse.Namespace, data: str) -> dict:
     result = record["result"]
     return {
         "precision": result["precision"],
+        "fp32_kernels": result.get("fp32_kernels"),
         "compile": args.compile,
         "threads": args.threads,
         "losses": losses,
@@ -238,7 +268,8 @@ def main(argv: list[str] | None = None) -> None:
             log.info(
                 "%(data)-8s %(rows_per_step)3d ids x %(views)d views: "
                 "%(seconds_per_step).2f s/step, %(steps_per_second).3f steps/s, "
-                "peak RSS %(peak_rss_mb).0f MB; %(precision)s, compile %(compile)s, "
+                "peak RSS %(peak_rss_mb).0f MB; %(precision)s (kernels %(fp32_kernels)s), "
+                "compile %(compile)s, "
                 "%(threads)d threads, %(cpu_seconds_total).1f CPU s; losses %(losses)s",
                 row,
             )

@@ -5,8 +5,8 @@ MKL, whose fastest code paths are chosen by CPU vendor; oneDNN, which torch also
 chooses by instruction set. Measured on an AMD EPYC (Zen 5, AVX-512), one thread, the
 shapes of e5-small (1,280 tokens, 384 -> 384, 384 -> 1,536, 1,536 -> 384): a forward pass
 takes 4.2 / 16.1 / 17.0 ms through MKL and 1.8 / 7.8 / 7.6 ms through oneDNN. Which one
-is faster depends on the CPU, so a job times both on its model's own layer shapes (a
-few milliseconds) and keeps oneDNN only where it is clearly faster, as a BLAS picks its
+is faster depends on the CPU, so a job times both on its model's own layer shapes (well
+under a second) and keeps oneDNN only where it is clearly faster, as a BLAS picks its
 kernels at run time; the choice and both timings are recorded.
 
 oneDNN runs as :class:`OneDNNLinear`, an ``nn.Linear`` whose forward and backward call
