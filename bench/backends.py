@@ -147,14 +147,6 @@ def runtime_kwargs(backend: str, threads: int) -> dict:
     return {}
 
 
-def onednn_linear_layers(encoder) -> None:
-    """Every ``nn.Linear`` of ``encoder`` on oneDNN, as mwalign.cpu_kernels runs them
-    where its probe finds that faster (project venv only)."""
-    from mwalign.cpu_kernels import linear_layers, use_kernels
-
-    use_kernels(linear_layers(encoder), "onednn")
-
-
 def load_variant(variant: str, model: Path, work: Path, threads: int):
     """The model under ``variant``, exported (and quantised) once into ``work``."""
     import sentence_transformers as st
@@ -164,8 +156,10 @@ def load_variant(variant: str, model: Path, work: Path, threads: int):
         model = st5_copy(model, work)
     if backend == "torch":
         encoder = st.SentenceTransformer(str(model), device="cpu")
-        if precision == "onednn":
-            onednn_linear_layers(encoder)
+        if precision == "onednn":  # project venv only
+            from mwalign.cpu_kernels import linear_layers, use_kernels
+
+            use_kernels(linear_layers(encoder), "onednn")
         return encoder
     exported = work / f"{model.name}-{backend}"
     if not exported.exists():

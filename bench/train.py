@@ -125,21 +125,27 @@ def compiled(enabled: bool):
 
 @contextlib.contextmanager
 def fp32_kernels(kernels: str):
-    """With ``blas`` or ``onednn``, the job's probe finds that one faster."""
+    """With ``blas`` or ``onednn``, fp32 training on a CPU runs on those kernels instead of
+    the ones the job's probe picks."""
     if kernels == "probe":
         yield
         return
-    from mwalign import cpu_kernels
+    from mwalign.cpu_kernels import linear_layers, use_kernels
+    from mwalign.train import trainer
 
-    def probe(*args, kernels: str, chosen: str = kernels, **kwargs) -> float:
-        return 1.0 if kernels == chosen else 2.0
+    original = trainer.training_kernels
 
-    original = cpu_kernels._probe_seconds, cpu_kernels.MIN_PROBE_SECONDS
-    cpu_kernels._probe_seconds, cpu_kernels.MIN_PROBE_SECONDS = probe, 0.0
+    def forced(model, params, precision):
+        if precision.name != "fp32" or trainer.training_device() != "cpu":
+            return {}
+        use_kernels(linear_layers(model), kernels)
+        return {"fp32_kernels": kernels}
+
+    trainer.training_kernels = forced
     try:
         yield
     finally:
-        cpu_kernels._probe_seconds, cpu_kernels.MIN_PROBE_SECONDS = original
+        trainer.training_kernels = original
 
 
 def peak_rss_mb() -> float:

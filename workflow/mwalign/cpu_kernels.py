@@ -159,14 +159,14 @@ def choose_fp32_kernels(
     ``{"fp32_kernels": "blas" | "onednn", "fp32_kernels_probe_seconds": {...}}``, with
     ``fp32_kernels_reason`` instead of the timings where nothing was timed.
     """
-    layers = linear_layers(model)
     if not onednn_available():
         return {"fp32_kernels": "blas", "fp32_kernels_reason": "this torch has no oneDNN"}
+    layers = linear_layers(model)
     if not layers:
         return {"fp32_kernels": "blas", "fp32_kernels_reason": "no linear layers"}
+    rows = max(1, min(tokens, MAX_PROBE_TOKENS))
     if measure is None:
         shapes = Counter((layer.out_features, layer.in_features) for layer in layers)
-        rows = max(1, min(tokens, MAX_PROBE_TOKENS))
 
         def measure(kernels: str) -> float:
             return _probe_seconds(shapes, tokens=rows, backward=backward, kernels=kernels)
@@ -185,7 +185,7 @@ def choose_fp32_kernels(
         " (forward and backward)" if backward else "",
         "oneDNN" if chosen == "onednn" else "the BLAS",
         len(layers),
-        min(tokens, MAX_PROBE_TOKENS),
+        rows,
         seconds["blas"],
         seconds["onednn"],
     )

@@ -128,17 +128,21 @@ def precision_flags(precision: Precision) -> dict[str, bool]:
     return {"bf16": precision.name == "bf16", "fp16": precision.name == "fp16"}
 
 
+def training_device() -> str:
+    """The device type this process trains on (the Trainer takes a GPU where there is one)."""
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def training_precision(params: dict) -> Precision:
     """``train.precision`` chosen for the device this process trains on."""
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    return precision_for(params["train"]["precision"], device)
+    return precision_for(params["train"]["precision"], training_device())
 
 
 def training_kernels(model: SentenceTransformer, params: dict, precision: Precision) -> dict:
     """fp32 training on a CPU: the linear layers' kernels (BLAS or oneDNN, forward and
     backward), chosen by timing the model's own layer shapes (:mod:`mwalign.cpu_kernels`);
     the record of the choice, empty elsewhere."""
-    if precision.name != "fp32" or torch.cuda.is_available():
+    if precision.name != "fp32" or training_device() != "cpu":
         return {}
     from mwalign.cpu_kernels import choose_fp32_kernels
 
@@ -182,7 +186,7 @@ def training_arguments(
         **checkpointing_flag(hyper["gradient_checkpointing"]),
         **precision_flags(precision),
         # Without a GPU, torchrun launches become multi-CPU data parallel over gloo.
-        use_cpu=not torch.cuda.is_available(),
+        use_cpu=training_device() == "cpu",
         seed=params["seed"],
         data_seed=params["seed"],
         prompts=params["student"]["prefix"] or None,
@@ -190,7 +194,7 @@ def training_arguments(
         # The sampler makes global batches of distinct ids; each process takes its share.
         accelerator_config={"split_batches": True},
         dataloader_drop_last=True,
-        dataloader_pin_memory=torch.cuda.is_available(),
+        dataloader_pin_memory=training_device() == "cuda",
         logging_steps=1,
         logging_nan_inf_filter=False,
         save_strategy="steps" if checkpoints else "no",
