@@ -11,6 +11,7 @@ from conftest import make_config
 from mwalign.config import load_schema
 from mwalign.evaluate import build_encoder, evaluate_model
 from mwalign.evaluate.caches import EmbeddingStore, model_fingerprint
+from mwalign.evaluate.encoder import token_length_batches
 from mwalign.evaluate.langcodes import config_code, pair_seen_tag
 from mwalign.evaluate.verses import NT_SECTIONS, section_of, verse_pool
 from mwalign.plan import evaluate_params
@@ -208,6 +209,45 @@ def test_store_is_shared_between_processes_and_keyed_by_model(tmp_path, student)
     assert model_fingerprint(copy_dir) == before
     (copy_dir / "config_sentence_transformers.json").write_text("{}")
     assert model_fingerprint(copy_dir) != before
+
+
+def _padded_tokens(lengths, batches):
+    return sum(max(lengths[i] for i in batch) * len(batch) for batch in batches)
+
+
+def test_encoder_batches_by_tokens_and_embeds_as_encode_does(student, tmp_path):
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(student), device="cpu")
+    model.max_seq_length = 24
+    # characters and tokens disagree across scripts: a short Chinese verse is long in
+    # tokens, a long run of one Latin word short; some are cut at max_seq_length
+    texts = [
+        "起初神创造天地。地是空虚混沌，渊面黑暗；神的灵运行在水面上。",
+        "Amen amen amen amen amen amen amen amen amen amen.",
+        "Jesus wept.",
+        "В начале было Слово, и Слово было у Бога, и Слово было Бог.",
+        "In the beginning was the Word, and the Word was with God.",
+        "神爱世人。",
+        "word " * 40,
+    ] * 3
+    batches = token_length_batches(model, texts, 4)
+    lengths = [int(sum(row)) for row in model.tokenize(texts)["attention_mask"].tolist()]
+    assert sorted(np.concatenate(batches).tolist()) == list(range(len(texts)))
+    flat = [lengths[i] for batch in batches for i in batch]
+    assert flat == sorted(flat, reverse=True) and max(flat) == 24
+    # sentence-transformers' own order (by characters) pads more
+    by_chars = np.argsort([-len(text) for text in texts], kind="stable")
+    char_batches = [by_chars[i : i + 4] for i in range(0, len(texts), 4)]
+    assert _padded_tokens(lengths, batches) < _padded_tokens(lengths, char_batches)
+    assert token_length_batches(model, [], 4) == []
+
+    encoder = build_encoder(student, {**TRAINED_PARAMS, "precision": "fp32"}, tmp_path)
+    encoder.batch_size = 4
+    expected = encoder.model.encode(texts, batch_size=4, convert_to_numpy=True)
+    got = encoder.embed(texts)
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, atol=1e-5)
 
 
 def test_bf16_embeddings_match_fp32_and_are_cached_apart(student, tmp_path):

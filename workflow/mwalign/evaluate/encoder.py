@@ -10,6 +10,14 @@ the English column once per language pair in the non-parallel layout, once per t
 in the parallel one). This encoder answers repeated sentences from memory and, with
 an :class:`~mwalign.evaluate.caches.EmbeddingStore`, from what earlier tasks of the same
 model stored, and counts what it really encoded.
+
+What it encodes goes through the model in batches of equal token length
+(:func:`token_length_batches`). ``SentenceTransformer.encode`` sorts its inputs by
+characters, which is close to tokens within one language but still pads the
+default experiment's evaluation columns by 18% (15 columns x 1,000 verses, e5's
+tokenizer); sorted by tokens the padding is 0.1%. Padding is masked, so an embedding
+differs from the one ``encode`` gives only by float rounding (the matrix products
+have other shapes).
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ import numpy as np
 from mteb.models import ModelMeta
 from mteb.models.abs_encoder import AbsEncoder
 from mteb.models.model_meta import ScoringFunction
+from tqdm.auto import tqdm
 
 from mwalign.precision import Precision
 
@@ -41,6 +50,23 @@ def default_prompt(model: Any) -> str:
     """The prompt ``model.encode`` puts before every input when given none ("" if none)."""
     name = getattr(model, "default_prompt_name", None)
     return (model.prompts.get(name) or "") if name else ""
+
+
+def token_length_batches(model: Any, texts: list[str], batch_size: int) -> list[np.ndarray]:
+    """Indices of ``texts`` in batches of at most ``batch_size``, longest in tokens first.
+
+    Lengths are those the model pads to: its default prompt before each text, its
+    tokenizer's special tokens, truncated at ``max_seq_length``. Equal lengths keep
+    their order (a stable sort), so the batches are the same on every run.
+    """
+    if not texts:
+        return []
+    prompt = default_prompt(model)
+    ids = model.tokenizer(
+        [prompt + text for text in texts], truncation=True, max_length=model.max_seq_length
+    )["input_ids"]
+    order = np.argsort(-np.array([len(row) for row in ids]), kind="stable")
+    return [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
 
 
 class CachedSentenceEncoder(AbsEncoder):
@@ -155,13 +181,23 @@ class CachedSentenceEncoder(AbsEncoder):
         if not todo:
             return
         start = time.perf_counter()
-        with self.precision.autocast(self.model.device.type):
-            vectors = self.model.encode(
-                list(todo.values()),
-                batch_size=self.batch_size,
-                convert_to_numpy=True,
-                show_progress_bar=len(todo) > self.batch_size,
-            )  # (len(todo), dim)
+        texts = list(todo.values())
+        batches = token_length_batches(self.model, texts, self.batch_size)
+        parts = []
+        progress = tqdm(total=len(texts), desc="Encoding", disable=len(batches) < 2)
+        with progress, self.precision.autocast(self.model.device.type):
+            for batch in batches:
+                parts.append(
+                    self.model.encode(
+                        [texts[i] for i in batch],
+                        batch_size=len(batch),
+                        convert_to_numpy=True,
+                        show_progress_bar=False,
+                    )
+                )  # (len(batch), dim)
+                progress.update(len(batch))
+        vectors = np.empty((len(texts), parts[0].shape[1]), dtype=np.float32)
+        vectors[np.concatenate(batches)] = np.concatenate(parts)
         seconds = time.perf_counter() - start
         self.encode_calls += 1
         self.sentences_encoded += len(todo)
@@ -172,7 +208,7 @@ class CachedSentenceEncoder(AbsEncoder):
             seconds,
             len(todo) / seconds,
         )
-        into.update(zip(todo, np.asarray(vectors, dtype=np.float32), strict=True))
+        into.update(zip(todo, vectors, strict=True))
 
     def record(self) -> dict[str, Any]:
         """How this encoder computes embeddings: backend, precision and why that precision,
