@@ -16,15 +16,23 @@ CPU_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_b
 
 
 def cpu_info() -> tuple[str, set[str]]:
-    """(model name, flags) from /proc/cpuinfo; the platform's name and no flags elsewhere."""
-    model, flags = platform.processor() or platform.machine(), set()
+    """(model name with its family and model numbers, flags) from /proc/cpuinfo; the
+    platform's name and no flags elsewhere. A virtual machine often names only the
+    product line ("AMD EPYC"): the numbers tell its generation (family 25 is Zen 3,
+    26 Zen 5; Intel's family 6 model 106 is Ice Lake)."""
+    model, flags, numbers = platform.processor() or platform.machine(), set(), {}
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             key, _, value = line.partition(":")
-            if key.strip() == "model name":
+            key = key.strip()
+            if key == "model name":
                 model = value.strip()
-            elif key.strip() == "flags":
+            elif key in ("cpu family", "model"):
+                numbers.setdefault(key, value.strip())
+            elif key == "flags":
                 flags = set(value.split())
+    if numbers:
+        model += f" (family {numbers.get('cpu family', '?')} model {numbers.get('model', '?')})"
     return model, flags
 
 

@@ -23,8 +23,9 @@ cores it was given. Two counts of CPU time are printed:
   every 30 s, and keeps the last sample, so up to 30 s x threads of each longer job's
   end are missing.
 
-A timeline in 10 s bins shows the whole machine's busy cores (``/proc/stat``) and the
-jobs running. On a shared machine other processes take CPU time too, so wall time and
+A timeline in 10 s bins shows the whole machine's busy cores (``/proc/stat``), the
+process tree's largest resident memory in the bin (so the peak has a time and jobs) and
+the jobs running. On a shared machine other processes take CPU time too, so wall time and
 utilisation are only comparable between runs on a quiet machine (the load average
 before and after is recorded).
 """
@@ -88,7 +89,7 @@ def children_cpu() -> float:
 def run_with_memory(command: list[str]) -> dict:
     """Run ``command``; its return code, wall seconds, peak bytes of the process tree,
     exact CPU seconds of every process it started, and a trace of (seconds, busy cores
-    of the machine, running jobs) every 10 s."""
+    of the machine, the process tree's largest resident GiB, running jobs) every 10 s."""
     cpu_before = children_cpu()
     start = time.perf_counter()
     proc = subprocess.Popen(command, cwd=ROOT)
@@ -99,20 +100,20 @@ def run_with_memory(command: list[str]) -> dict:
 
     def sample() -> None:
         nonlocal peak
-        last_time, last_busy, jobs = start, busy_cores(), set()
+        last_time, last_busy, jobs, bin_peak = start, busy_cores(), set(), 0
         while not done.is_set():
             with contextlib.suppress(psutil.Error):
                 rss, running = tree_sample(handle)
-                peak = max(peak, rss)
+                peak, bin_peak = max(peak, rss), max(bin_peak, rss)
                 jobs.update(running)
             now = time.perf_counter()
             if now - last_time >= 10:
                 busy = busy_cores()
                 trace.append(
                     (round(now - start), round((busy - last_busy) / (now - last_time), 2),
-                     sorted(name for _, name in jobs))
+                     round(bin_peak / 2**30, 2), sorted(name for _, name in jobs))
                 )  # fmt: skip
-                last_time, last_busy, jobs = now, busy, set()
+                last_time, last_busy, jobs, bin_peak = now, busy, set(), 0
             time.sleep(0.5)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -247,9 +248,9 @@ def main() -> int:
         f"cores: exact {exact:.0%} ({measured['cpu_seconds']:.0f} CPU s), benchmarks "
         f"{busy:.0%}; load average before {load_before[0]:.1f}, after {load_after[0]:.1f}"
     )
-    print("timeline (end of each 10 s bin, busy cores of the machine, jobs running):")
-    for second, cores_busy, names in measured["trace"]:
-        print(f"  {second:>5} s {cores_busy:>5.2f}  {' '.join(names)}")
+    print("timeline (end of each 10 s bin: busy cores of the machine, largest GiB, jobs):")
+    for second, cores_busy, gib, names in measured["trace"]:
+        print(f"  {second:>5} s {cores_busy:>5.2f} {gib:>5.2f} GiB  {' '.join(names)}")
     print(f"{'stage':<12} {'jobs':>5} {'job-seconds':>12} {'max job RSS MB':>15}")
     for stage, entry in sorted(stages.items(), key=lambda item: -item[1]["seconds"]):
         print(

@@ -10,6 +10,7 @@
     python bench/train.py --batch-ids 8 --max-seq-length 64 --steps 3
     python bench/train.py --part data --data multiway --precision fp32 --steps 6 \
         --fp32-kernels blas        # fp32 on a CPU: the BLAS (or onednn), not the probe's pick
+    python bench/train.py --part data --data multiway --steps 3 --profile  # costliest ops
 
 Reads results/dataset/*.parquet, results/teacher/*.parquet and the materialised
 models under resources/models/ (run the pipeline up to `teacher` first). Writes a JSON
@@ -59,6 +60,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--precision", choices=["auto", "fp32", "bf16"], default=None, help="default: config's"
     )
     parser.add_argument("--compile", action="store_true", help="torch.compile the student")
+    parser.add_argument("--profile", action="store_true", help="print the costliest ops")
     parser.add_argument(
         "--fp32-kernels", choices=["probe", "blas", "onednn"], default="probe",
         help="fp32 on a CPU: the linear layers' kernels (default: chosen by the job's probe)",
@@ -148,6 +150,20 @@ def fp32_kernels(kernels: str):
         trainer.training_kernels = original
 
 
+@contextlib.contextmanager
+def profiled(enabled: bool, rows: int = 15):
+    """With ``enabled``, prints the ops that took the most CPU time (torch.profiler, self
+    time, the whole job: loading, the kernel probe and every step)."""
+    if not enabled:
+        yield
+        return
+    from torch.profiler import profile
+
+    with profile() as prof:
+        yield
+    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows))
+
+
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -163,6 +179,7 @@ def child_train(args: argparse.Namespace, data: str) -> dict:
         tempfile.TemporaryDirectory() as tmp,
         compiled(args.compile),
         fp32_kernels(args.fp32_kernels),
+        profiled(args.profile),
     ):
         record = train_run(
             params=params,
@@ -252,7 +269,10 @@ def run_child(kind: str, argv: list[str]) -> dict:
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"bench child {kind} failed:\n{done.stderr[-4000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    *printed, result = done.stdout.strip().splitlines()
+    if printed:  # what the child printed before its result (e.g. --profile's table)
+        print("\n".join(printed))
+    return json.loads(result)
 
 
 def main(argv: list[str] | None = None) -> None:
