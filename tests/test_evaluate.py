@@ -220,8 +220,8 @@ def test_encoder_batches_by_tokens_and_embeds_as_encode_does(student, tmp_path):
 
     model = SentenceTransformer(str(student), device="cpu")
     model.max_seq_length = 24
-    # characters and tokens disagree across scripts: a short Chinese verse is long in
-    # tokens, a long run of one Latin word short; some are cut at max_seq_length
+    # characters and tokens disagree across scripts: Chinese is long in tokens for its
+    # characters, a repeated Latin word short; the last text is cut at max_seq_length
     texts = [
         "起初神创造天地。地是空虚混沌，渊面黑暗；神的灵运行在水面上。",
         "Amen amen amen amen amen amen amen amen amen amen.",
