@@ -41,13 +41,13 @@ import argparse
 import json
 import logging
 import os
-import platform
 import shutil
 import time
 from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
+from machine import cpu_info
 
 log = logging.getLogger("bench.backends")
 ROOT = Path(__file__).resolve().parents[1]
@@ -107,16 +107,6 @@ def write_texts(args: argparse.Namespace) -> None:
     stored = {"params": params, "max_seq_length": student["max_seq_length"], "texts": texts}
     (args.out / "texts.json").write_text(json.dumps(stored))
     log.info("%d distinct sentences of %d columns -> %s", len(texts), len(columns), args.out)
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 def st5_copy(model: Path, work: Path) -> Path:
@@ -224,7 +214,7 @@ def encode(args: argparse.Namespace) -> None:
         "sentences_per_second": round(len(texts) / seconds, 1),
         "threads": args.threads,
         "batch_size": args.batch_size,
-        "cpu": cpu_model(),
+        "cpu": cpu_info()[0],
         "versions": {name: _version(name) for name in packages},
     }
     (args.out / f"{args.variant}.json").write_text(json.dumps(info, indent=2))

@@ -3,9 +3,10 @@
     python bench/linear_kernels.py                 # e5-small's shapes, 1,400 tokens
     python bench/linear_kernels.py --tokens 1024 --backward
 
-Times ``F.linear`` (MKL) and :func:`mwalign.cpu_kernels.onednn_linear` on e5-small's
-three layer shapes (384 -> 384, 384 -> 1,536, 1,536 -> 384) and prints milliseconds and
-GFLOP/s per shape, with the machine. 1,400 tokens is an evaluation batch of 32 verses
+Times MKL and oneDNN with the fp32 jobs' own probe (``mwalign.cpu_kernels``: fastest of
+``--repeats`` after a warm-up) on e5-small's three layer shapes (384 -> 384,
+384 -> 1,536, 1,536 -> 384) and prints milliseconds and GFLOP/s per shape, with the
+machine. 1,400 tokens is an evaluation batch of 32 verses
 sorted by token length (43.5 tokens each on average in the default experiment).
 GFLOP/s against the core's peak (fp32 FMAs per cycle x 2 x clock) says how much any
 other kernel could still gain: :mod:`mwalign.cpu_kernels` chooses between these two.
@@ -15,33 +16,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
+from collections import Counter
 
 import torch
-import torch.nn.functional as F
 from machine import describe as machine
-from mwalign.cpu_kernels import onednn_linear
+from mwalign.cpu_kernels import _probe_seconds
 
 SHAPES = ((384, 384), (384, 1536), (1536, 384))  # (in, out) of e5-small's linear layers
-
-
-def product(linear, x, weight, bias, grad, *, backward: bool) -> None:
-    """One layer's forward product (and, with ``backward``, its three backward products)."""
-    with torch.set_grad_enabled(backward):
-        y = linear(x, weight, bias)
-        if backward:
-            torch.autograd.grad(y, (x, weight, bias), grad)
-
-
-def seconds(linear, tensors: tuple, *, backward: bool, repeats: int) -> float:
-    """Fastest of ``repeats`` products after two warm-up ones (oneDNN builds its kernels)."""
-    best = float("inf")
-    for attempt in range(repeats + 2):
-        start = time.perf_counter()
-        product(linear, *tensors, backward=backward)
-        if attempt >= 2:
-            best = min(best, time.perf_counter() - start)
-    return best
 
 
 def main() -> None:
@@ -53,16 +34,16 @@ def main() -> None:
     torch.set_num_threads(1)
     rows = []
     for in_features, out_features in SHAPES:
-        tensors = (
-            torch.randn(args.tokens, in_features, requires_grad=args.backward),
-            torch.randn(out_features, in_features, requires_grad=args.backward),
-            torch.zeros(out_features, requires_grad=args.backward),
-            torch.randn(args.tokens, out_features),
-        )
         flops = 2 * args.tokens * in_features * out_features * (3 if args.backward else 1)
         row = {"in": in_features, "out": out_features}
-        for name, linear in (("mkl", F.linear), ("onednn", onednn_linear)):
-            took = seconds(linear, tensors, backward=args.backward, repeats=args.repeats)
+        for name, kernels in (("mkl", "blas"), ("onednn", "onednn")):
+            took = _probe_seconds(
+                Counter({(out_features, in_features): 1}),
+                tokens=args.tokens,
+                backward=args.backward,
+                kernels=kernels,
+                repeats=args.repeats,
+            )
             row[f"{name}_ms"] = round(took * 1e3, 2)
             row[f"{name}_gflops"] = round(flops / took / 1e9, 1)
         rows.append(row)
