@@ -62,6 +62,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--compile", action="store_true", help="torch.compile the student")
     parser.add_argument("--profile", action="store_true", help="print the costliest ops")
     parser.add_argument(
+        "--padded", action="store_true", help="train on padded batches (no packed tokens)"
+    )
+    parser.add_argument(
         "--fp32-kernels", choices=["probe", "blas", "onednn"], default="probe",
         help="fp32 on a CPU: the linear layers' kernels (default: chosen by the job's probe)",
     )  # fmt: skip
@@ -151,6 +154,28 @@ def fp32_kernels(kernels: str):
 
 
 @contextlib.contextmanager
+def padded(enabled: bool):
+    """With ``enabled``, training runs on padded batches, as before packed training
+    (:mod:`mwalign.train.packing`)."""
+    if not enabled:
+        yield
+        return
+    from mwalign.train import trainer
+
+    original = trainer.packed_training
+
+    @contextlib.contextmanager
+    def unpacked(model, **kwargs):
+        yield {"packed": False, "packed_reason": "bench/train.py --padded"}
+
+    trainer.packed_training = unpacked
+    try:
+        yield
+    finally:
+        trainer.packed_training = original
+
+
+@contextlib.contextmanager
 def profiled(enabled: bool, rows: int = 15):
     """With ``enabled``, prints the ops that took the most CPU time (torch.profiler, self
     time, the whole job: loading, the kernel probe and every step)."""
@@ -179,6 +204,7 @@ def child_train(args: argparse.Namespace, data: str) -> dict:
         tempfile.TemporaryDirectory() as tmp,
         compiled(args.compile),
         fp32_kernels(args.fp32_kernels),
+        padded(args.padded),
         profiled(args.profile),
     ):
         record = train_run(
@@ -193,6 +219,11 @@ def child_train(args: argparse.Namespace, data: str) -> dict:
     return {
         "precision": result["precision"],
         "fp32_kernels": result.get("fp32_kernels"),
+        "packed": result["packed"],
+        # share of the padded batches' tokens that were padding, skipped when packed
+        "padding_percent": 100 * (1 - result["packed_tokens"] / result["padded_tokens"])
+        if result.get("padded_tokens")
+        else None,
         "compile": args.compile,
         "threads": args.threads,
         "losses": losses,
@@ -295,6 +326,7 @@ def main(argv: list[str] | None = None) -> None:
                 "%(data)-8s %(rows_per_step)3d ids x %(views)d views: "
                 "%(seconds_per_step).2f s/step, %(steps_per_second).3f steps/s, "
                 "peak RSS %(peak_rss_mb).0f MB; %(precision)s (kernels %(fp32_kernels)s), "
+                "packed %(packed)s (padding skipped: %(padding_percent).1f%%), "
                 "compile %(compile)s, "
                 "%(threads)d threads, %(cpu_seconds_total).1f CPU s; losses %(losses)s",
                 row,

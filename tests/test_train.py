@@ -163,6 +163,40 @@ def test_same_seed_gives_the_same_model(tmp_path, student, data):
     assert first["result"]["final_loss"] == second["result"]["final_loss"]
 
 
+def test_packed_training_gives_the_padded_model(tmp_path, student, data, monkeypatch):
+    import contextlib
+
+    from mwalign.train import trainer
+
+    params = train_params(train_config(steps=3), "multiway")
+    params["train"]["precision"] = "fp32"
+    packed = train_run(
+        params=copy.deepcopy(params),
+        dataset_path=data["multiway"],
+        student_path=student,
+        out_dir=tmp_path / "packed",
+    )["result"]
+
+    @contextlib.contextmanager
+    def padded(model, **kwargs):
+        yield {"packed": False}
+
+    monkeypatch.setattr(trainer, "packed_training", padded)
+    reference = train_run(
+        params=copy.deepcopy(params),
+        dataset_path=data["multiway"],
+        student_path=student,
+        out_dir=tmp_path / "padded",
+    )["result"]
+    assert packed["packed"] is True
+    # 3 steps of 4 ids in 3 views: every real token counted once, padding skipped
+    assert 0 < packed["packed_tokens"] < packed["padded_tokens"]
+    assert packed["final_loss"] == pytest.approx(reference["final_loss"], abs=1e-5)
+    weights = load_file(tmp_path / "packed" / "model.safetensors")
+    for name, value in load_file(tmp_path / "padded" / "model.safetensors").items():
+        torch.testing.assert_close(weights[name], value, rtol=1e-4, atol=1e-6)
+
+
 @pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="this torch has no oneDNN")
 def test_fp32_training_on_onednn_gives_the_blas_model(tmp_path, student, data, monkeypatch):
     from mwalign import cpu_kernels

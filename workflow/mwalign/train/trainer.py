@@ -45,6 +45,7 @@ from mwalign.train.card import append_run_section, describe_run
 from mwalign.train.config import batch_size
 from mwalign.train.data import UniqueIdBatchSampler, build_dataset
 from mwalign.train.losses import build_loss
+from mwalign.train.packing import packed_training
 
 log = logging.getLogger(__name__)
 
@@ -387,11 +388,13 @@ def train_run(
     if checkpoint:
         log.info("resuming from %s", checkpoint)
         load_loss_state(trainer.loss, checkpoint)
-    output = trainer.train(resume_from_checkpoint=checkpoint)
+    with packed_training(model, device=training_device()) as packing:
+        output = trainer.train(resume_from_checkpoint=checkpoint)
     inputs = {"dataset": dataset_path, "student": student_path, "teacher": teacher_path}
     record = run_record(params, trainer, inputs, checkpoint, output.metrics)
     record["result"].update(precision.record())
     record["result"].update(kernels)
+    record["result"].update(packing)
     if trainer.is_world_process_zero():
         save_outputs(trainer, out_dir, record)
         shutil.rmtree(work_dir, ignore_errors=True)
