@@ -221,9 +221,11 @@ def child_train(args: argparse.Namespace, data: str) -> dict:
         "fp32_kernels": result.get("fp32_kernels"),
         "packed": result["packed"],
         # share of the padded batches' tokens that were padding, skipped when packed
-        "padding_percent": 100 * (1 - result["packed_tokens"] / result["padded_tokens"])
-        if result.get("padded_tokens")
-        else None,
+        "padding_skipped": (
+            f"{100 * (1 - result['packed_tokens'] / result['padded_tokens']):.1f}%"
+            if result.get("padded_tokens")
+            else "none"
+        ),
         "compile": args.compile,
         "threads": args.threads,
         "losses": losses,
@@ -326,7 +328,7 @@ def main(argv: list[str] | None = None) -> None:
                 "%(data)-8s %(rows_per_step)3d ids x %(views)d views: "
                 "%(seconds_per_step).2f s/step, %(steps_per_second).3f steps/s, "
                 "peak RSS %(peak_rss_mb).0f MB; %(precision)s (kernels %(fp32_kernels)s), "
-                "packed %(packed)s (padding skipped: %(padding_percent).1f%%), "
+                "packed %(packed)s (padding skipped: %(padding_skipped)s), "
                 "compile %(compile)s, "
                 "%(threads)d threads, %(cpu_seconds_total).1f CPU s; losses %(losses)s",
                 row,

@@ -8,7 +8,14 @@ import copy
 
 import pytest
 import torch
-from mwalign.train.packing import Layout, PackedDropout, _State, packed_training, why_not_packed
+from mwalign.train.packing import (
+    ROW_MULTIPLE,
+    Layout,
+    PackedDropout,
+    _State,
+    packed_training,
+    why_not_packed,
+)
 from torch import nn
 
 SENTENCES = [
@@ -74,10 +81,14 @@ def test_layout_packs_real_tokens_and_unpacks_with_zeros():
     assert layout.tokens == 8
     padded = torch.arange(3 * 4 * 2, dtype=torch.float32).view(3, 4, 2)
     packed = layout.pack(padded)
-    assert packed.shape == (1, 8, 2)
-    torch.testing.assert_close(packed[0], padded[mask.bool()])
+    assert packed.shape == (1, ROW_MULTIPLE, 2)  # rows rounded up to a few shapes
+    torch.testing.assert_close(packed[0, :8], padded[mask.bool()])
+    assert all(torch.equal(row, padded[0, 3]) for row in packed[0, 8:])  # a padding row
     restored = layout.unpack(packed)
     torch.testing.assert_close(restored, padded * mask.unsqueeze(-1))
+    many = torch.ones(3, 40, dtype=torch.long)
+    many[0, -1] = 0
+    assert Layout.from_mask(many).rows.numel() == 2 * ROW_MULTIPLE
 
 
 def test_packed_dropout_gives_each_real_token_its_padded_mask():
