@@ -88,7 +88,8 @@ def test_layout_packs_real_tokens_and_unpacks_with_zeros():
     torch.testing.assert_close(restored, padded * mask.unsqueeze(-1))
     many = torch.ones(3, 40, dtype=torch.long)
     many[0, -1] = 0
-    assert Layout.from_mask(many).rows.numel() == 2 * ROW_MULTIPLE
+    assert Layout.from_mask(many).rows == 2 * ROW_MULTIPLE
+    assert Layout.from_mask(torch.ones(2, 3)).rows == ROW_MULTIPLE  # copies of a token
 
 
 def test_packed_dropout_gives_each_real_token_its_padded_mask():

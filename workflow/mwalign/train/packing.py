@@ -5,13 +5,13 @@ Each language view of a training batch is padded to its longest sentence; in the
 experiment 36% of the multi-way run's tokens and 37% of the En-X run's are padding.
 Padding is masked out of attention and pooling, so whatever is computed for it never
 reaches the loss; still, every linear layer multiplies it, and on a CPU the linear layers
-are most of a training step. Here the
-encoder works on the packed tokens instead: after the embeddings, the (B, L, H) hidden
-states become (1, T, H), the T real tokens one after another; every per-token operation
-runs on those; only attention, which mixes the tokens of a sentence, puts its queries,
-keys and values back in the padded (B, heads, L, d) layout and calls the model's own
-attention function (SDPA or eager) with the model's own mask; the encoder's output is
-padded again (zeros at padding) for pooling.
+are most of a training step. Here the encoder works on the packed tokens instead: after
+the embeddings, the (B, L, H) hidden states become (1, T', H), the T real tokens one after
+another and a few extra rows up to a multiple of 64 (:class:`Layout`); every per-token
+operation runs on those; only attention, which mixes the tokens of a sentence, puts its
+queries, keys and values back in the padded (B, heads, L, d) layout and calls the model's
+own attention function (SDPA or eager) with the model's own mask; the encoder's output
+is padded again (zeros at padding) for pooling.
 
 transformers and sentence-transformers skip padding only through FlashAttention-2's
 variable-length kernels (``DataCollatorWithFlattening``), which a CPU does not have, and
@@ -25,7 +25,7 @@ give the padded model's results:
   same training as before. Attention dropout runs on the padded layout anyway.
 - **the same numbers up to float rounding.** Padding is masked with the model's own mask,
   so its keys get weight exactly 0, and it gets no gradient; only the order of the sums in
-  the weight gradients (over T rows instead of B x L) changes their rounding.
+  the weight gradients (over T' rows instead of B x L) changes their rounding.
 
 It applies to encoders built like BERT (``bert``, ``roberta``, ``xlm-roberta``: embeddings,
 then a list of layers whose self-attention calls transformers' attention interface) that
@@ -74,25 +74,30 @@ class Layout:
     batch: int
     length: int
     index: Tensor  # (T,) positions of the real tokens in the flattened (B * L) batch
-    rows: Tensor  # (rows,) the positions the packed rows are taken from: index, then padding
+    sources: Tensor  # (rows,) the position each packed row is taken from: index, then padding
 
     @classmethod
     def from_mask(cls, mask: Tensor) -> Layout:
-        """The layout of a (B, L) attention mask (1 for tokens, 0 for padding; some padding)."""
+        """The layout of a (B, L) attention mask (1 for tokens, 0 for padding)."""
         batch, length = mask.shape
         flat = mask.reshape(-1)
         index = flat.nonzero().squeeze(1)
         extra = -index.numel() % ROW_MULTIPLE
-        padding = (flat == 0).nonzero()[:1].squeeze(1)  # one padding position, copied
-        return cls(batch, length, index, torch.cat([index, padding.expand(extra)]))
+        # the extra rows copy one position, padding where there is some
+        sink = torch.cat([(flat == 0).nonzero().squeeze(1), index])[:1]
+        return cls(batch, length, index, torch.cat([index, sink.expand(extra)]))
 
     @property
     def tokens(self) -> int:
         return self.index.numel()
 
+    @property
+    def rows(self) -> int:
+        return self.sources.numel()
+
     def pack(self, padded: Tensor) -> Tensor:
         """(B, L, ...) -> (1, rows, ...): the real tokens' rows, in batch order, then extra rows."""
-        return padded.flatten(0, 1).index_select(0, self.rows).unsqueeze(0)
+        return padded.flatten(0, 1).index_select(0, self.sources).unsqueeze(0)
 
     def unpack(self, packed: Tensor) -> Tensor:
         """(1, rows, ...) -> (B, L, ...): the real tokens' rows in place, zeros at padding."""
@@ -144,11 +149,10 @@ class PackedDropout(nn.Dropout):
         layout = self._state.layout
         if layout is None or not self.training or self.p == 0:
             return super().forward(x)
-        rows = layout.rows.numel()
-        if x.dim() < 2 or x.shape[:2] != (1, rows):
+        if x.dim() < 2 or x.shape[:2] != (1, layout.rows):
             raise RuntimeError(
                 f"packed dropout: input of shape {tuple(x.shape)}, but the batch is packed "
-                f"as (1, {rows}, ...)"
+                f"as (1, {layout.rows}, ...)"
             )
         if self.p == 1:
             return x * 0
