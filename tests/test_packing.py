@@ -26,10 +26,9 @@ SENTENCES = [
 ]
 
 
-def tiny_encoder(model_type: str = "bert", attention: str = "sdpa"):
-    """A SentenceTransformer over a tiny transformers encoder built from a config (2 layers)."""
-    import tempfile
-
+def tiny_encoder(folder, model_type: str = "bert", attention: str = "sdpa"):
+    """A SentenceTransformer over a tiny transformers encoder built from a config (2 layers),
+    saved in ``folder``."""
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.base.modules import Transformer
     from sentence_transformers.sentence_transformer.modules import Pooling
@@ -51,11 +50,10 @@ def tiny_encoder(model_type: str = "bert", attention: str = "sdpa"):
         attention_probs_dropout_prob=0.1,
     )
     torch.manual_seed(0)
-    folder = tempfile.mkdtemp()
     AutoModel.from_config(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     transformer = Transformer(
-        folder, max_seq_length=64, model_kwargs={"attn_implementation": attention}
+        str(folder), max_seq_length=64, model_kwargs={"attn_implementation": attention}
     )
     pooling = Pooling(transformer.get_embedding_dimension(), "mean")
     return SentenceTransformer(modules=[transformer, pooling])
@@ -111,8 +109,8 @@ def test_packed_dropout_gives_each_real_token_its_padded_mask():
 @pytest.mark.parametrize(
     ("model_type", "attention"), [("bert", "sdpa"), ("bert", "eager"), ("xlm-roberta", "sdpa")]
 )
-def test_packed_training_step_equals_the_padded_one(model_type, attention):
-    model = tiny_encoder(model_type, attention)
+def test_packed_training_step_equals_the_padded_one(tmp_path, model_type, attention):
+    model = tiny_encoder(tmp_path, model_type, attention)
     padded_embeddings, padded_grads, mask = step(model)
     assert not bool(mask.all()), "the batch must have padding"
     with packed_training(model) as record:
@@ -129,11 +127,11 @@ def test_packed_training_step_equals_the_padded_one(model_type, attention):
     assert not torch.allclose(other, padded_embeddings)
 
 
-def test_packed_training_under_gradient_checkpointing():
+def test_packed_training_under_gradient_checkpointing(tmp_path):
     # two padded batches and one without padding: the layers of the first are recomputed
     # after the later forward passes
     batches = (SENTENCES, SENTENCES[1::-1], ["the house is red", "the dog is red"])
-    model = tiny_encoder()
+    model = tiny_encoder(tmp_path / "encoder")
     embeddings, grads, _ = step(model, batches=batches)
     backbone = model.transformers_model
     getattr(backbone, "activation_checkpointing_enable", None) or (
@@ -148,8 +146,8 @@ def test_packed_training_under_gradient_checkpointing():
         torch.testing.assert_close(packed_grads[name], grad, rtol=1e-4, atol=1e-6, msg=name)
 
 
-def test_packed_training_under_bf16_autocast():
-    model = tiny_encoder()
+def test_packed_training_under_bf16_autocast(tmp_path):
+    model = tiny_encoder(tmp_path / "encoder")
     embeddings, grads, _ = step(model, bf16=True)
     with packed_training(model):
         packed_embeddings, packed_grads, _ = step(model, bf16=True)
@@ -160,19 +158,24 @@ def test_packed_training_under_bf16_autocast():
 
 
 def test_packed_training_leaves_the_model_as_loaded(tmp_path):
-    model = tiny_encoder()
+    model = tiny_encoder(tmp_path / "encoder")
     backbone = model.transformers_model
     modules = [(name, type(module)) for name, module in model.named_modules()]
     state = copy.deepcopy(model.state_dict())
     with packed_training(model):
         assert backbone.config._attn_implementation == "mwalign_packed_sdpa"
         assert any(isinstance(m, PackedDropout) for m in model.modules())
+        model.save_pretrained(str(tmp_path / "checkpoint"))  # as the Trainer's checkpoints
     assert backbone.config._attn_implementation == "sdpa"
     assert [(name, type(module)) for name, module in model.named_modules()] == modules
-    assert not backbone._forward_pre_hooks and not backbone.encoder._forward_hooks
+    assert not model[0]._forward_pre_hooks and not backbone.encoder._forward_pre_hooks
+    assert not backbone.encoder._forward_hooks
     assert model.state_dict().keys() == state.keys()
-    model.save_pretrained(str(tmp_path))
-    assert "mwalign" not in (tmp_path / "config.json").read_text()
+    model.save_pretrained(str(tmp_path / "saved"))
+    for name in ("config.json", "sentence_bert_config.json", "modules.json"):
+        saved = (tmp_path / "saved" / name).read_text()
+        assert (tmp_path / "checkpoint" / name).read_text() == saved
+        assert "mwalign" not in saved
     # evaluation is never packed: the model in eval mode computes as before
     model.eval()
     with packed_training(model), torch.no_grad():
@@ -181,8 +184,8 @@ def test_packed_training_leaves_the_model_as_loaded(tmp_path):
     assert torch.equal(inside, outside)
 
 
-def test_other_models_train_padded():
-    model = tiny_encoder()
+def test_other_models_train_padded(tmp_path):
+    model = tiny_encoder(tmp_path / "encoder")
     backbone = model.transformers_model
     assert why_not_packed(backbone) is None
     backbone.config._attn_implementation = "flex_attention"
