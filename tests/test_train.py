@@ -170,24 +170,23 @@ def test_packed_training_gives_the_padded_model(tmp_path, student, data, monkeyp
 
     params = train_params(train_config(steps=3), "multiway")
     params["train"]["precision"] = "fp32"
-    packed = train_run(
-        params=copy.deepcopy(params),
-        dataset_path=data["multiway"],
-        student_path=student,
-        out_dir=tmp_path / "packed",
-    )["result"]
+
+    def run(name: str) -> dict:
+        return train_run(
+            params=copy.deepcopy(params),
+            dataset_path=data["multiway"],
+            student_path=student,
+            out_dir=tmp_path / name,
+        )["result"]
+
+    packed = run("packed")
 
     @contextlib.contextmanager
     def padded(model, **kwargs):
         yield {"packed": False}
 
     monkeypatch.setattr(trainer, "packed_training", padded)
-    reference = train_run(
-        params=copy.deepcopy(params),
-        dataset_path=data["multiway"],
-        student_path=student,
-        out_dir=tmp_path / "padded",
-    )["result"]
+    reference = run("padded")
     assert packed["packed"] is True
     # 3 steps of 4 ids in 3 views: every real token counted once, padding skipped
     assert 0 < packed["packed_tokens"] < packed["padded_tokens"]

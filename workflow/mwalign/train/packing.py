@@ -27,8 +27,8 @@ give the padded model's results:
   so its keys get weight exactly 0, and it gets no gradient; only the order of the sums in
   the weight gradients (over T' rows instead of B x L) changes their rounding.
 
-It applies to encoders built like BERT (``bert``, ``roberta``, ``xlm-roberta``: embeddings,
-then a list of layers whose self-attention calls transformers' attention interface) that
+It applies to encoders built like BERT (``bert``, ``roberta``, ``xlm-roberta``: an
+``encoder.layer`` list whose self-attention calls transformers' attention interface) that
 run ``sdpa`` or ``eager`` attention; any other student trains padded, as before.
 :func:`packed_training` is a context manager that installs it (hooks, the encoder's
 dropouts, an attention implementation registered with transformers) and takes all of it
@@ -110,7 +110,7 @@ class Layout:
 @dataclass
 class _State:
     """What one model's hooks, attention and dropouts share: the batch's attention mask, the
-    layout its encoder layer runs on now (None: padded), token counts."""
+    layout the encoder layer running now was given (None: padded), token counts."""
 
     mask: Tensor | None = None
     layout: Layout | None = None
@@ -217,8 +217,8 @@ def why_not_packed(backbone: nn.Module) -> str | None:
         return "a decoder"
     if getattr(config, "position_embedding_type", "absolute") != "absolute":
         return f"position embeddings {config.position_embedding_type!r}"
-    if _encoder_layers(backbone) is None or not hasattr(backbone, "embeddings"):
-        return f"{type(backbone).__name__} has no embeddings and encoder.layer"
+    if _encoder_layers(backbone) is None:
+        return f"{type(backbone).__name__} has no encoder.layer"
     return None
 
 
@@ -250,11 +250,14 @@ def _install_hooks(model: nn.Module, backbone: nn.Module, state: _State) -> None
         state.mask = features.get("attention_mask") if isinstance(features, Mapping) else None
 
     def pack_input(module, args, kwargs):
+        # In training every batch carries its layout (None: padded), so each layer's
+        # attention sets the one its dropouts use, also when a layer is recomputed.
         hidden = args[0] if args else kwargs.pop("hidden_states")
         mask, state.mask = state.mask, None
-        state.layout = None
-        if not module.training or mask is None or mask.shape != hidden.shape[:2]:
+        if not module.training:
             return None
+        if mask is None or mask.shape != hidden.shape[:2]:
+            return args, {**kwargs, LAYOUT_KWARG: _Batch(None, state)}
         state.tokens += int(mask.sum())
         state.padded_tokens += mask.numel()
         if bool(mask.all()):
@@ -264,7 +267,6 @@ def _install_hooks(model: nn.Module, backbone: nn.Module, state: _State) -> None
 
     def unpack_output(module, args, kwargs, output):
         batch = kwargs.get(LAYOUT_KWARG)
-        state.layout = None
         if batch is not None and batch.layout is not None:
             output.last_hidden_state = batch.layout.unpack(output.last_hidden_state)
         return output
