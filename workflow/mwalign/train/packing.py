@@ -1,38 +1,34 @@
 """Training without computing padding: a BERT-family student runs its linear layers,
 activations and layer norms on the real tokens of a batch only.
 
-Each language view of a training batch is padded to its longest sentence; in the default
-experiment 36% of the multi-way run's tokens and 37% of the En-X run's are padding.
-Padding is masked out of attention and pooling, so whatever is computed for it never
-reaches the loss; still, every linear layer multiplies it, and on a CPU the linear layers
-are most of a training step. Here the encoder works on the packed tokens instead: after
-the embeddings, the (B, L, H) hidden states become (1, T', H), the T real tokens one after
-another and a few extra rows up to a multiple of 64 (:class:`Layout`); every per-token
-operation runs on those; only attention, which mixes the tokens of a sentence, puts its
-queries, keys and values back in the padded (B, heads, L, d) layout and calls the model's
-own attention function (SDPA or eager) with the model's own mask; the encoder's output
-is padded again (zeros at padding) for pooling.
+Inside :func:`packed_training`, the encoder of the student works on packed tokens: after
+the embeddings, the (B, L, H) hidden states become (1, T', H), the T real tokens one
+after another and a few extra rows up to a multiple of :data:`ROW_MULTIPLE`
+(:class:`Layout`); every per-token operation runs on those; only attention, which mixes
+the tokens of a sentence, puts its queries, keys and values back in the padded
+(B, heads, L, d) layout and calls the model's own attention function (SDPA or eager)
+with the model's own mask (:func:`packed_attention`); the encoder's output is padded
+again (zeros at padding) for pooling.
 
-transformers and sentence-transformers skip padding only through FlashAttention-2's
-variable-length kernels (``DataCollatorWithFlattening``), which a CPU does not have, and
-their flattened batches draw other dropout masks than padded ones. This path is made to
-give the padded model's results:
-
-- **the same dropout masks.** Dropout on a CPU draws one Bernoulli value per element of
-  its input; here every dropout of the encoder draws its mask for the padded (B, L, H)
-  shape, as the padded model does, and keeps the rows of the real tokens, so the random
-  stream and each real token's mask are those of the padded model, and a seed gives the
-  same training as before. Attention dropout runs on the padded layout anyway.
-- **the same numbers up to float rounding.** Padding is masked with the model's own mask,
-  so its keys get weight exactly 0, and it gets no gradient; only the order of the sums in
-  the weight gradients (over T' rows instead of B x L) changes their rounding.
+Contract: the padded model's results. Every dropout of the encoder draws its mask for
+the padded shape and keeps the real tokens' rows (:class:`PackedDropout`), so a seed
+trains as before; padding gets attention weight exactly 0 and no gradient, so losses
+and gradients equal the padded model's up to float rounding. (transformers' own
+padding-free path, FlashAttention-2's variable-length kernels, needs a GPU and draws
+other dropout masks.) Why, and how much it saves: docs/performance.md, "Training skips
+padding".
 
 It applies to encoders built like BERT (``bert``, ``roberta``, ``xlm-roberta``: an
 ``encoder.layer`` list whose self-attention calls transformers' attention interface) that
-run ``sdpa`` or ``eager`` attention; any other student trains padded, as before.
-:func:`packed_training` is a context manager that installs it (hooks, the encoder's
-dropouts, an attention implementation registered with transformers) and takes all of it
-out again, so the model that is saved is the one that was loaded.
+run ``sdpa`` or ``eager`` attention, trained on a CPU; any other student trains padded,
+as before (:func:`why_not_packed` says why). :func:`packed_training` is a context
+manager that installs it (hooks, the encoder's dropouts, an attention implementation
+registered with transformers) and takes all of it out again, so the model that is saved
+is the one that was loaded. Example::
+
+    with packed_training(model, device="cpu") as record:  # model: a SentenceTransformer
+        trainer.train()
+    record  # {"packed": True, "packed_tokens": T, "padded_tokens": B x L, summed over steps}
 """
 
 from __future__ import annotations
@@ -67,8 +63,8 @@ class Layout:
     padding position up to a multiple of :data:`ROW_MULTIPLE`. Those extra rows are
     computed and dropped (their outputs are never read, so they get no gradient); they
     keep the matrix products to a few shapes, which oneDNN (bf16, and fp32 where it is
-    chosen) prepares once per shape and caches: with one shape per batch, its cache grew
-    by 0.8 GB in a 14-step bf16 multi-way run and every step was slower.
+    chosen) prepares once per shape and caches (one shape per batch grows that cache and
+    slows every step: docs/performance.md).
     """
 
     batch: int

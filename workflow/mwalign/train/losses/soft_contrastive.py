@@ -23,35 +23,27 @@ from mwalign.train.losses.views import (
 class SoftContrastive(PairwiseViewLoss):
     """IMASCL's soft contrastive loss, optionally with TCM.
 
-    Inputs: V >= 2 tokenised views of B sentence ids (view 0 English) and ``labels``, the
-    precomputed teacher embeddings (B, V_t, d_t): English only (V_t = 1) or one per view.
-    For every ordered view pair (a, b) the targets are w_ab = row_softmax(T_ab / tau_t),
-    T_ab the teacher similarity of the pair (see
+    For every scored ordered view pair (a, b) the targets are w_ab = row_softmax(T_ab /
+    tau_t), T_ab the teacher similarity of the pair (chosen by ``label_strategy``, see
     :func:`~mwalign.train.losses.views.teacher_similarity`), and
 
         L_ab = -1/B sum_ij w_ab,ij log softmax_j(S_ab,ij / tau)
 
     with S_ab the student's (B, B) cosine matrix. L_cross is the mean of L_ab over the
-    ordered pairs. With ``tcm`` each pair also scores the two languages' own spaces
-    against the PAIR's targets, M_ab = (L(S_aa, w_ab) + L(S_bb, w_ab)) / 2, and
+    pairs. With ``tcm`` each pair also scores the two languages' own spaces against the
+    PAIR's targets, M_ab = (L(S_aa, w_ab) + L(S_bb, w_ab)) / 2, and
     L = lambda * L_cross + L_mono, L_mono the mean of M_ab over the same pairs.
 
-    Fidelity to IMASCL's code (``AMETrainer.compute_loss`` in modules/AMETrainer.py,
-    ``loss_type CS``, ``w_func Softmax``, margin 0): its batches hold one language
-    pair, its loss is L_ab + L_ba (+ 2 L(S_aa, w) + 2 L(S_bb, w) with
-    ``train_mono_space``), one tau for targets and student (0.1). Here the two
-    directions are averaged, not summed, as in every loss of the project (so one
-    ``max_grad_norm`` clips hard and soft runs alike): the reference loss of a pair is
-    2x this loss, and 4x with TCM at lambda = 0.5, the weighting that reproduces the
-    reference (lambda weights the cross-lingual term against the monolingual one; the
-    monolingual terms have weight 1). On multi-way data this loss is the mean over
-    language pairs of the reference's pair loss divided by that factor. Its gradient is
-    c / W times this loss's, c = 2 (4 with TCM) and W its number of GPUs: with
-    ``cross_acc_sampling`` (train.sh, W = 2) each process scores the gathered batch but
-    back-propagates only through its own rows, and DDP averages the W gradients. On
-    train.sh's two GPUs without TCM the gradients are equal. A constant factor leaves
-    AdamW's updates unchanged except through clipping: the reference's ``max_grad_norm``
-    m is m * W / c here (1.0 for train.sh).
+    Inputs: ``sentence_features``, V >= 2 tokenised views of the same B sentence ids
+    (view 0 English), and ``labels``, the precomputed L2-normalised teacher embeddings
+    (B, V_t, d_t): English only (V_t = 1) or one per view (``pair_priority`` on
+    multi-way data and ``average`` need one per view). Output: a scalar loss.
+
+    Implements IMASCL's ``AMETrainer.compute_loss`` (``loss_type CS``, ``w_func
+    Softmax``, margin 0, one tau 0.1 for targets and student) with one deviation: a
+    pair's two directions are averaged, not summed, so the reference loss is 2x this
+    loss (4x with TCM at lambda = 0.5). docs/objectives.md derives what that means for
+    gradients and clipping and lists the reference tests (tests/test_imascl.py).
 
     Args:
         model: the student being trained.
@@ -65,10 +57,24 @@ class SoftContrastive(PairwiseViewLoss):
     Example::
 
         loss = SoftContrastive(model, temperature=0.1, teacher_temperature=0.1, tcm=True)
-        value = loss.compute_loss_from_views([english, german], teacher_labels)
+        english, german = torch.randn(8, 384), torch.randn(8, 384)  # (B, d) view embeddings
+        teacher = F.normalize(torch.randn(8, 1, 384), dim=-1)  # (B, V_t = 1, d_t)
+        value = loss.compute_loss_from_views([english, german], teacher)  # scalar
 
-    Citation: "Improving Multi-lingual Alignment Through Soft Contrastive Learning"
-    (arXiv 2405.16155); code: github.com/YAI12xLinq-B/IMASCL.
+    In training, sentence-transformers' Trainer calls the loss with the tokenised views
+    and the teacher embeddings of each batch as labels.
+
+    Citation (code: github.com/YAI12xLinq-B/IMASCL)::
+
+        @inproceedings{park2024imascl,
+            title = "Improving Multi-lingual Alignment Through Soft Contrastive Learning",
+            author = "Park, Minsu and Choi, Seyeon and Choi, Chanyeol and Kim, Jun-Seong
+                and Sohn, Jy-yong",
+            booktitle = "NAACL 2024 Student Research Workshop",
+            year = "2024",
+            eprint = "2405.16155",
+            archivePrefix = "arXiv",
+        }
     """
 
     def __init__(
