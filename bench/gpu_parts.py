@@ -144,9 +144,9 @@ def built(folder: Path) -> Path:
 def token_counts(dataset_path: Path, sizes: Sizes) -> dict[str, float]:
     """Expected tokens and sums of squared sequence lengths per training step: real ones,
     and padded ones (each view of a batch is padded to its longest sentence)."""
-    from mwalign import io
+    from mwalign import files
 
-    table = io.read_table(dataset_path)
+    table = files.read_table(dataset_path)
     counts = dict.fromkeys(("real", "squares", "padded", "padded_squares"), 0.0)
     rng = np.random.default_rng(0)
     for view in ["en", *LANGUAGES]:
@@ -244,7 +244,7 @@ def part_evaluate(work: Path, sizes: Sizes, device: str) -> dict:
 
 
 def _translate(work: Path, corpus: Path, name: str, config: dict) -> dict:
-    from mwalign.io import read_table
+    from mwalign.files import read_table
     from mwalign.plan import translate_job_params
     from mwalign.translate import translate_shard
 

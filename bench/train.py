@@ -343,7 +343,7 @@ def main(argv: list[str] | None = None) -> None:
             summary["teacher"],
         )
     summary["load_average_after"] = os.getloadavg()
-    from mwalign.io import write_json
+    from mwalign.files import write_json
 
     write_json(json.loads(json.dumps(summary, default=str)), args.out)
     log.info("wrote %s", args.out)

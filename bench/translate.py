@@ -78,8 +78,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def write_corpus(path: Path, n: int, seed: int) -> list[str]:
     """N Old Testament verses of the World English Bible, 20-400 characters, seeded sample."""
     import pyarrow as pa
-    from mwalign import bible, schemas
-    from mwalign.io import write_table
+    from mwalign import bible, tables
+    from mwalign.files import write_table
 
     verses = bible.read_edition("4", (1, 39))
     verses = verses[verses.text.str.len().between(20, 400)].sample(n=n, random_state=seed)
@@ -87,7 +87,7 @@ def write_corpus(path: Path, n: int, seed: int) -> list[str]:
         {"id": range(n), "text": verses.text.tolist(), "source": ["bible:4"] * n,
          "ref": verses.ref.tolist()}
     )  # fmt: skip
-    write_table(table, path, schemas.CORPUS)
+    write_table(table, path, tables.CORPUS)
     return verses.text.tolist()
 
 
@@ -129,7 +129,7 @@ def run_shard(
     args: argparse.Namespace, corpus: Path, p: dict, name: str, work: Path, fresh: bool = True
 ) -> dict:
     """translate_shard in this process; the stats plus the output texts."""
-    from mwalign.io import read_table
+    from mwalign.files import read_table
     from mwalign.translate import translate_shard
 
     out = work / name / f"{args.lang}.parquet"
@@ -354,7 +354,7 @@ def similarity_settings(student: str) -> dict:
 
 def bench_similarity(args, corpus: Path, work: Path, results: dict) -> None:
     import numpy as np
-    from mwalign.io import read_table
+    from mwalign.files import read_table
     from mwalign.models import materialise_model, model_slug
     from mwalign.translate.similarity import score_shard
 

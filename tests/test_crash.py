@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from conftest import translate_section
-from mwalign import io, schemas
+from mwalign import files, tables
 from mwalign.translate import translate_params, translate_shard
 
 torch = pytest.importorskip("torch")
@@ -48,7 +48,7 @@ train_run(
 """
 WRITE_CHILD = """
 import sys, time
-from mwalign.io import atomic_path
+from mwalign.files import atomic_path
 with atomic_path(sys.argv[1]) as tmp:
     with open(tmp, "w") as handle:
         handle.write("half of the rows\\n")
@@ -140,7 +140,7 @@ def write_word_corpus(path: Path, rows: int) -> Path:
     texts = [" ".join(rng.choices(WORDS, k=rng.randint(3, 20))) + " ." for _ in range(rows)]
     table = pa.table({"id": range(rows), "text": texts, "source": ["synthetic"] * rows,
                       "ref": [""] * rows})  # fmt: skip
-    io.write_table(table, path, schemas.CORPUS)
+    files.write_table(table, path, tables.CORPUS)
     return path
 
 
@@ -191,7 +191,7 @@ def test_killed_translation_resumes_and_matches_an_uninterrupted_run(tmp_path):
     stats = translate_shard(**killed)
     assert stats["resumed_rows"] == at_kill > 0
     assert stats["translated_rows"] == SHARD_ROWS - at_kill  # no finished batch redone
-    assert io.file_sha256(killed["out_path"]) == io.file_sha256(clean["out_path"])
+    assert files.file_sha256(killed["out_path"]) == files.file_sha256(clean["out_path"])
     assert not killed["work_dir"].exists()
     log.info("translate: killed with %d/%d rows persisted; rerun translated %d, resumed %d",
              at_kill, SHARD_ROWS, stats["translated_rows"], stats["resumed_rows"])  # fmt: skip
@@ -287,7 +287,7 @@ def test_killed_training_resumes_from_its_last_checkpoint(tmp_path, student, dat
         params=params, dataset_path=data["multiway"], student_path=student, out_dir=clean_out
     )
     assert clean["result"]["final_loss"] == record["result"]["final_loss"]
-    assert io.file_sha256(out / MODEL) == io.file_sha256(clean_out / MODEL)
+    assert files.file_sha256(out / MODEL) == files.file_sha256(clean_out / MODEL)
     log.info("train: killed after %d steps, resumed from step %d, rerun ran %d steps, %d redone",
              done_by_child, last, rerun_steps, done_by_child - last)  # fmt: skip
 
@@ -335,9 +335,9 @@ def test_checkpoints_written_in_part_are_not_resumed_from(tmp_path):
 
     work = tmp_path / ".run.work"
     assert last_complete_checkpoint(work, nn.Module()) is None
-    files = {2: ["trainer_state.json", "loss_state.safetensors"], 4: ["trainer_state.json"],
-             6: [MODEL], 8: []}  # fmt: skip
-    for step, names in files.items():
+    written = {2: ["trainer_state.json", "loss_state.safetensors"], 4: ["trainer_state.json"],
+               6: [MODEL], 8: []}  # fmt: skip
+    for step, names in written.items():
         (work / f"checkpoint-{step}").mkdir(parents=True)
         for name in names:
             (work / f"checkpoint-{step}" / name).write_text("x")
@@ -351,11 +351,11 @@ def test_checkpoints_written_in_part_are_not_resumed_from(tmp_path):
 
 def test_a_writer_killed_inside_atomic_path_leaves_no_output(tmp_path):
     dest = tmp_path / "out" / "table.json"
-    io.write_json({"version": 1}, dest)
+    files.write_json({"version": 1}, dest)
     proc = spawn(WRITE_CHILD, str(dest), tmp_path, "write", pipe=True)
     kill_when(proc, ready=lambda: proc.stdout.readline() == "writing\n", timeout=60)
     proc.stdout.close()
-    assert io.read_json(dest) == {"version": 1}  # the old complete file, untouched
+    assert files.read_json(dest) == {"version": 1}  # the old complete file, untouched
     leftovers = [p.name for p in dest.parent.iterdir() if p != dest]
     assert leftovers and all(name.startswith(".table.json.") for name in leftovers)
     dest.unlink()
@@ -363,5 +363,5 @@ def test_a_writer_killed_inside_atomic_path_leaves_no_output(tmp_path):
     kill_when(proc, ready=lambda: proc.stdout.readline() == "writing\n", timeout=60)
     proc.stdout.close()
     assert not dest.exists()  # nothing that could be taken for the finished file
-    io.write_json({"version": 2}, dest)
-    assert io.read_json(dest) == {"version": 2}
+    files.write_json({"version": 2}, dest)
+    assert files.read_json(dest) == {"version": 2}

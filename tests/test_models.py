@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from mwalign import models
-from mwalign.io import file_sha256
+from mwalign.files import file_sha256
 from mwalign.models import (
     dequantise_q4_0,
     e5s1_to_bert,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from mwalign.io import file_sha256
+from mwalign.files import file_sha256
 from mwalign.models import materialise_model, model_slug
 from mwalign.students import attention_config_kwargs, load_student
 from mwalign.train.trainer import count_weights, freeze_parameters

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
-from mwalign import io, schemas
+from mwalign import files, tables
 from mwalign.models import load_sentence_transformer
 from mwalign.paths import MODEL_INFO_FILE
 from mwalign.teacher import embed_teacher, load_teacher
@@ -13,11 +13,11 @@ from test_train_fixtures import make_student, sentence
 
 def test_teacher_prefix_is_put_before_every_sentence(tmp_path):
     model = make_student(tmp_path / "teacher")
-    io.write_json({"source": "a tiny model built from a config"}, model / MODEL_INFO_FILE)
+    files.write_json({"source": "a tiny model built from a config"}, model / MODEL_INFO_FILE)
     texts = [sentence("en", i) for i in range(5)]
     corpus = tmp_path / "en.parquet"
     table = pa.table({"id": list(range(5)), "text": texts, "source": ["t"] * 5, "ref": ["r"] * 5})
-    io.write_table(table, corpus, schemas.CORPUS)
+    files.write_table(table, corpus, tables.CORPUS)
     settings = {"model": "tiny", "prefix": "query: ", "languages": ["en"], "batch_size": 2}
     out, info = tmp_path / "teacher.parquet", tmp_path / "teacher.json"
     record = embed_teacher(

@@ -12,7 +12,7 @@ import pytest
 import torch
 from datasets import Dataset
 from mwalign.config import validate_config
-from mwalign.io import StageInputError
+from mwalign.files import StageInputError
 from mwalign.plan import evaluate_params, train_jobs, train_params
 from mwalign.precision import Precision
 from mwalign.train import train_run

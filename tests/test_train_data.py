@@ -8,7 +8,7 @@ import json
 import pyarrow.compute as pc
 import pytest
 import torch
-from mwalign import io
+from mwalign import files
 from mwalign.assemble import draw_enx_languages
 from mwalign.config import validate_config
 from mwalign.plan import dataset_name, train_params
@@ -24,7 +24,7 @@ def enx_config(**run: object) -> dict:
 
 
 def train_table(path):
-    table = io.read_table(path)
+    table = files.read_table(path)
     return table.filter(pc.equal(table["split"], "train")).to_pylist()
 
 
@@ -137,4 +137,4 @@ def test_soft_run_record_states_both_temperatures(tmp_path, student, data):
     assert record["params"]["train"]["soft_temperature"] == 0.1
     assert record["result"]["train_rows"] == 20
     # the En-X run with per-seed targets read (and hashed) the multi-way table
-    assert record["provenance"]["inputs"]["dataset"] == io.file_sha256(data["multiway"])
+    assert record["provenance"]["inputs"]["dataset"] == files.file_sha256(data["multiway"])

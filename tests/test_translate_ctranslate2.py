@@ -230,7 +230,7 @@ def test_params_of_a_marian_template_are_per_language():
 
 @pytest.mark.slow
 def test_workflow_converts_once_then_translates_every_shard(models, tmp_path):
-    from mwalign.io import read_json
+    from mwalign.files import read_json
     from workflow_helpers import planned_jobs, snakemake, tiny_config, tiny_student
 
     student = tiny_student(tmp_path / "student")

@@ -68,7 +68,7 @@ def cached_count(kind: str, key: dict[str, Any], count, cache_dir: Path) -> int:
         return int(json.loads(path.read_text())["count"])
     value = int(count())
     try:
-        from mwalign.io import write_json
+        from mwalign.files import write_json
 
         write_json({"key": full, "count": value}, path)
     except OSError as err:  # a read-only project folder: count again next time

@@ -42,7 +42,7 @@ from pathlib import Path
 
 from mwalign import gguf_folder
 from mwalign.e5s1 import E5S1Header, dequantise_q4_0, e5s1_shapes, e5s1_to_bert, read_e5s1
-from mwalign.io import file_sha256, read_json, write_json
+from mwalign.files import file_sha256, read_json, write_json
 from mwalign.paths import MODEL_INFO_FILE
 
 log = logging.getLogger(__name__)

@@ -30,7 +30,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from mwalign.io import read_json
+from mwalign.files import read_json
 from mwalign.models import load_sentence_transformer
 
 log = logging.getLogger(__name__)

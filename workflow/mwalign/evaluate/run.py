@@ -9,9 +9,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mwalign.io import atomic_path, read_json, write_json, write_table
+from mwalign.files import atomic_path, read_json, write_json, write_table
 from mwalign.precision import precision_for
-from mwalign.schemas import ITEMS
+from mwalign.tables import ITEMS
 
 from .caches import EmbeddingStore, import_mteb, model_fingerprint
 from .items import check_item_scores, item_table, items_path

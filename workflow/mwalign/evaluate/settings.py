@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from mwalign import bible, io
+from mwalign import bible, files
 from mwalign.languages import LANGUAGES
 from mwalign.paths import MTEB_CACHE_DIR, SOURCE_LANGUAGE
 
@@ -99,12 +99,12 @@ def mteb_task_names(cache_dir: Path) -> set[str]:
 
     path = cache_dir / f"task-names-{version('mteb')}.json"
     if path.exists():
-        return set(io.read_json(path))
+        return set(files.read_json(path))
     from .caches import import_mteb
 
     mteb = import_mteb(cache_dir)
     names = sorted({task.metadata.name for task in mteb.get_tasks()})
-    io.write_json(names, path)
+    files.write_json(names, path)
     return set(names)
 
 

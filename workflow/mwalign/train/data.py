@@ -15,7 +15,7 @@ import torch
 from datasets import Dataset
 from sentence_transformers.base.sampler import DefaultBatchSampler
 
-from mwalign import io, schemas
+from mwalign import files, tables
 from mwalign.assemble import draw_enx_languages
 from mwalign.paths import SOURCE_LANGUAGE
 from mwalign.plan import dataset_name
@@ -63,8 +63,8 @@ def read_train_rows(*, params: dict, dataset_path: Path) -> dict[str, list]:
     """
     data, languages = params["data"], params["languages"]
     source = dataset_name(params)
-    schema = schemas.multiway_schema(languages) if source == "multiway" else schemas.ENX
-    table = io.read_table(dataset_path, schema)
+    schema = tables.multiway_schema(languages) if source == "multiway" else tables.ENX
+    table = files.read_table(dataset_path, schema)
     table = table.filter(pc.equal(table["split"], "train"))
     if table.num_rows == 0:
         raise ValueError(f"{dataset_path}: no rows in the 'train' split")

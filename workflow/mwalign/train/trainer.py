@@ -25,7 +25,7 @@ from sentence_transformers import SentenceTransformerTrainingArguments as Traini
 from torch import nn
 from transformers.trainer import TRAINER_STATE_NAME
 
-from mwalign import io
+from mwalign import files
 from mwalign.models import apply_student_settings
 from mwalign.paths import LOSS_CURVE_FILE, MODEL_INFO_FILE, RUN_INFO_FILE
 from mwalign.precision import Precision, precision_for
@@ -215,7 +215,7 @@ def prepare_work_dir(work_dir: Path, params: dict) -> None:
             log.info("discarding %s: made with other settings", work_dir)
             shutil.rmtree(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
-    io.write_json(params, params_file)
+    files.write_json(params, params_file)
 
 
 def last_complete_checkpoint(work_dir: Path, loss: nn.Module) -> str | None:
@@ -241,7 +241,7 @@ def last_complete_checkpoint(work_dir: Path, loss: nn.Module) -> str | None:
 
 def student_provenance(student_path: Path) -> dict[str, Any]:
     path = Path(student_path) / STUDENT_PROVENANCE_FILE
-    return io.read_json(path) if path.exists() else {"path": str(student_path)}
+    return files.read_json(path) if path.exists() else {"path": str(student_path)}
 
 
 def save_outputs(trainer: SentenceTransformerTrainer, out_dir: Path, record: dict) -> None:
@@ -264,7 +264,7 @@ def save_outputs(trainer: SentenceTransformerTrainer, out_dir: Path, record: dic
     if save_projection is not None and save_projection(tmp / "distill_projection"):
         record["distill_projection"] = "distill_projection"
     write_loss_curve(loss_curve_rows(trainer.state.log_history), tmp / LOSS_CURVE_FILE)
-    io.write_json(record, tmp / RUN_FILE)
+    files.write_json(record, tmp / RUN_FILE)
     if out_dir.exists():
         shutil.rmtree(out_dir)
     os.replace(tmp, out_dir)
@@ -303,8 +303,8 @@ def run_record(
 ) -> dict:
     """What mwalign_run.json holds: params, provenance (with input hashes) and results."""
     teacher = inputs["teacher"] if params["teacher"] else None
-    hashes = {"dataset": io.file_sha256(inputs["dataset"])}
-    hashes["teacher"] = io.file_sha256(teacher) if teacher else None
+    hashes = {"dataset": files.file_sha256(inputs["dataset"])}
+    hashes["teacher"] = files.file_sha256(teacher) if teacher else None
     dataset = trainer.train_dataset
     return {
         "params": params,

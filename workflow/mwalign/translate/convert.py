@@ -15,7 +15,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from mwalign.io import read_json, write_json
+from mwalign.files import read_json, write_json
 from mwalign.models import model_slug
 from mwalign.paths import CT2_DIR
 

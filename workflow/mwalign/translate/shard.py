@@ -16,9 +16,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from tqdm.auto import tqdm
 
-from mwalign.io import read_table, write_json, write_table
+from mwalign.files import read_table, write_json, write_table
 from mwalign.provenance import derive_seed, provenance
-from mwalign.schemas import CORPUS, FLAG_COLUMNS, TRANSLATION
+from mwalign.tables import CORPUS, FLAG_COLUMNS, TRANSLATION
 from mwalign.translate.backends import Backend, make_backend
 from mwalign.translate.batching import make_batches
 from mwalign.translate.flags import flag_columns
