@@ -117,7 +117,7 @@ def truncated_inputs(params: dict, dataset: Path, student: Path) -> int:
 
 def child(args: argparse.Namespace, variant: str) -> dict:
     import torch
-    from mwalign.models import model_slug
+    from mwalign.models.ids import model_slug
     from mwalign.students import load_student
     from mwalign.train import train_run
 
@@ -156,7 +156,7 @@ def quick(args: argparse.Namespace) -> list[dict]:
     import statistics
 
     import torch
-    from mwalign.models import model_slug
+    from mwalign.models.ids import model_slug
     from mwalign.students import load_student
     from mwalign.train.data import build_dataset
     from mwalign.train.losses import build_loss

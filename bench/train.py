@@ -99,7 +99,7 @@ def bench_params(args: argparse.Namespace, data: str, objective: str = "infonce"
 
 
 def paths(params: dict) -> dict[str, Path]:
-    from mwalign.models import model_slug
+    from mwalign.models.ids import model_slug
 
     found = {
         "dataset": ROOT / "results" / "dataset" / f"{params['data']}.parquet",
@@ -243,7 +243,7 @@ def child_train(args: argparse.Namespace, data: str) -> dict:
 def child_teacher(args: argparse.Namespace) -> dict:
     """Seconds per soft-label step: precomputed teacher labels vs teacher run per batch."""
     import torch
-    from mwalign.models import load_sentence_transformer
+    from mwalign.models.load import load_sentence_transformer
     from mwalign.train.data import build_dataset
     from mwalign.train.losses import build_loss
     from mwalign.train.trainer import freeze_parameters

@@ -116,7 +116,8 @@ def filled_params(args: argparse.Namespace, cfg: dict) -> dict:
 
 def translator_folder(model: str, work: Path) -> str:
     """The model folder translate jobs load: ``model`` itself, or what fetch_model makes of it."""
-    from mwalign.models import materialise_model, translator_slug
+    from mwalign.models.fetch import materialise_model
+    from mwalign.models.ids import translator_slug
 
     if Path(model).is_dir():
         return model
@@ -355,7 +356,8 @@ def similarity_settings(student: str) -> dict:
 def bench_similarity(args, corpus: Path, work: Path, results: dict) -> None:
     import numpy as np
     from mwalign.files import read_table
-    from mwalign.models import materialise_model, model_slug
+    from mwalign.models.fetch import materialise_model
+    from mwalign.models.ids import model_slug
     from mwalign.translate.similarity import score_shard
 
     student = work / "resources" / "models" / model_slug(args.student)

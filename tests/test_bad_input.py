@@ -18,7 +18,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON_SOURCES = sorted((ROOT / "workflow").rglob("*.py")) + sorted((ROOT / "bench").rglob("*.py"))
 RULE_FILES = [ROOT / "Snakefile", *sorted((ROOT / "workflow" / "rules").glob("*.smk"))]
-REMOTE_CODE_MODULE = ROOT / "workflow" / "mwalign" / "models.py"
+REMOTE_CODE_MODULE = ROOT / "workflow" / "mwalign" / "models" / "save.py"
 CODE_RUNNING_CALLS = {
     r"(^|\.)pickle\.loads?$": "pickle runs code from the file",
     r"^(builtins\.)?(eval|exec)$": "runs text as code",
@@ -89,7 +89,7 @@ def pickling_numpy_loads(paths: list[Path]) -> list[str]:
 def remote_code_always_on(paths: list[Path]) -> list[str]:
     """trust_remote_code passed (keyword or dict key) as the constant True.
 
-    Every model's trust must come from ``mwalign.config.remote_code_allowed`` (the
+    Every model's trust must come from ``mwalign.trust.remote_code_allowed`` (the
     config's allow-list), carried to the loader as a value.
     """
     found = []

@@ -308,7 +308,7 @@ def test_adding_a_language_encodes_only_that_language(student, tmp_path):
 
 
 def test_base_student_is_evaluated_with_its_students_prefix_and_length(student, tmp_path):
-    from mwalign.models import load_sentence_transformer
+    from mwalign.models.load import load_sentence_transformer
     from sentence_transformers import SentenceTransformer
 
     # fp32, compared with a plain fp32 encode (auto would pick bf16 on a CPU with native bf16)

@@ -76,7 +76,8 @@ def test_workflow_reports_a_yaml_error_of_config_yaml_with_its_position(tmp_path
 
 @pytest.mark.slow
 def test_a_damaged_model_folder_stops_the_run_at_parse_time(tmp_path, student):
-    from mwalign.models import materialise_model, model_slug
+    from mwalign.models.fetch import materialise_model
+    from mwalign.models.ids import model_slug
 
     tiny_config(tmp_path, student)
     folder = tmp_path / "resources" / "models" / model_slug(str(student))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 from mwalign import files, tables
-from mwalign.models import load_sentence_transformer
+from mwalign.models.load import load_sentence_transformer
 from mwalign.paths import MODEL_INFO_FILE
 from mwalign.teacher import embed_teacher, load_teacher
 from test_train_fixtures import make_student, sentence

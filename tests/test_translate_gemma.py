@@ -9,7 +9,8 @@ import pytest
 from conftest import translate_section
 from mwalign import tables
 from mwalign.files import read_table, write_table
-from mwalign.models import materialise_model, translator_slug
+from mwalign.models.fetch import materialise_model
+from mwalign.models.ids import translator_slug
 from mwalign.translate import translate_params, translate_shard
 
 pytestmark = [

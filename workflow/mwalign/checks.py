@@ -297,19 +297,20 @@ def _check_model_limits(config: dict[str, Any]) -> None:
 
 
 def _hub_offline() -> bool:
-    from mwalign.models import hub_offline
+    from mwalign.hub import hub_offline
 
     return hub_offline()
 
 
 def hub_dataset_cached(name: str) -> bool:
-    from mwalign.models import hub_dataset_cached as cached
+    from mwalign.hub import hub_dataset_cached as cached
 
     return cached(name)
 
 
 def _model_available_offline(model_id: str) -> bool:
-    from mwalign.models import PACKAGED_SOURCES, PACKAGED_TRANSLATORS, translator_slug
+    from mwalign.models.ids import translator_slug
+    from mwalign.models.packaged import PACKAGED_SOURCES, PACKAGED_TRANSLATORS
     from mwalign.paths import MODELS_DIR
     from mwalign.plan import model_dir
 

@@ -229,7 +229,7 @@ def config_model_ids(config: dict[str, Any]) -> dict[str, str]:
 
 def check_models(config: dict[str, Any]) -> None:
     """Model ids are Hugging Face ids or absolute local folders, never paths out or shell text."""
-    from mwalign.models import validate_model_id
+    from mwalign.models.ids import validate_model_id
 
     for key, model_id in config_model_ids(config).items():
         try:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mwalign.evaluate.settings import OFFLINE_TASKS
-from mwalign.models import model_slug, translator_slug
+from mwalign.models.ids import model_slug, translator_slug
 from mwalign.paths import BASE_PREFIX, MODELS_DIR, SOURCE_LANGUAGE
 from mwalign.provenance import derive_seed
 from mwalign.translate.config import shard_count, translate_params

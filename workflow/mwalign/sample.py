@@ -144,7 +144,7 @@ def read_file(settings: dict, counts: Counter) -> pd.DataFrame:
 
 
 def read_huggingface(settings: dict, counts: Counter) -> pd.DataFrame:
-    from mwalign.models import hub_dataset_reason
+    from mwalign.hub import hub_dataset_reason
 
     name, column = settings["name"], settings["text_column"]
     reason = hub_dataset_reason(name, key="corpus.huggingface.name")

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from mwalign.files import read_json
-from mwalign.models import load_sentence_transformer
+from mwalign.models.load import load_sentence_transformer
 
 log = logging.getLogger(__name__)
 

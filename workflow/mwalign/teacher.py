@@ -57,7 +57,8 @@ def embed_teacher(
     device: str | None = None,
 ) -> dict:
     """Run the stage: write (id, lang, embedding) rows and a provenance record."""
-    from mwalign.models import load_sentence_transformer, read_model_info
+    from mwalign.models.integrity import read_model_info
+    from mwalign.models.load import load_sentence_transformer
 
     rows = teacher_inputs(corpus_path, multiway_path, settings["languages"])
     model = load_sentence_transformer(model_path, device=device)

@@ -21,7 +21,7 @@ if workflow.is_main_process:
 from mwalign import plan, runlock
 from mwalign.checks import check_inputs
 from mwalign.config import validate_config
-from mwalign.models import check_model_folders
+from mwalign.models.integrity import check_model_folders
 from mwalign.paths import CT2_DIR, MODELS_DIR, SIMILARITY_SUFFIX, SOURCE_LANGUAGE
 from mwalign.schedule import PRIORITY, job_threads
 

@@ -10,7 +10,7 @@ from mwalign.runner import start_job
 # First: the job takes its GPUs before the stage's imports can initialise CUDA.
 start_job(snakemake.log[0], snakemake.threads, gpus=snakemake.resources.get("gpu", 0))
 
-from mwalign.models import materialise_model
+from mwalign.models.fetch import materialise_model
 
 materialise_model(
     snakemake.params.model_id,

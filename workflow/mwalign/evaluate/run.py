@@ -41,7 +41,7 @@ def student_settings(model_path: Path, params: dict[str, Any]) -> dict[str, Any]
     """``{"prefix", "max_seq_length"}`` the model is evaluated with: a base student's from
     the job's params, a trained model's as its folder saved them (``params["student"]``
     None); a value left None in ``params["student"]`` is the folder's own."""
-    from mwalign.models import saved_student_settings
+    from mwalign.models.load import saved_student_settings
 
     settings = saved_student_settings(model_path)
     overrides = params["student"] or {}
@@ -86,7 +86,7 @@ def _check_task_data(task_object: Any, task: str) -> None:
     """The data of an mteb task that mteb's own loader reads from the hub is cached or the
     hub answers: a message naming the key, not a datasets ConnectionError into the job.
     Tasks with a loader of their own (the project's, mteb's mocks) are left to it."""
-    from mwalign.models import hub_dataset_reason
+    from mwalign.hub import hub_dataset_reason
 
     if not type(task_object).load_data.__module__.startswith("mteb.abstasks"):
         return

@@ -26,7 +26,7 @@ from torch import nn
 from transformers.trainer import TRAINER_STATE_NAME
 
 from mwalign import files
-from mwalign.models import apply_student_settings
+from mwalign.models.load import apply_student_settings
 from mwalign.paths import LOSS_CURVE_FILE, MODEL_INFO_FILE, RUN_INFO_FILE
 from mwalign.precision import Precision, precision_for
 from mwalign.provenance import provenance

@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 from mwalign.files import read_json, write_json
-from mwalign.models import model_slug
+from mwalign.models.ids import model_slug
 from mwalign.paths import CT2_DIR
 
 log = logging.getLogger(__name__)

@@ -32,7 +32,7 @@ def translator_source(path: str | os.PathLike) -> ModelSource:
 
     A folder with a record is checked against the sha256 it records first.
     """
-    from mwalign.models import read_model_info, verify_model_folder
+    from mwalign.models.integrity import read_model_info, verify_model_folder
 
     folder = Path(path)
     if not (folder / "config.json").is_file():
