@@ -170,8 +170,9 @@ def training_flops(info: dict, tokens: float, squares: float) -> float:
 
 def part_train(work: Path, sizes: Sizes, device: str) -> dict:
     import torch
-    from mwalign.plan import train_params
-    from mwalign.train import train_run
+    from mwalign.train.job import TrainJob
+    from mwalign.train.params import train_params
+    from mwalign.train.trainer import train_run
 
     student = student_folder(work, sizes)
     rows = sizes.batch_ids * (sizes.warm_steps + sizes.timed_steps + 2)
@@ -186,7 +187,9 @@ def part_train(work: Path, sizes: Sizes, device: str) -> dict:
         if device == "cuda":
             torch.cuda.reset_peak_memory_stats()
         out = work / f"trained-{label}"
-        record = train_run(params=params, dataset_path=data, student_path=student, out_dir=out)
+        record = train_run(
+            TrainJob(params=params, dataset_path=data, student_path=student, out_dir=out)
+        )
         shutil.rmtree(out, ignore_errors=True)
         runtimes[label] = record["result"]["train_runtime"]
     seconds = (runtimes["full"] - runtimes["warm"]) / sizes.timed_steps
@@ -245,8 +248,8 @@ def part_evaluate(work: Path, sizes: Sizes, device: str) -> dict:
 
 def _translate(work: Path, corpus: Path, name: str, config: dict) -> dict:
     from mwalign.files import read_table
-    from mwalign.plan import translate_job_params
-    from mwalign.translate import translate_shard
+    from mwalign.translate.params import translate_job_params
+    from mwalign.translate.shard import translate_shard
 
     params = translate_job_params(config, TARGET)
     out = work / name / f"{TARGET}.parquet"

@@ -108,7 +108,7 @@ def params(args: argparse.Namespace, backend: str, sort: bool) -> dict:
 def filled_params(args: argparse.Namespace, cfg: dict) -> dict:
     """translate_params of the ``translate`` section ``cfg``, filled by the schema."""
     from mwalign.config import apply_schema
-    from mwalign.translate import translate_params
+    from mwalign.translate.params import translate_params
 
     config = {"languages": [args.lang], "students": {}, "runs": {}, "translate": cfg}
     return translate_params(apply_schema(config)["translate"], args.lang)
@@ -131,7 +131,7 @@ def run_shard(
 ) -> dict:
     """translate_shard in this process; the stats plus the output texts."""
     from mwalign.files import read_table
-    from mwalign.translate import translate_shard
+    from mwalign.translate.shard import translate_shard
 
     out = work / name / f"{args.lang}.parquet"
     stats_path = out.with_suffix(".json")
@@ -345,7 +345,7 @@ def similarity_settings(student: str) -> dict:
     """The similarity rule's settings in the default experiment with the check on, its first
     student's model set to ``student``."""
     from mwalign.config import load_config
-    from mwalign.plan import similarity_params
+    from mwalign.translate.params import similarity_params
 
     config = load_config(ROOT / "config.yaml", {"translate": {"similarity": {"enabled": True}}})
     first = next(iter(config["students"].values()))

@@ -22,7 +22,8 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import translate_section
 from mwalign import files, tables
-from mwalign.translate import translate_params, translate_shard
+from mwalign.translate.params import translate_params
+from mwalign.translate.shard import translate_shard
 
 torch = pytest.importorskip("torch")
 log = logging.getLogger(__name__)
@@ -31,20 +32,21 @@ CHILD_ENV = {"HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLEL
              "PYTHONUNBUFFERED": "1"}  # fmt: skip
 TRANSLATE_CHILD = """
 import json, sys
-from mwalign.translate import translate_shard
+from mwalign.translate.shard import translate_shard
 translate_shard(**json.loads(open(sys.argv[1]).read()))
 """
 TRAIN_CHILD = """
 import json, logging, sys
 logging.basicConfig(level=logging.INFO)
-from mwalign.train import train_run
+from mwalign.train.job import TrainJob
+from mwalign.train.trainer import train_run
 spec = json.loads(open(sys.argv[1]).read())
-train_run(
+train_run(TrainJob(
     params=spec["params"],
     dataset_path=spec["dataset"],
     student_path=spec["student"],
     out_dir=spec["out"],
-)
+))
 """
 WRITE_CHILD = """
 import sys, time
@@ -234,7 +236,7 @@ def count_steps(monkeypatch) -> list[int]:
 
 
 def start_training(tmp_path: Path, student: Path, data: dict[str, Path], name: str):
-    from mwalign.plan import train_params
+    from mwalign.train.params import train_params
     from test_train_fixtures import train_config
 
     params = train_params(
@@ -248,11 +250,12 @@ def start_training(tmp_path: Path, student: Path, data: dict[str, Path], name: s
 
 def finish_training(params: dict, data, student, out: Path, monkeypatch) -> tuple[dict, int]:
     """Rerun the killed training in this process; the run record and the steps it ran."""
-    from mwalign.train import train_run
+    from mwalign.train.job import TrainJob
+    from mwalign.train.trainer import train_run
 
     steps = count_steps(monkeypatch)
     record = train_run(
-        params=params, dataset_path=data["multiway"], student_path=student, out_dir=out
+        TrainJob(params=params, dataset_path=data["multiway"], student_path=student, out_dir=out)
     )
     assert record["result"]["steps"] == TRAIN_STEPS
     assert json.loads((out / "mwalign_run.json").read_text())["result"] == record["result"]
@@ -265,7 +268,8 @@ def finish_training(params: dict, data, student, out: Path, monkeypatch) -> tupl
 
 @pytest.mark.slow
 def test_killed_training_resumes_from_its_last_checkpoint(tmp_path, student, data, monkeypatch):
-    from mwalign.train import train_run
+    from mwalign.train.job import TrainJob
+    from mwalign.train.trainer import train_run
 
     proc, params, out, work = start_training(tmp_path, student, data, "killed")
     child_log = tmp_path / "killed.log"
@@ -284,7 +288,9 @@ def test_killed_training_resumes_from_its_last_checkpoint(tmp_path, student, dat
     assert rerun_steps == TRAIN_STEPS - last  # only the steps after the checkpoint
     clean_out = tmp_path / "clean" / "multiway"  # the same run, never killed
     clean = train_run(
-        params=params, dataset_path=data["multiway"], student_path=student, out_dir=clean_out
+        TrainJob(
+            params=params, dataset_path=data["multiway"], student_path=student, out_dir=clean_out
+        )
     )
     assert clean["result"]["final_loss"] == record["result"]["final_loss"]
     assert files.file_sha256(out / MODEL) == files.file_sha256(clean_out / MODEL)

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from conftest import make_config
 from mwalign.config import load_schema
-from mwalign.evaluate import build_encoder, evaluate_model
 from mwalign.evaluate.caches import EmbeddingStore, model_fingerprint
 from mwalign.evaluate.encoder import token_length_batches
 from mwalign.evaluate.langcodes import config_code, pair_seen_tag
+from mwalign.evaluate.params import evaluate_params
+from mwalign.evaluate.run import build_encoder, evaluate_model
 from mwalign.evaluate.verses import NT_SECTIONS, section_of, verse_pool
-from mwalign.plan import evaluate_params
 from workflow_helpers import tiny_student
 
 RAW = {

@@ -8,7 +8,6 @@ import numpy as np
 import pandas as pd
 import pytest
 from mwalign import tables
-from mwalign.evaluate import evaluate_model
 from mwalign.evaluate.items import (
     PARALLEL_GROUP,
     accuracy,
@@ -18,8 +17,9 @@ from mwalign.evaluate.items import (
     spearman,
     weighted_f1,
 )
+from mwalign.evaluate.params import evaluate_params
+from mwalign.evaluate.run import evaluate_model
 from mwalign.files import read_table
-from mwalign.plan import evaluate_params
 from scipy import stats
 from sklearn.metrics import accuracy_score, f1_score
 from test_evaluate import CONFIG

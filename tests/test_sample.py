@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 from mwalign import tables
 from mwalign.files import read_table
-from mwalign.sample import normalise, sample_corpus
+from mwalign.sample.corpus import normalise, sample_corpus
 
 
 def settings(path, **overrides) -> dict:

@@ -11,10 +11,10 @@ from conftest import make_config, translate_section
 from mwalign import bible, tables
 from mwalign.config import SCHEMA_DIR
 from mwalign.files import read_json, read_table, write_table
-from mwalign.plan import translate_job_params
-from mwalign.translate import shard_count, translate_params, translate_shard
 from mwalign.translate.backends.reference import ReferenceBackend
 from mwalign.translate.batching import make_batches, padded_tokens
+from mwalign.translate.params import shard_count, translate_job_params, translate_params
+from mwalign.translate.shard import translate_shard
 
 SCHEMA = SCHEMA_DIR / "translate.schema.yaml"
 REFS = [f"1:1:{verse}" for verse in range(10, 22)] + ["1:50:99"]  # the last verse does not exist

@@ -11,7 +11,8 @@ from mwalign import tables
 from mwalign.files import read_table, write_table
 from mwalign.models.fetch import materialise_model
 from mwalign.models.ids import translator_slug
-from mwalign.translate import translate_params, translate_shard
+from mwalign.translate.params import translate_params
+from mwalign.translate.shard import translate_shard
 
 pytestmark = [
     pytest.mark.slow,

@@ -16,9 +16,10 @@ import pytest
 from conftest import translate_section
 from mwalign import bible, tables
 from mwalign.files import read_table, write_table
-from mwalign.translate import translate_params, translate_shard
 from mwalign.translate.backends.transformers_backend import TransformersBackend
 from mwalign.translate.batching import padded_tokens
+from mwalign.translate.params import translate_params
+from mwalign.translate.shard import translate_shard
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 torch = pytest.importorskip("torch")

@@ -7,10 +7,10 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 from mwalign import tables
-from mwalign.assemble import assemble
+from mwalign.assemble import assemble, assemble_similarity
 from mwalign.config import load_config
 from mwalign.files import file_sha256, read_json, read_table, write_table
-from mwalign.plan import assemble_similarity, similarity_params
+from mwalign.translate.params import similarity_params
 from mwalign.translate.similarity import row_cosines, score_shard
 from test_assemble import N, write_corpus, write_shards
 from workflow_helpers import ROOT

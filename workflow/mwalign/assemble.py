@@ -9,12 +9,17 @@
 
 The train/dev split of a sentence depends only on the seed and its id, so adding a
 language or changing a filter never moves a sentence between splits.
+
+The rule's params: :func:`assemble_settings` (``config.dataset``, and the similarity
+check's encoder and threshold when it is on), the languages, the shard files and the
+seed (workflow/rules/assemble.smk).
 """
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -23,8 +28,28 @@ import pyarrow as pa
 from mwalign import files, tables
 from mwalign.paths import SOURCE_LANGUAGE
 from mwalign.provenance import derive_seed, provenance
+from mwalign.translate.params import similarity_params
 
 log = logging.getLogger(__name__)
+
+
+def assemble_similarity(config: dict[str, Any]) -> dict[str, Any] | None:
+    """The similarity entry of the assemble settings (encoder and threshold); None when off."""
+    params = similarity_params(config)
+    if params is None:
+        return None
+    threshold = config["translate"]["similarity"]["threshold"]
+    return {"model": params["model"], "prefix": params["prefix"], "threshold": threshold}
+
+
+def assemble_settings(config: dict[str, Any]) -> dict[str, Any]:
+    """The assemble rule's settings: ``config.dataset``, plus ``similarity``
+    (:func:`assemble_similarity`) when the similarity check is on."""
+    settings = dict(config["dataset"])
+    similarity = assemble_similarity(config)
+    if similarity is not None:
+        settings["similarity"] = similarity
+    return settings
 
 
 def read_language(lang: str, shard_paths: list[Path], corpus_ids: np.ndarray) -> pd.DataFrame:

@@ -68,6 +68,14 @@ def code_folder() -> Path:
     return Path(mwalign.__file__).resolve().parent
 
 
+def checkout_pythonpath(pythonpath: str = "") -> str:
+    """``pythonpath`` (a PYTHONPATH value) with this process's checkout's workflow/ first,
+    for child processes that start with ``python -m mwalign...`` (torchrun's workers): they
+    import the mwalign this process runs, never another installed copy."""
+    entries = [entry for entry in pythonpath.split(os.pathsep) if entry]
+    return os.pathsep.join([str(code_folder().parent), *entries])
+
+
 def _torch_available() -> bool:
     import importlib.util
 

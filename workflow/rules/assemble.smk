@@ -20,7 +20,7 @@ rule assemble:
         mem_mb=4000,
         runtime=20,
     params:
-        settings=assemble_settings(),
+        settings=canonical(assemble_settings(config)),
         languages=LANGUAGES,
         shards={lang: translation_shards(lang) for lang in LANGUAGES},
         stats={lang: translation_stats(lang) for lang in LANGUAGES},

@@ -17,7 +17,7 @@ rule evaluate:
         runtime=240,
         gpu=1,
     params:
-        settings=lambda wc: canonical(plan.evaluate_params(config, wc.model, wc.task)),
+        settings=lambda wc: canonical(evaluate_params(config, wc.model, wc.task)),
         cache_dir=lambda wc: f"results/eval/.cache/{wc.model}",
     script:
         "../scripts/evaluate.py"

@@ -2,7 +2,7 @@ rule teacher:
     input:
         unpack(teacher_extra_inputs),
         corpus=rules.sample.output.corpus,
-        model=plan.model_dir(config["teacher"]["model"]),
+        model=model_dir(config["teacher"]["model"]),
     output:
         embeddings=f"results/teacher/{TEACHER}.parquet",
         info=f"results/teacher/{TEACHER}.json",

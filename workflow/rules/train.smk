@@ -16,6 +16,6 @@ rule train:
         runtime=720,
         gpu=1,
     params:
-        settings=lambda wc: canonical(plan.train_params(config, wc.run)),
+        settings=lambda wc: canonical(train_params(config, wc.run)),
     script:
         "../scripts/train.py"

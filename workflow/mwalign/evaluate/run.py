@@ -15,7 +15,7 @@ from mwalign.tables import ITEMS
 
 from .caches import EmbeddingStore, import_mteb, model_fingerprint
 from .items import check_item_scores, item_table, items_path
-from .settings import OFFLINE_TASKS
+from .params import OFFLINE_TASKS
 
 log = logging.getLogger(__name__)
 

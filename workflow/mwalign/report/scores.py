@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from mwalign.evaluate.langcodes import config_code, pair_seen_tag
-from mwalign.evaluate.settings import OFFLINE_TASKS
+from mwalign.evaluate.params import OFFLINE_TASKS
 from mwalign.files import read_json
 from mwalign.paths import MODEL_INFO_FILE, RUN_INFO_FILE, SOURCE_LANGUAGE
 from mwalign.tables import SCORES

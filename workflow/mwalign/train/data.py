@@ -18,10 +18,9 @@ from sentence_transformers.base.sampler import DefaultBatchSampler
 from mwalign import files, tables
 from mwalign.assemble import draw_enx_languages
 from mwalign.paths import SOURCE_LANGUAGE
-from mwalign.plan import dataset_name
 from mwalign.provenance import derive_seed
 from mwalign.teacher import read_teacher_table
-from mwalign.train.config import teacher_labels_per_view
+from mwalign.train.params import dataset_name, teacher_labels_per_view
 
 log = logging.getLogger(__name__)
 
