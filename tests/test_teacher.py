@@ -7,7 +7,7 @@ import pyarrow as pa
 from mwalign import files, tables
 from mwalign.models.load import load_sentence_transformer
 from mwalign.paths import MODEL_INFO_FILE
-from mwalign.teacher import embed_teacher, load_teacher
+from mwalign.teacher import embed_teacher, read_teacher_table
 from test_train_fixtures import make_student, sentence
 
 
@@ -24,7 +24,10 @@ def test_teacher_prefix_is_put_before_every_sentence(tmp_path):
         model_path=model, corpus_path=corpus, out_path=out, info_path=info, settings=settings
     )
     assert record["config"]["prefix"] == "query: "
-    ids, embeddings = load_teacher(out)
+    table = read_teacher_table(out)  # the file the train stage reads, its schema checked
+    assert set(table.column("lang").to_pylist()) == {"en"}
+    ids = table.column("id").to_numpy()
+    embeddings = np.array(table.column("embedding").to_pylist(), dtype=np.float32)
     encoder = load_sentence_transformer(model)
     with_prefix = encoder.encode([f"query: {t}" for t in texts], normalize_embeddings=True)
     without = encoder.encode(texts, normalize_embeddings=True)

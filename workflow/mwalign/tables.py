@@ -62,8 +62,6 @@ SIMILARITY = pa.schema(
     ]
 )
 
-SPLITS = ("train", "dev")
-
 
 def multiway_schema(languages: list[str]) -> pa.Schema:
     """results/dataset/multiway.parquet: one row per English sentence, a column per language."""

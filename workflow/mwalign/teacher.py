@@ -17,7 +17,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from mwalign import files, tables
 from mwalign.paths import SOURCE_LANGUAGE
@@ -109,14 +108,3 @@ def read_teacher_table(path: str | Path) -> pa.Table:
     dim = table.schema.field("embedding").type.list_size
     files.check_schema(table.schema, tables.teacher_schema(dim), path)
     return table
-
-
-def load_teacher(path: Path, lang: str = SOURCE_LANGUAGE) -> tuple[np.ndarray, np.ndarray]:
-    """(ids, embeddings) of one language from a teacher file; embeddings (n, dim) float32."""
-    table = read_teacher_table(path)
-    dim = table.schema.field("embedding").type.list_size
-    mask = pc.equal(table.column("lang"), lang)
-    table = table.filter(mask)
-    ids = table.column("id").to_numpy()
-    values = table.column("embedding").combine_chunks().values.to_numpy(zero_copy_only=False)
-    return ids, values.reshape(len(ids), dim)
