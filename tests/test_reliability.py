@@ -3,6 +3,7 @@ with YAML errors, and two runs in one folder."""
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import re
@@ -44,6 +45,19 @@ def test_each_job_runs_the_code_of_its_own_checkout(tmp_path, student):
         log = (workdir / "logs" / "sample.log").read_text()
         expected = (snakefile.parent / "workflow" / "mwalign").resolve()
         assert f"mwalign code from {expected}\n" in log, log
+
+
+def test_every_job_script_starts_with_the_checkout_bootstrap():
+    """Each script imports workflow/scripts/mwalign_job.py and starts the job before it
+    imports any of mwalign: this checkout's code, GPUs taken before CUDA can start."""
+    scripts = sorted((ROOT / "workflow" / "scripts").glob("*.py"))
+    scripts = [path for path in scripts if path.name != "mwalign_job.py"]
+    assert len(scripts) >= 10
+    for path in scripts:
+        body = ast.parse(path.read_text()).body
+        first, second = body[0], body[1]
+        assert isinstance(first, ast.ImportFrom) and first.module == "mwalign_job", path.name
+        assert ast.unparse(second) == "start(snakemake)", path.name
 
 
 def test_yaml_syntax_error_names_the_file_line_and_column(tmp_path):

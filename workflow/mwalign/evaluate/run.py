@@ -163,7 +163,7 @@ def evaluate_model(
     """Evaluate the sentence-transformers folder ``model_path`` on ``task``; write mteb's JSON.
 
     Beside it, :func:`~.items.items_path` gets the per-item outputs (:mod:`.items`), checked
-    to give mteb's own scores. ``params`` is :func:`mwalign.evaluate.evaluate_params` of
+    to give mteb's own scores. ``params`` is :func:`mwalign.evaluate.params.evaluate_params` of
     the job. ``cache_dir`` holds
     the embedding store of this model (shared with its other tasks) and mteb's own cache
     folder; mteb's result cache is never read, so every call recomputes. Returns a

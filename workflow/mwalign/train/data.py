@@ -56,7 +56,7 @@ def take_train_rows(table: pa.Table, *, count: int | None, seed: int, path: Path
 def read_train_rows(*, params: dict, dataset_path: Path) -> dict[str, list]:
     """A job's train rows as columns: ``id``, ``lang`` (En-X target or None), one per view.
 
-    ``dataset_path`` is the file :func:`~mwalign.plan.dataset_name` names. An
+    ``dataset_path`` is the file :func:`~mwalign.train.params.dataset_name` names. An
     En-X job with ``enx_targets: per_seed`` reads the multi-way table and draws each
     row's target as assemble does, but with the job's seed, so its seeds vary the draw.
     """

@@ -104,7 +104,7 @@ def has_runaway_repetition(source: str, text: str, min_repeats: int, max_unit_ch
 def row_flags(source: str, text: str, lang: str, flags_cfg: dict[str, Any]) -> dict[str, bool]:
     """All quality flags of one translated row (keys: mwalign.tables.FLAG_COLUMNS).
 
-    ``flags_cfg`` is the ``flags`` entry of :func:`mwalign.translate.translate_params`,
+    ``flags_cfg`` is the ``flags`` entry of :func:`mwalign.translate.params.translate_params`,
     already resolved for ``lang`` (one ``length_ratio`` pair).
     """
     script = language(lang).script

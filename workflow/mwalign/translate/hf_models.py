@@ -1,6 +1,6 @@
 """Load a materialised translator folder for the transformers (and vllm) backends.
 
-The fetch_model rule makes the folder (:func:`mwalign.models.materialise_model` with
+The fetch_model rule makes the folder (:func:`mwalign.models.fetch.materialise_model` with
 ``kind="translator"``): a plain transformers folder, GGUF weights already dequantised.
 Its ``mwalign_model.json`` says where the weights came from and whether the config
 allowed the model's own code; a folder without that record (a test's model) runs none.

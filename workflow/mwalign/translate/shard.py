@@ -180,7 +180,7 @@ def translate_shard(
 ) -> dict:
     """Translate shard ``shard`` of the corpus into ``lang``; write the shard and its stats.
 
-    ``params`` is :func:`mwalign.translate.translate_params` for ``lang``; ``work_dir``
+    ``params`` is :func:`mwalign.translate.params.translate_params` for ``lang``; ``work_dir``
     keeps finished batches between attempts (removed once the shard is written);
     ``seed`` is the experiment seed (the job derives its own from it); ``model_dir`` is
     the translator folder of a model backend (fetch_model's output; None for reference). Writes
