@@ -12,7 +12,6 @@ sys.path.insert(0, os.path.join(workflow.basedir, "workflow"))
 
 from mwalign.config import check_config_file
 
-
 # The default experiment, unless --configfile names another one: an experiment file
 # replaces config.yaml instead of being merged into it (no runs leak between them).
 # A YAML syntax error in it is reported with its line and column.

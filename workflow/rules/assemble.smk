@@ -12,10 +12,10 @@ rule assemble:
         "logs/assemble.log",
     benchmark:
         "benchmarks/assemble.tsv"
+    priority: PRIORITY["setup"]
     conda:
         "../../envs/cpu.yaml"
     threads: 1
-    priority: PRIORITY["setup"]
     resources:
         mem_mb=4000,
         runtime=20,

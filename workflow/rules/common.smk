@@ -147,9 +147,7 @@ def translate_gpus(translate):
 
 def translate_env(backend):
     """The conda env of a translation backend: vLLM, CUDA torch, or CPU only (reference)."""
-    env = {"vllm": "vllm", "transformers": "gpu", "ctranslate2": "gpu"}.get(
-        backend, "cpu"
-    )
+    env = {"vllm": "vllm", "transformers": "gpu", "ctranslate2": "gpu"}.get(backend, "cpu")
     return f"../../envs/{env}.yaml"
 
 
@@ -168,9 +166,7 @@ def similarity_files(lang):
     """The similarity side files of every shard of ``lang`` (none when the check is off)."""
     if SIMILARITY is None:
         return []
-    return [
-        f"results/translations/{lang}/{shard}{SIMILARITY_SUFFIX}" for shard in SHARDS
-    ]
+    return [f"results/translations/{lang}/{shard}{SIMILARITY_SUFFIX}" for shard in SHARDS]
 
 
 def teacher_extra_inputs(wildcards):

@@ -8,10 +8,10 @@ rule evaluate:
         "logs/evaluate/{model}/{task}.log",
     benchmark:
         "benchmarks/evaluate/{model}/{task}.tsv"
+    priority: eval_priority
     conda:
         "../../envs/gpu.yaml"
     threads: eval_threads
-    priority: eval_priority
     resources:
         mem_mb=8000,
         runtime=240,

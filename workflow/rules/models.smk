@@ -5,10 +5,10 @@ rule fetch_model:
         "logs/fetch_model/{slug}.log",
     benchmark:
         "benchmarks/fetch_model/{slug}.tsv"
+    priority: PRIORITY["setup"]
     conda:
         "../../envs/cpu.yaml"
     threads: 1
-    priority: PRIORITY["setup"]
     resources:
         mem_mb=4000,
         runtime=30,

@@ -10,10 +10,10 @@ rule teacher:
         f"logs/teacher/{TEACHER}.log",
     benchmark:
         f"benchmarks/teacher/{TEACHER}.tsv"
+    priority: TEACHER_PRIORITY
     conda:
         "../../envs/gpu.yaml"
     threads: WHOLE_MACHINE
-    priority: TEACHER_PRIORITY
     resources:
         mem_mb=8000,
         runtime=120,

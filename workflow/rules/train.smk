@@ -7,10 +7,10 @@ rule train:
         "logs/train/{run}.log",
     benchmark:
         "benchmarks/train/{run}.tsv"
+    priority: PRIORITY["train"]
     conda:
         "../../envs/gpu.yaml"
     threads: WHOLE_MACHINE
-    priority: PRIORITY["train"]
     resources:
         mem_mb=16000,
         runtime=720,

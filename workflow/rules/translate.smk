@@ -29,10 +29,10 @@ rule translate:
         "logs/translate/{lang}/{shard}.log",
     benchmark:
         "benchmarks/translate/{lang}/{shard}.tsv"
+    priority: PRIORITY["setup"]
     conda:
         translate_env(config["translate"]["backend"])
     threads: 1
-    priority: PRIORITY["setup"]
     resources:
         mem_mb=8000,
         runtime=240,
