@@ -87,33 +87,16 @@ def _packaged_e5(model_id: str, dest: Path, scratch: Path) -> dict:
 
 
 def _packaged_gemma(model_id: str, dest: Path, scratch: Path) -> dict:
-    """Dequantise the packaged Gemma-3-270M GGUF (Q4_K_M) into a plain float32 folder.
-
-    ``save_pretrained`` refuses a GGUF-loaded model, so its weights are copied into a fresh
-    model built from the same config (without the quantisation entry) and saved from there.
-    """
-    import torch
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
-
+    """The packaged Gemma-3-270M GGUF (Q4_K_M), dequantised into a float32 folder
+    (:func:`mwalign.models.gguf.gguf_to_folder`) and wrapped with mean pooling."""
     if importlib.util.find_spec("gguf") is None:
         raise MissingPackage(f"package 'gguf' is not installed; install it with {LLM_INSTALL_HINT}")
     package_file(gguf.GEMMA_PACKAGE, "", hint=LLM_INSTALL_HINT)
     package = importlib.import_module(gguf.GEMMA_PACKAGE)
     gguf_path = package.assemble(scratch / "gguf" / package.MODEL_NAME, overwrite=True)
-    kwargs = {"gguf_file": gguf_path.name}
-    config = AutoConfig.from_pretrained(gguf_path.parent, **kwargs)
-    if hasattr(config, "quantization_config"):
-        del config.quantization_config
-    with torch.device("meta"):
-        fresh = AutoModelForCausalLM.from_config(config)
-    loaded = AutoModelForCausalLM.from_pretrained(gguf_path.parent, dtype=torch.float32, **kwargs)
-    fresh.load_state_dict(loaded.state_dict(), assign=True)
-    fresh.tie_weights()
-    del loaded
-    hf_dir = scratch / "hf"
-    fresh.save_pretrained(hf_dir)
-    del fresh
-    AutoTokenizer.from_pretrained(gguf_path.parent, **kwargs).save_pretrained(hf_dir)
+    hf_dir = gguf.gguf_to_folder(
+        source=gguf_path.parent, gguf_file=gguf_path.name, dest=scratch / "hf"
+    )
     gguf_path.unlink()
     save_mean_pooled(hf_dir, dest, allow_remote_code=False)
     distribution = gguf.GEMMA_PACKAGE.replace("_", "-")
