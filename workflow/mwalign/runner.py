@@ -1,5 +1,7 @@
 """What every job does first: logging to its log file, its GPUs, thread count, caches in the
-project."""
+project (:func:`start_job`, called by workflow/scripts/mwalign_job.py before the stage's
+code is imported), and which checkout's code it runs (:func:`code_folder`, logged as
+"mwalign code from ..."; :func:`checkout_pythonpath` for processes it starts)."""
 
 from __future__ import annotations
 
