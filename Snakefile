@@ -6,14 +6,16 @@ from snakemake.utils import min_version
 
 min_version("9.0")
 
+# This checkout's package first, for the workflow and for every job: each job script
+# starts with workflow/scripts/mwalign_job.py, which does the same in the job's process.
+sys.path.insert(0, os.path.join(workflow.basedir, "workflow"))
+
+from mwalign.config import check_config_file
 
 # The default experiment, unless --configfile names another one: an experiment file
 # replaces config.yaml instead of being merged into it (no runs leak between them).
 # A YAML syntax error in it is reported with its line and column.
 if not workflow.overwrite_configfiles:
-    sys.path.insert(0, os.path.join(workflow.basedir, "workflow"))
-    from mwalign.config import check_config_file
-
     check_config_file("config.yaml")
 
     configfile: "config.yaml"

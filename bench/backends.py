@@ -86,7 +86,7 @@ def parse_args() -> argparse.Namespace:
 def experiment_params(args: argparse.Namespace) -> dict:
     import yaml
     from mwalign.config import apply_schema
-    from mwalign.plan import evaluate_params
+    from mwalign.evaluate.params import evaluate_params
 
     config = apply_schema(yaml.safe_load(args.config.read_text()))
     if args.size:

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import torch
 from mwalign.config import apply_schema
-from mwalign.evaluate import evaluate_model
-from mwalign.plan import evaluate_params
+from mwalign.evaluate.params import evaluate_params
+from mwalign.evaluate.run import evaluate_model
 
 DEFAULT_MODEL = Path("resources/models/intfloat--multilingual-e5-small")
 log = logging.getLogger("bench.evaluate")

@@ -144,9 +144,9 @@ def built(folder: Path) -> Path:
 def token_counts(dataset_path: Path, sizes: Sizes) -> dict[str, float]:
     """Expected tokens and sums of squared sequence lengths per training step: real ones,
     and padded ones (each view of a batch is padded to its longest sentence)."""
-    from mwalign import io
+    from mwalign import files
 
-    table = io.read_table(dataset_path)
+    table = files.read_table(dataset_path)
     counts = dict.fromkeys(("real", "squares", "padded", "padded_squares"), 0.0)
     rng = np.random.default_rng(0)
     for view in ["en", *LANGUAGES]:
@@ -170,8 +170,9 @@ def training_flops(info: dict, tokens: float, squares: float) -> float:
 
 def part_train(work: Path, sizes: Sizes, device: str) -> dict:
     import torch
-    from mwalign.plan import train_params
-    from mwalign.train import train_run
+    from mwalign.train.job import TrainJob
+    from mwalign.train.params import train_params
+    from mwalign.train.trainer import train_run
 
     student = student_folder(work, sizes)
     rows = sizes.batch_ids * (sizes.warm_steps + sizes.timed_steps + 2)
@@ -186,7 +187,9 @@ def part_train(work: Path, sizes: Sizes, device: str) -> dict:
         if device == "cuda":
             torch.cuda.reset_peak_memory_stats()
         out = work / f"trained-{label}"
-        record = train_run(params=params, dataset_path=data, student_path=student, out_dir=out)
+        record = train_run(
+            TrainJob(params=params, dataset_path=data, student_path=student, out_dir=out)
+        )
         shutil.rmtree(out, ignore_errors=True)
         runtimes[label] = record["result"]["train_runtime"]
     seconds = (runtimes["full"] - runtimes["warm"]) / sizes.timed_steps
@@ -244,9 +247,9 @@ def part_evaluate(work: Path, sizes: Sizes, device: str) -> dict:
 
 
 def _translate(work: Path, corpus: Path, name: str, config: dict) -> dict:
-    from mwalign.io import read_table
-    from mwalign.plan import translate_job_params
-    from mwalign.translate import translate_shard
+    from mwalign.files import read_table
+    from mwalign.translate.params import translate_job_params
+    from mwalign.translate.shard import translate_shard
 
     params = translate_job_params(config, TARGET)
     out = work / name / f"{TARGET}.parquet"

@@ -91,7 +91,7 @@ def merged_config(paths: list[Path]) -> dict:
 
 
 def variant_params(args: argparse.Namespace, variant: str) -> dict:
-    from mwalign.plan import train_params
+    from mwalign.train.params import train_params
 
     params = train_params(merged_config(args.configs), args.run)
     params["train"].update(steps=args.steps, checkpoint_every=0)
@@ -117,9 +117,10 @@ def truncated_inputs(params: dict, dataset: Path, student: Path) -> int:
 
 def child(args: argparse.Namespace, variant: str) -> dict:
     import torch
-    from mwalign.models import model_slug
+    from mwalign.models.ids import model_slug
     from mwalign.students import load_student
-    from mwalign.train import train_run
+    from mwalign.train.job import TrainJob
+    from mwalign.train.trainer import train_run
 
     torch.set_num_threads(VARIANTS[variant].get("threads", args.threads))
     params = variant_params(args, variant)
@@ -131,7 +132,7 @@ def child(args: argparse.Namespace, variant: str) -> dict:
     cpu_load = time.process_time() - cpu_start
     with tempfile.TemporaryDirectory() as tmp:
         start, cpu_start = time.perf_counter(), time.process_time()
-        record = train_run(params, dataset, student, Path(tmp) / "model")
+        record = train_run(TrainJob(params, dataset, student, Path(tmp) / "model"))
         wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
         with open(Path(tmp) / "model" / "loss_curve.csv") as handle:
             losses = [float(row["loss"]) for row in csv.DictReader(handle)]
@@ -156,7 +157,7 @@ def quick(args: argparse.Namespace) -> list[dict]:
     import statistics
 
     import torch
-    from mwalign.models import model_slug
+    from mwalign.models.ids import model_slug
     from mwalign.students import load_student
     from mwalign.train.data import build_dataset
     from mwalign.train.losses import build_loss

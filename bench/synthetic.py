@@ -184,7 +184,7 @@ def write_multiway(
 ) -> Path:
     """A multi-way dataset file (the assemble stage's schema), every row in the train split."""
     import pyarrow as pa
-    from mwalign import io, schemas
+    from mwalign import files, tables
 
     rng = np.random.default_rng(seed)
     english = sentence_lengths(rng, rows, lengths)
@@ -192,14 +192,14 @@ def write_multiway(
     table["en"] = sentences(rng, english, words)
     for lang in languages:
         table[lang] = sentences(rng, translation_lengths(rng, english, lengths), words)
-    io.write_table(pa.table(table), path, schemas.multiway_schema(languages))
+    files.write_table(pa.table(table), path, tables.multiway_schema(languages))
     return path
 
 
 def write_corpus(path: Path, rows: int, lengths: Lengths, words: int, seed: int = 1) -> Path:
     """An English corpus file (the sample stage's schema) of synthetic sentences."""
     import pyarrow as pa
-    from mwalign import io, schemas
+    from mwalign import files, tables
 
     rng = np.random.default_rng(seed)
     texts = sentences(rng, sentence_lengths(rng, rows, lengths), words)
@@ -211,5 +211,5 @@ def write_corpus(path: Path, rows: int, lengths: Lengths, words: int, seed: int 
             "ref": [f"synthetic:{i}" for i in range(rows)],
         }
     )
-    io.write_table(table, path, schemas.CORPUS)
+    files.write_table(table, path, tables.CORPUS)
     return path

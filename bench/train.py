@@ -81,7 +81,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def bench_params(args: argparse.Namespace, data: str, objective: str = "infonce") -> dict:
     import yaml
     from mwalign.config import apply_schema
-    from mwalign.plan import train_params
+    from mwalign.train.params import train_params
 
     config = yaml.safe_load(args.config.read_text())
     config["runs"] = {"bench": {"student": args.student, "data": data, "objective": objective}}
@@ -99,7 +99,7 @@ def bench_params(args: argparse.Namespace, data: str, objective: str = "infonce"
 
 
 def paths(params: dict) -> dict[str, Path]:
-    from mwalign.models import model_slug
+    from mwalign.models.ids import model_slug
 
     found = {
         "dataset": ROOT / "results" / "dataset" / f"{params['data']}.parquet",
@@ -195,7 +195,8 @@ def peak_rss_mb() -> float:
 
 def child_train(args: argparse.Namespace, data: str) -> dict:
     """One real train_run; steps/s from the Trainer, peak RSS of this process."""
-    from mwalign.train import train_run
+    from mwalign.train.job import TrainJob
+    from mwalign.train.trainer import train_run
 
     params = bench_params(args, data)
     where = paths(params)
@@ -208,10 +209,12 @@ def child_train(args: argparse.Namespace, data: str) -> dict:
         profiled(args.profile),
     ):
         record = train_run(
-            params=params,
-            dataset_path=where["dataset"],
-            student_path=where["student"],
-            out_dir=Path(tmp) / "model",
+            TrainJob(
+                params=params,
+                dataset_path=where["dataset"],
+                student_path=where["student"],
+                out_dir=Path(tmp) / "model",
+            )
         )
         curve = (Path(tmp) / "model" / "loss_curve.csv").read_text().splitlines()
         losses = [float(row["loss"]) for row in csv.DictReader(curve)]
@@ -243,7 +246,7 @@ def child_train(args: argparse.Namespace, data: str) -> dict:
 def child_teacher(args: argparse.Namespace) -> dict:
     """Seconds per soft-label step: precomputed teacher labels vs teacher run per batch."""
     import torch
-    from mwalign.models import load_sentence_transformer
+    from mwalign.models.load import load_sentence_transformer
     from mwalign.train.data import build_dataset
     from mwalign.train.losses import build_loss
     from mwalign.train.trainer import freeze_parameters
@@ -343,7 +346,7 @@ def main(argv: list[str] | None = None) -> None:
             summary["teacher"],
         )
     summary["load_average_after"] = os.getloadavg()
-    from mwalign.io import write_json
+    from mwalign.files import write_json
 
     write_json(json.loads(json.dumps(summary, default=str)), args.out)
     log.info("wrote %s", args.out)

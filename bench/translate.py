@@ -78,8 +78,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def write_corpus(path: Path, n: int, seed: int) -> list[str]:
     """N Old Testament verses of the World English Bible, 20-400 characters, seeded sample."""
     import pyarrow as pa
-    from mwalign import bible, schemas
-    from mwalign.io import write_table
+    from mwalign import bible, tables
+    from mwalign.files import write_table
 
     verses = bible.read_edition("4", (1, 39))
     verses = verses[verses.text.str.len().between(20, 400)].sample(n=n, random_state=seed)
@@ -87,7 +87,7 @@ def write_corpus(path: Path, n: int, seed: int) -> list[str]:
         {"id": range(n), "text": verses.text.tolist(), "source": ["bible:4"] * n,
          "ref": verses.ref.tolist()}
     )  # fmt: skip
-    write_table(table, path, schemas.CORPUS)
+    write_table(table, path, tables.CORPUS)
     return verses.text.tolist()
 
 
@@ -108,7 +108,7 @@ def params(args: argparse.Namespace, backend: str, sort: bool) -> dict:
 def filled_params(args: argparse.Namespace, cfg: dict) -> dict:
     """translate_params of the ``translate`` section ``cfg``, filled by the schema."""
     from mwalign.config import apply_schema
-    from mwalign.translate import translate_params
+    from mwalign.translate.params import translate_params
 
     config = {"languages": [args.lang], "students": {}, "runs": {}, "translate": cfg}
     return translate_params(apply_schema(config)["translate"], args.lang)
@@ -116,7 +116,8 @@ def filled_params(args: argparse.Namespace, cfg: dict) -> dict:
 
 def translator_folder(model: str, work: Path) -> str:
     """The model folder translate jobs load: ``model`` itself, or what fetch_model makes of it."""
-    from mwalign.models import materialise_model, translator_slug
+    from mwalign.models.fetch import materialise_model
+    from mwalign.models.ids import translator_slug
 
     if Path(model).is_dir():
         return model
@@ -129,8 +130,8 @@ def run_shard(
     args: argparse.Namespace, corpus: Path, p: dict, name: str, work: Path, fresh: bool = True
 ) -> dict:
     """translate_shard in this process; the stats plus the output texts."""
-    from mwalign.io import read_table
-    from mwalign.translate import translate_shard
+    from mwalign.files import read_table
+    from mwalign.translate.shard import translate_shard
 
     out = work / name / f"{args.lang}.parquet"
     stats_path = out.with_suffix(".json")
@@ -344,7 +345,7 @@ def similarity_settings(student: str) -> dict:
     """The similarity rule's settings in the default experiment with the check on, its first
     student's model set to ``student``."""
     from mwalign.config import load_config
-    from mwalign.plan import similarity_params
+    from mwalign.translate.params import similarity_params
 
     config = load_config(ROOT / "config.yaml", {"translate": {"similarity": {"enabled": True}}})
     first = next(iter(config["students"].values()))
@@ -354,8 +355,9 @@ def similarity_settings(student: str) -> dict:
 
 def bench_similarity(args, corpus: Path, work: Path, results: dict) -> None:
     import numpy as np
-    from mwalign.io import read_table
-    from mwalign.models import materialise_model, model_slug
+    from mwalign.files import read_table
+    from mwalign.models.fetch import materialise_model
+    from mwalign.models.ids import model_slug
     from mwalign.translate.similarity import score_shard
 
     student = work / "resources" / "models" / model_slug(args.student)

@@ -6,9 +6,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from mwalign import schemas
+from mwalign import tables
 from mwalign.assemble import assemble
-from mwalign.io import StageInputError, read_json, read_table, write_json, write_table
+from mwalign.files import StageInputError, read_json, read_table, write_json, write_table
 
 N = 12
 
@@ -22,7 +22,7 @@ def write_corpus(path):
             "ref": [str(i) for i in range(N)],
         }
     )
-    write_table(pa.Table.from_pandas(frame), path, schemas.CORPUS)
+    write_table(pa.Table.from_pandas(frame), path, tables.CORPUS)
 
 
 def write_shards(folder, lang, empty_ids=(), shard_size=5):
@@ -37,10 +37,10 @@ def write_shards(folder, lang, empty_ids=(), shard_size=5):
                 "text": ["" if i in empty_ids else f"{lang} sentence {i}." for i in ids],
             }
         )
-        for flag in schemas.FLAG_COLUMNS:
+        for flag in tables.FLAG_COLUMNS:
             frame[flag] = frame["text"].eq("") if flag == "flag_empty" else False
         path = folder / f"{lang}-{shard}.parquet"
-        write_table(pa.Table.from_pandas(frame), path, schemas.TRANSLATION)
+        write_table(pa.Table.from_pandas(frame), path, tables.TRANSLATION)
         write_json({"backend": "reference", "model": None}, folder / f"{lang}-{shard}.json")
         paths.append(path)
         stats.append(folder / f"{lang}-{shard}.json")
@@ -69,9 +69,9 @@ def test_multiway_and_enx(tmp_path):
     zh, zh_stats = write_shards(tmp_path, "zh", empty_ids={3, 7})
     card, out = run(tmp_path, {"de": de, "zh": zh}, {"de": de_stats, "zh": zh_stats})
     multiway = read_table(
-        out / "multiway.parquet", schemas.multiway_schema(["de", "zh"])
+        out / "multiway.parquet", tables.multiway_schema(["de", "zh"])
     ).to_pandas()
-    enx = read_table(out / "enx.parquet", schemas.ENX).to_pandas()
+    enx = read_table(out / "enx.parquet", tables.ENX).to_pandas()
     assert sorted(multiway["id"]) == [i for i in range(N) if i not in (3, 7)]
     assert card["multiway"] == {"rows": N - 2, "dropped": 2}
     assert card["translations"]["zh"]["flags"]["flag_empty"] == 2
@@ -132,7 +132,7 @@ def test_wrong_schema_and_short_shard_are_errors(tmp_path):
     ):
         run(tmp_path, {"de": de}, {"de": de_stats})
     de, de_stats = write_shards(tmp_path, "de")
-    write_table(read_table(de[2]).slice(0, 1), de[2], schemas.TRANSLATION)
+    write_table(read_table(de[2]).slice(0, 1), de[2], tables.TRANSLATION)
     with pytest.raises(StageInputError, match=r"1 corpus ids missing"):
         run(tmp_path, {"de": de}, {"de": de_stats})
 

@@ -18,7 +18,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON_SOURCES = sorted((ROOT / "workflow").rglob("*.py")) + sorted((ROOT / "bench").rglob("*.py"))
 RULE_FILES = [ROOT / "Snakefile", *sorted((ROOT / "workflow" / "rules").glob("*.smk"))]
-REMOTE_CODE_MODULE = ROOT / "workflow" / "mwalign" / "models.py"
+REMOTE_CODE_MODULE = ROOT / "workflow" / "mwalign" / "models" / "save.py"
 CODE_RUNNING_CALLS = {
     r"(^|\.)pickle\.loads?$": "pickle runs code from the file",
     r"^(builtins\.)?(eval|exec)$": "runs text as code",
@@ -89,7 +89,7 @@ def pickling_numpy_loads(paths: list[Path]) -> list[str]:
 def remote_code_always_on(paths: list[Path]) -> list[str]:
     """trust_remote_code passed (keyword or dict key) as the constant True.
 
-    Every model's trust must come from ``mwalign.config.remote_code_allowed`` (the
+    Every model's trust must come from ``mwalign.trust.remote_code_allowed`` (the
     config's allow-list), carried to the loader as a value.
     """
     found = []
@@ -173,7 +173,7 @@ def test_scan_finds_a_violation(tmp_path, scan):
 
 
 # ------------------------------------------- config mistakes that only the data reveals
-# mwalign.checks.check_inputs runs at parse time, after validate_config; each case below
+# mwalign.config.check_inputs runs at parse time, after validate_config; each case below
 # would otherwise fail in a job, after Snakemake removed that job's previous output.
 
 
@@ -194,7 +194,7 @@ def hub_mode_online(monkeypatch) -> None:
 
 def check(overrides: dict, counts_dir: Path, base: dict | None = None) -> None:
     from conftest import make_config
-    from mwalign.checks import check_inputs
+    from mwalign.config import check_inputs
 
     check_inputs(make_config(overrides, base=base), cache_dir=counts_dir)
 
@@ -331,7 +331,7 @@ def test_offline_mteb_task_without_cached_data_stops_at_parse_time(monkeypatch, 
 
 
 def test_hub_corpus_unreachable_names_the_key_in_the_job(monkeypatch, tmp_path):
-    from mwalign.sample import sample_corpus
+    from mwalign.sample.corpus import sample_corpus
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "datasets"))
@@ -351,9 +351,9 @@ def test_hub_corpus_unreachable_names_the_key_in_the_job(monkeypatch, tmp_path):
 
 def test_train_job_checks_rows_before_touching_outputs(tmp_path):
     from conftest import make_config
-    from mwalign.checks import check_rows_per_step
     from mwalign.config import ConfigError
-    from mwalign.plan import train_params
+    from mwalign.train.checks import check_rows_per_step
+    from mwalign.train.params import train_params
 
     params = train_params(make_config({"train": {"batch_ids": 16}}), "multiway")
     message = (
@@ -370,8 +370,8 @@ def test_train_job_checks_rows_before_touching_outputs(tmp_path):
 @pytest.mark.slow
 def test_mteb_task_unreachable_names_the_key_in_the_job(monkeypatch, tmp_path):
     from conftest import make_config
-    from mwalign.evaluate import evaluate_model
-    from mwalign.plan import evaluate_params
+    from mwalign.evaluate.params import evaluate_params
+    from mwalign.evaluate.run import evaluate_model
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "datasets"))

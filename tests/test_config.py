@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from mwalign.config import ConfigError, config_model_ids, validate_config
+from mwalign.config import ConfigError, validate_config
+from mwalign.models.checks import config_model_ids
 from mwalign.trust import remote_code_allowed
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -21,8 +21,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from conftest import translate_section
-from mwalign import io, schemas
-from mwalign.translate import translate_params, translate_shard
+from mwalign import files, tables
+from mwalign.translate.params import translate_params
+from mwalign.translate.shard import translate_shard
 
 torch = pytest.importorskip("torch")
 log = logging.getLogger(__name__)
@@ -31,24 +32,25 @@ CHILD_ENV = {"HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLEL
              "PYTHONUNBUFFERED": "1"}  # fmt: skip
 TRANSLATE_CHILD = """
 import json, sys
-from mwalign.translate import translate_shard
+from mwalign.translate.shard import translate_shard
 translate_shard(**json.loads(open(sys.argv[1]).read()))
 """
 TRAIN_CHILD = """
 import json, logging, sys
 logging.basicConfig(level=logging.INFO)
-from mwalign.train import train_run
+from mwalign.train.job import TrainJob
+from mwalign.train.trainer import train_run
 spec = json.loads(open(sys.argv[1]).read())
-train_run(
+train_run(TrainJob(
     params=spec["params"],
     dataset_path=spec["dataset"],
     student_path=spec["student"],
     out_dir=spec["out"],
-)
+))
 """
 WRITE_CHILD = """
 import sys, time
-from mwalign.io import atomic_path
+from mwalign.files import atomic_path
 with atomic_path(sys.argv[1]) as tmp:
     with open(tmp, "w") as handle:
         handle.write("half of the rows\\n")
@@ -140,7 +142,7 @@ def write_word_corpus(path: Path, rows: int) -> Path:
     texts = [" ".join(rng.choices(WORDS, k=rng.randint(3, 20))) + " ." for _ in range(rows)]
     table = pa.table({"id": range(rows), "text": texts, "source": ["synthetic"] * rows,
                       "ref": [""] * rows})  # fmt: skip
-    io.write_table(table, path, schemas.CORPUS)
+    files.write_table(table, path, tables.CORPUS)
     return path
 
 
@@ -191,7 +193,7 @@ def test_killed_translation_resumes_and_matches_an_uninterrupted_run(tmp_path):
     stats = translate_shard(**killed)
     assert stats["resumed_rows"] == at_kill > 0
     assert stats["translated_rows"] == SHARD_ROWS - at_kill  # no finished batch redone
-    assert io.file_sha256(killed["out_path"]) == io.file_sha256(clean["out_path"])
+    assert files.file_sha256(killed["out_path"]) == files.file_sha256(clean["out_path"])
     assert not killed["work_dir"].exists()
     log.info("translate: killed with %d/%d rows persisted; rerun translated %d, resumed %d",
              at_kill, SHARD_ROWS, stats["translated_rows"], stats["resumed_rows"])  # fmt: skip
@@ -234,7 +236,7 @@ def count_steps(monkeypatch) -> list[int]:
 
 
 def start_training(tmp_path: Path, student: Path, data: dict[str, Path], name: str):
-    from mwalign.plan import train_params
+    from mwalign.train.params import train_params
     from test_train_fixtures import train_config
 
     params = train_params(
@@ -248,11 +250,12 @@ def start_training(tmp_path: Path, student: Path, data: dict[str, Path], name: s
 
 def finish_training(params: dict, data, student, out: Path, monkeypatch) -> tuple[dict, int]:
     """Rerun the killed training in this process; the run record and the steps it ran."""
-    from mwalign.train import train_run
+    from mwalign.train.job import TrainJob
+    from mwalign.train.trainer import train_run
 
     steps = count_steps(monkeypatch)
     record = train_run(
-        params=params, dataset_path=data["multiway"], student_path=student, out_dir=out
+        TrainJob(params=params, dataset_path=data["multiway"], student_path=student, out_dir=out)
     )
     assert record["result"]["steps"] == TRAIN_STEPS
     assert json.loads((out / "mwalign_run.json").read_text())["result"] == record["result"]
@@ -265,7 +268,8 @@ def finish_training(params: dict, data, student, out: Path, monkeypatch) -> tupl
 
 @pytest.mark.slow
 def test_killed_training_resumes_from_its_last_checkpoint(tmp_path, student, data, monkeypatch):
-    from mwalign.train import train_run
+    from mwalign.train.job import TrainJob
+    from mwalign.train.trainer import train_run
 
     proc, params, out, work = start_training(tmp_path, student, data, "killed")
     child_log = tmp_path / "killed.log"
@@ -284,10 +288,12 @@ def test_killed_training_resumes_from_its_last_checkpoint(tmp_path, student, dat
     assert rerun_steps == TRAIN_STEPS - last  # only the steps after the checkpoint
     clean_out = tmp_path / "clean" / "multiway"  # the same run, never killed
     clean = train_run(
-        params=params, dataset_path=data["multiway"], student_path=student, out_dir=clean_out
+        TrainJob(
+            params=params, dataset_path=data["multiway"], student_path=student, out_dir=clean_out
+        )
     )
     assert clean["result"]["final_loss"] == record["result"]["final_loss"]
-    assert io.file_sha256(out / MODEL) == io.file_sha256(clean_out / MODEL)
+    assert files.file_sha256(out / MODEL) == files.file_sha256(clean_out / MODEL)
     log.info("train: killed after %d steps, resumed from step %d, rerun ran %d steps, %d redone",
              done_by_child, last, rerun_steps, done_by_child - last)  # fmt: skip
 
@@ -335,9 +341,9 @@ def test_checkpoints_written_in_part_are_not_resumed_from(tmp_path):
 
     work = tmp_path / ".run.work"
     assert last_complete_checkpoint(work, nn.Module()) is None
-    files = {2: ["trainer_state.json", "loss_state.safetensors"], 4: ["trainer_state.json"],
-             6: [MODEL], 8: []}  # fmt: skip
-    for step, names in files.items():
+    written = {2: ["trainer_state.json", "loss_state.safetensors"], 4: ["trainer_state.json"],
+               6: [MODEL], 8: []}  # fmt: skip
+    for step, names in written.items():
         (work / f"checkpoint-{step}").mkdir(parents=True)
         for name in names:
             (work / f"checkpoint-{step}" / name).write_text("x")
@@ -351,11 +357,11 @@ def test_checkpoints_written_in_part_are_not_resumed_from(tmp_path):
 
 def test_a_writer_killed_inside_atomic_path_leaves_no_output(tmp_path):
     dest = tmp_path / "out" / "table.json"
-    io.write_json({"version": 1}, dest)
+    files.write_json({"version": 1}, dest)
     proc = spawn(WRITE_CHILD, str(dest), tmp_path, "write", pipe=True)
     kill_when(proc, ready=lambda: proc.stdout.readline() == "writing\n", timeout=60)
     proc.stdout.close()
-    assert io.read_json(dest) == {"version": 1}  # the old complete file, untouched
+    assert files.read_json(dest) == {"version": 1}  # the old complete file, untouched
     leftovers = [p.name for p in dest.parent.iterdir() if p != dest]
     assert leftovers and all(name.startswith(".table.json.") for name in leftovers)
     dest.unlink()
@@ -363,5 +369,5 @@ def test_a_writer_killed_inside_atomic_path_leaves_no_output(tmp_path):
     kill_when(proc, ready=lambda: proc.stdout.readline() == "writing\n", timeout=60)
     proc.stdout.close()
     assert not dest.exists()  # nothing that could be taken for the finished file
-    io.write_json({"version": 2}, dest)
-    assert io.read_json(dest) == {"version": 2}
+    files.write_json({"version": 2}, dest)
+    assert files.read_json(dest) == {"version": 2}

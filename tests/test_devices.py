@@ -210,6 +210,7 @@ def test_start_job_logs_the_devices_it_took(tmp_path):
 
 def test_torchrun_inherits_the_devices_and_holds_the_slots(tmp_path, monkeypatch):
     from mwalign.train import launch
+    from mwalign.train.job import TrainJob
 
     monkeypatch.setenv(
         SLOTS_VARIABLE, SlotPool(("5",), str(tmp_path), socket.gethostname(), None).to_json()
@@ -225,9 +226,8 @@ def test_torchrun_inherits_the_devices_and_holds_the_slots(tmp_path, monkeypatch
     monkeypatch.setattr(launch.subprocess, "run", fake_run)
     try:
         claim_devices(1)
-        launch.train_job(
-            params={}, dataset_path="d", student_path="s", out_dir=tmp_path / "out", processes=2
-        )
+        job = TrainJob(params={}, dataset_path="d", student_path="s", out_dir=tmp_path / "out")
+        launch.train_job(job, processes=2)
     finally:
         devices.release_devices()
     assert seen["env"][VISIBLE_VARIABLE] == "5"

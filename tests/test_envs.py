@@ -112,3 +112,18 @@ def test_env_files_named_by_the_rules_exist():
     for file_name in sorted(named):
         env = yaml.safe_load((ENVS / file_name).read_text())
         assert "dependencies" in env, file_name
+
+
+def test_pre_commit_hooks_run_the_linters_the_dev_extra_pins():
+    """.pre-commit-config.yaml and CI (pyproject's dev extra) judge with the same versions."""
+    hooks = yaml.safe_load((ROOT / ".pre-commit-config.yaml").read_text())["repos"]
+    revs = {repo["repo"].rsplit("/", 1)[-1]: repo["rev"] for repo in hooks}
+    pins = {}
+    for line in project()["optional-dependencies"]["dev"]:
+        requirement = Requirement(line)
+        pins[canonicalize_name(requirement.name)] = str(requirement.specifier)
+    assert revs == {
+        "ruff-pre-commit": f"v{pins['ruff'][2:]}",
+        "snakefmt": f"v{pins['snakefmt'][2:]}",
+    }
+    assert pins["ruff"].startswith("==") and pins["snakefmt"].startswith("==")

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from conftest import make_config
 from mwalign.config import load_schema
-from mwalign.evaluate import build_encoder, evaluate_model
 from mwalign.evaluate.caches import EmbeddingStore, model_fingerprint
 from mwalign.evaluate.encoder import token_length_batches
 from mwalign.evaluate.langcodes import config_code, pair_seen_tag
+from mwalign.evaluate.params import evaluate_params
+from mwalign.evaluate.run import build_encoder, evaluate_model
 from mwalign.evaluate.verses import NT_SECTIONS, section_of, verse_pool
-from mwalign.plan import evaluate_params
 from workflow_helpers import tiny_student
 
 RAW = {
@@ -308,7 +308,7 @@ def test_adding_a_language_encodes_only_that_language(student, tmp_path):
 
 
 def test_base_student_is_evaluated_with_its_students_prefix_and_length(student, tmp_path):
-    from mwalign.models import load_sentence_transformer
+    from mwalign.models.load import load_sentence_transformer
     from sentence_transformers import SentenceTransformer
 
     # fp32, compared with a plain fp32 encode (auto would pick bf16 on a CPU with native bf16)

@@ -11,8 +11,9 @@ from types import SimpleNamespace
 
 import pytest
 from conftest import make_config
-from mwalign.evaluate import evaluate_model, mteb_tasks
-from mwalign.plan import evaluate_params
+from mwalign.evaluate import mteb_tasks
+from mwalign.evaluate.params import evaluate_params
+from mwalign.evaluate.run import evaluate_model
 from mwalign.report import collect_scores
 from workflow_helpers import tiny_student
 

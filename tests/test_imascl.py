@@ -22,8 +22,8 @@ import torch
 import torch.nn.functional as F
 import yaml
 from mwalign.config import validate_config
-from mwalign.plan import train_params
 from mwalign.train.losses import SimilarityMSE, SoftContrastive, build_loss
+from mwalign.train.params import train_params
 from test_train_fixtures import train_raw
 
 TAU = 0.1  # train.sh leaves --tau at its default, 0.1

@@ -7,8 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from mwalign import schemas
-from mwalign.evaluate import evaluate_model
+from mwalign import tables
 from mwalign.evaluate.items import (
     PARALLEL_GROUP,
     accuracy,
@@ -18,8 +17,9 @@ from mwalign.evaluate.items import (
     spearman,
     weighted_f1,
 )
-from mwalign.io import read_table
-from mwalign.plan import evaluate_params
+from mwalign.evaluate.params import evaluate_params
+from mwalign.evaluate.run import evaluate_model
+from mwalign.files import read_table
 from scipy import stats
 from sklearn.metrics import accuracy_score, f1_score
 from test_evaluate import CONFIG
@@ -71,7 +71,7 @@ def test_items_give_mteb_scores(tmp_path):
             out_path=out,
             cache_dir=tmp_path,
         )
-        items = read_table(items_path(out), schemas.ITEMS).to_pandas()
+        items = read_table(items_path(out), tables.ITEMS).to_pandas()
         assert set(items["group"]) == {PARALLEL_GROUP}
         if rows is not None:
             assert len(items) == rows

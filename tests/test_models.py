@@ -10,19 +10,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from mwalign import models
-from mwalign.io import file_sha256
-from mwalign.models import (
-    dequantise_q4_0,
-    e5s1_to_bert,
-    load_sentence_transformer,
-    materialise_model,
-    model_slug,
-    read_e5s1,
+from mwalign import hub
+from mwalign.files import file_sha256
+from mwalign.models.e5s1 import dequantise_q4_0, e5s1_to_bert, read_e5s1
+from mwalign.models.fetch import materialise_model
+from mwalign.models.ids import model_slug, translator_slug, validate_model_id
+from mwalign.models.integrity import (
+    INFO_FILE,
+    check_model_folders,
+    damaged_model_folder,
     read_model_info,
-    translator_slug,
-    validate_model_id,
 )
+from mwalign.models.load import load_sentence_transformer
+from mwalign.models.save import st_modules as sentence_transformers_modules
 
 E5 = "intfloat/multilingual-e5-small"
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
@@ -300,7 +300,7 @@ def test_materialise_keeps_a_complete_folder_and_refuses_foreign_ones(tmp_path, 
 
 
 def test_remote_code_is_never_trusted_unless_allowed(tmp_path, offline_hub, monkeypatch):
-    st_modules = models._st_modules()
+    st_modules = sentence_transformers_modules()
     seen: list[dict] = []
     original = st_modules.Transformer
 
@@ -337,7 +337,7 @@ def test_loading_trusts_remote_code_only_for_folders_materialised_with_it(
     assert materialise_model(str(source), listed, allow_remote_code=True)["trust_remote_code"]
     load_sentence_transformer(unlisted)
     load_sentence_transformer(listed)
-    (unlisted / models.INFO_FILE).unlink()  # a folder without info, e.g. a trained model
+    (unlisted / INFO_FILE).unlink()  # a folder without info, e.g. a trained model
     load_sentence_transformer(unlisted)
     assert seen == [False, True, False]
     with pytest.raises(RuntimeError, match=r"materialised with trust_remote_code.*no longer lists"):
@@ -399,7 +399,7 @@ def test_model_code_runs_only_for_a_listed_model(tmp_path, offline_hub, monkeypa
     assert load_sentence_transformer(listed).encode(["the cat sat"]).shape == (1, 32)
     marker.unlink()
     info = read_model_info(listed)
-    (listed / models.INFO_FILE).write_text(json.dumps({**info, "trust_remote_code": False}))
+    (listed / INFO_FILE).write_text(json.dumps({**info, "trust_remote_code": False}))
     with pytest.raises(ValueError, match="trust_remote_code"):
         load_sentence_transformer(listed)
     assert not marker.exists()
@@ -447,7 +447,7 @@ def test_unreachable_hub_fails_fast_without_offline_flag(tmp_path, monkeypatch, 
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     monkeypatch.setattr(constants, "ENDPOINT", endpoint)
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf-cache"))
-    monkeypatch.setattr(models, "HUB_PROBE_TIMEOUT_S", 1.0)
+    monkeypatch.setattr(hub, "HUB_PROBE_TIMEOUT_S", 1.0)
     started = time.perf_counter()
     with pytest.raises(RuntimeError, match="hub was unreachable"):
         materialise_model("no-such-owner/no-such-model", tmp_path / "m")
@@ -516,22 +516,22 @@ def test_damaged_weights_are_caught_with_how_to_rebuild(tmp_path, offline_hub):
     info = materialise_model(str(source), out)
     weights = out / info["weights_file"]
     assert info["weights_bytes"] == weights.stat().st_size
-    assert models.damaged_model_folder(out) is None
-    models.check_model_folders([out, tmp_path / "resources" / "models" / "not-made-yet"])
+    assert damaged_model_folder(out) is None
+    check_model_folders([out, tmp_path / "resources" / "models" / "not-made-yet"])
     original = weights.read_bytes()
 
     # same size, other bytes: only the sha256 that loading checks finds it
     _replace_bytes(weights, original[:-8] + bytes(8))
-    assert models.damaged_model_folder(out) is None
+    assert damaged_model_folder(out) is None
     with pytest.raises(RuntimeError, match=r"does not have the recorded sha256.*rm -r .*enc"):
         load_sentence_transformer(out)
 
     _replace_bytes(weights, original[: len(original) // 2])  # truncated
     with pytest.raises(RuntimeError, match=rf"{out} is damaged: .* has {len(original) // 2} bytes"):
-        models.check_model_folders([out])
+        check_model_folders([out])
     weights.unlink()  # deleted
     with pytest.raises(RuntimeError, match=r"model.safetensors is missing; delete it \(rm -r"):
-        models.check_model_folders([out])
+        check_model_folders([out])
     _replace_bytes(weights, original)
     load_sentence_transformer(out)
 

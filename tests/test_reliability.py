@@ -3,6 +3,7 @@ with YAML errors, and two runs in one folder."""
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import re
@@ -46,6 +47,19 @@ def test_each_job_runs_the_code_of_its_own_checkout(tmp_path, student):
         assert f"mwalign code from {expected}\n" in log, log
 
 
+def test_every_job_script_starts_with_the_checkout_bootstrap():
+    """Each script imports workflow/scripts/mwalign_job.py and starts the job before it
+    imports any of mwalign: this checkout's code, GPUs taken before CUDA can start."""
+    scripts = sorted((ROOT / "workflow" / "scripts").glob("*.py"))
+    scripts = [path for path in scripts if path.name != "mwalign_job.py"]
+    assert len(scripts) >= 10
+    for path in scripts:
+        body = ast.parse(path.read_text()).body
+        first, second = body[0], body[1]
+        assert isinstance(first, ast.ImportFrom) and first.module == "mwalign_job", path.name
+        assert ast.unparse(second) == "start(snakemake)", path.name
+
+
 def test_yaml_syntax_error_names_the_file_line_and_column(tmp_path):
     from mwalign.config import ConfigError, check_config_file, load_config
 
@@ -76,7 +90,8 @@ def test_workflow_reports_a_yaml_error_of_config_yaml_with_its_position(tmp_path
 
 @pytest.mark.slow
 def test_a_damaged_model_folder_stops_the_run_at_parse_time(tmp_path, student):
-    from mwalign.models import materialise_model, model_slug
+    from mwalign.models.fetch import materialise_model
+    from mwalign.models.ids import model_slug
 
     tiny_config(tmp_path, student)
     folder = tmp_path / "resources" / "models" / model_slug(str(student))

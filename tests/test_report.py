@@ -8,9 +8,9 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from mwalign import schemas
+from mwalign import tables
 from mwalign.evaluate.items import PARALLEL_GROUP, items_path, weighted_f1
-from mwalign.io import read_table, write_table
+from mwalign.files import read_table, write_table
 from mwalign.report import build_report, collect_scores, describe_model
 from mwalign.report.compare import Settings, compare_runs, format_p
 from mwalign.report.stats import paper_gain
@@ -108,7 +108,7 @@ def write_results(root, results: dict[str, list]) -> list:
                 write_table(
                     __import__("pyarrow").Table.from_pandas(items, preserve_index=False),
                     items_path(path),
-                    schemas.ITEMS,
+                    tables.ITEMS,
                 )
             paths.append(path)
     return paths
@@ -187,7 +187,7 @@ def _line(text: str, start: str) -> str:
 def test_scores_equal_the_result_files(experiment):
     root, paths, meta, results = experiment
     report_of(paths, meta, root / "r")
-    scores = read_table(root / "r/scores.parquet", schemas.SCORES).to_pandas()
+    scores = read_table(root / "r/scores.parquet", tables.SCORES).to_pandas()
     main = scores[(scores["metric"] == "main_score") & (scores["task"] == "BibleBitextMining")]
     for model, entries in results.items():
         rows = main[main["model"] == model].set_index("subset")["score"]
@@ -387,7 +387,7 @@ def test_cards_carry_the_folder_card_and_the_headline_scores(experiment):
     assert sorted(p.name for p in (out / "cards").iterdir()) == ["enx.md", "multiway.md"]
     card = (out / "cards" / "multiway.md").read_text()
     assert card.startswith("# mwalign multiway\n\nTrained on the multi-way set.\n")
-    averages = model_averages(read_table(out / "scores.parquet", schemas.SCORES).to_pandas())
+    averages = model_averages(read_table(out / "scores.parquet", tables.SCORES).to_pandas())
     for model in ("multiway", "base-s"):  # the run's scores beside its base student's
         mine = averages[(averages["model"] == model) & (averages["task_type"] == "BitextMining")]
         cells = [

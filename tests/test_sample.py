@@ -8,9 +8,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from mwalign import schemas
-from mwalign.io import read_table
-from mwalign.sample import normalise, sample_corpus
+from mwalign import tables
+from mwalign.files import read_table
+from mwalign.sample.corpus import normalise, sample_corpus
 
 
 def settings(path, **overrides) -> dict:
@@ -46,7 +46,7 @@ def test_text_file_filters_are_counted(tmp_path):
     assert stats["dropped"]["too_short"] == 1
     assert stats["dropped"]["too_long"] == 1
     assert stats["dropped"]["duplicates"] == 1
-    table = read_table(out, schemas.CORPUS)
+    table = read_table(out, tables.CORPUS)
     texts = table.column("text").to_pylist()
     assert sorted(texts) == sorted([*GOOD, "ctrl char line ok"])
     assert table.column("id").to_pylist() == list(range(5))

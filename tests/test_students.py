@@ -9,8 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from mwalign.io import file_sha256
-from mwalign.models import materialise_model, model_slug
+from mwalign.files import file_sha256
+from mwalign.models.fetch import materialise_model
+from mwalign.models.ids import model_slug
 from mwalign.students import attention_config_kwargs, load_student
 from mwalign.train.trainer import count_weights, freeze_parameters
 from test_train_fixtures import make_student, tokenizer_file

@@ -12,12 +12,14 @@ import pytest
 import torch
 from datasets import Dataset
 from mwalign.config import validate_config
-from mwalign.io import StageInputError
-from mwalign.plan import evaluate_params, train_jobs, train_params
+from mwalign.evaluate.params import evaluate_params
+from mwalign.files import StageInputError
+from mwalign.jobs import train_jobs
 from mwalign.precision import Precision
-from mwalign.train import train_run
 from mwalign.train.data import UniqueIdBatchSampler, build_dataset, teacher_labels
-from mwalign.train.trainer import training_arguments
+from mwalign.train.job import TrainJob
+from mwalign.train.params import train_params
+from mwalign.train.trainer import train_run, training_arguments
 from safetensors.torch import load_file
 from sentence_transformers import SentenceTransformer
 from test_train_fixtures import LANGUAGES, train_config, train_raw
@@ -129,7 +131,9 @@ def test_train_run_saves_a_model_with_its_record(tmp_path, student, data, run):
     params = train_params(train_config(), run)
     out = tmp_path / "models" / run
     record = train_run(
-        params=params, dataset_path=data[params["data"]], student_path=student, out_dir=out
+        TrainJob(
+            params=params, dataset_path=data[params["data"]], student_path=student, out_dir=out
+        )
     )
     assert sorted(p.name for p in out.parent.iterdir()) == [run]  # no work or temp folders left
     assert json.loads((out / "mwalign_run.json").read_text())["params"] == params
@@ -149,16 +153,20 @@ def test_train_run_saves_a_model_with_its_record(tmp_path, student, data, run):
 def test_same_seed_gives_the_same_model(tmp_path, student, data):
     params = train_params(train_config(steps=2), "multiway")
     first = train_run(
-        params=copy.deepcopy(params),
-        dataset_path=data["multiway"],
-        student_path=student,
-        out_dir=tmp_path / "a",
+        TrainJob(
+            params=copy.deepcopy(params),
+            dataset_path=data["multiway"],
+            student_path=student,
+            out_dir=tmp_path / "a",
+        )
     )
     second = train_run(
-        params=copy.deepcopy(params),
-        dataset_path=data["multiway"],
-        student_path=student,
-        out_dir=tmp_path / "b",
+        TrainJob(
+            params=copy.deepcopy(params),
+            dataset_path=data["multiway"],
+            student_path=student,
+            out_dir=tmp_path / "b",
+        )
     )
     assert first["result"]["final_loss"] == second["result"]["final_loss"]
 
@@ -173,10 +181,12 @@ def test_packed_training_gives_the_padded_model(tmp_path, student, data, monkeyp
 
     def run(name: str) -> dict:
         return train_run(
-            params=copy.deepcopy(params),
-            dataset_path=data["multiway"],
-            student_path=student,
-            out_dir=tmp_path / name,
+            TrainJob(
+                params=copy.deepcopy(params),
+                dataset_path=data["multiway"],
+                student_path=student,
+                out_dir=tmp_path / name,
+            )
         )["result"]
 
     packed = run("packed")
@@ -212,10 +222,12 @@ def test_fp32_training_on_onednn_gives_the_blas_model(tmp_path, student, data, m
 
         monkeypatch.setattr(cpu_kernels, "_probe_seconds", probe)
         record = train_run(
-            params=copy.deepcopy(params),
-            dataset_path=data["multiway"],
-            student_path=student,
-            out_dir=tmp_path / kernels,
+            TrainJob(
+                params=copy.deepcopy(params),
+                dataset_path=data["multiway"],
+                student_path=student,
+                out_dir=tmp_path / kernels,
+            )
         )
         records[kernels] = record["result"]
         weights[kernels] = load_file(tmp_path / kernels / "model.safetensors")
@@ -244,14 +256,18 @@ def test_nan_loss_stops_keeps_checkpoint_and_rerun_resumes(tmp_path, student, da
 
     monkeypatch.setattr(MultiwayInfoNCE, "compute_loss_from_views", nan_at_third_step)
     with pytest.raises(NonFiniteLossError, match=r"loss is nan at step 3.*checkpoint-2"):
-        train_run(params=params, dataset_path=data["multiway"], student_path=student, out_dir=out)
+        train_run(
+            TrainJob(
+                params=params, dataset_path=data["multiway"], student_path=student, out_dir=out
+            )
+        )
     assert not out.exists()
     work = out.parent / ".multiway.work"
     assert (work / "checkpoint-2").is_dir()
 
     monkeypatch.setattr(MultiwayInfoNCE, "compute_loss_from_views", original)
     record = train_run(
-        params=params, dataset_path=data["multiway"], student_path=student, out_dir=out
+        TrainJob(params=params, dataset_path=data["multiway"], student_path=student, out_dir=out)
     )
     assert record["result"]["resumed_from"].endswith("checkpoint-2")
     assert record["result"]["steps"] == 4
@@ -282,7 +298,9 @@ def test_options_freeze_layers_checkpointing_accumulation(tmp_path, student, dat
     )
     params = train_params(config, "enx")
     out = tmp_path / "model"
-    record = train_run(params=params, dataset_path=data["enx"], student_path=student, out_dir=out)
+    record = train_run(
+        TrainJob(params=params, dataset_path=data["enx"], student_path=student, out_dir=out)
+    )
     assert record["result"]["rows_per_step"] == 4 * (len(LANGUAGES) + 1) // 2
     before, after = load_file(student / "model.safetensors"), load_file(out / "model.safetensors")
     assert all(torch.equal(before[k], after[k]) for k in before if "layer.0." in k)
@@ -298,12 +316,14 @@ def test_teacher_file_without_embeddings_names_the_file(tmp_path):
 
 
 def test_saved_model_applies_its_prefix_like_the_evaluation(tmp_path, student, data):
-    from mwalign.evaluate import build_encoder
+    from mwalign.evaluate.run import build_encoder
 
     config = train_config()
     params = train_params(config, "multiway")
     out = tmp_path / "models" / "multiway"
-    train_run(params=params, dataset_path=data["multiway"], student_path=student, out_dir=out)
+    train_run(
+        TrainJob(params=params, dataset_path=data["multiway"], student_path=student, out_dir=out)
+    )
     texts = ["ein Haus am See", "the house by the lake", "一座湖边的房子"]
     plain = SentenceTransformer(str(out), local_files_only=True)
     assert plain.max_seq_length == params["student"]["max_seq_length"] == 32
@@ -321,7 +341,7 @@ def test_saved_model_applies_its_prefix_like_the_evaluation(tmp_path, student, d
 def test_model_card_names_data_languages_objective_and_steps(tmp_path, student, data):
     params = train_params(train_config(), "enx")
     out = tmp_path / "models" / "enx"
-    train_run(params=params, dataset_path=data["enx"], student_path=student, out_dir=out)
+    train_run(TrainJob(params=params, dataset_path=data["enx"], student_path=student, out_dir=out))
     card = (out / "README.md").read_text()
     assert card.startswith("---\n") and "sentence-transformers" in card  # the library's card
     for expected in (
@@ -385,7 +405,13 @@ def test_training_writes_tensorboard_events(tmp_path, student, data):
     params = train_params(train_config(), "enx")
     out, log_dir = tmp_path / "models" / "enx", tmp_path / "logs" / "enx.tensorboard"
     train_run(
-        params=params, dataset_path=data["enx"], student_path=student, out_dir=out, log_dir=log_dir
+        TrainJob(
+            params=params,
+            dataset_path=data["enx"],
+            student_path=student,
+            out_dir=out,
+            log_dir=log_dir,
+        )
     )
     events = EventAccumulator(str(log_dir))
     events.Reload()

@@ -8,12 +8,13 @@ import json
 import pyarrow.compute as pc
 import pytest
 import torch
-from mwalign import io
+from mwalign import files
 from mwalign.assemble import draw_enx_languages
 from mwalign.config import validate_config
-from mwalign.plan import dataset_name, train_params
-from mwalign.train import train_run
 from mwalign.train.data import build_dataset, read_train_rows
+from mwalign.train.job import TrainJob
+from mwalign.train.params import dataset_name, train_params
+from mwalign.train.trainer import train_run
 from test_train_fixtures import LANGUAGES, train_raw
 
 
@@ -24,7 +25,7 @@ def enx_config(**run: object) -> dict:
 
 
 def train_table(path):
-    table = io.read_table(path)
+    table = files.read_table(path)
     return table.filter(pc.equal(table["split"], "train")).to_pylist()
 
 
@@ -124,11 +125,13 @@ def test_soft_run_record_states_both_temperatures(tmp_path, student, data):
     params = train_params(validate_config(raw), "enx")
     out = tmp_path / "model"
     train_run(
-        params=params,
-        dataset_path=data[dataset_name(params)],
-        student_path=student,
-        out_dir=out,
-        teacher_path=data["teacher"],
+        TrainJob(
+            params=params,
+            dataset_path=data[dataset_name(params)],
+            student_path=student,
+            out_dir=out,
+            teacher_path=data["teacher"],
+        )
     )
     record = json.loads((out / "mwalign_run.json").read_text())
     loss = record["loss"]
@@ -137,4 +140,4 @@ def test_soft_run_record_states_both_temperatures(tmp_path, student, data):
     assert record["params"]["train"]["soft_temperature"] == 0.1
     assert record["result"]["train_rows"] == 20
     # the En-X run with per-seed targets read (and hashed) the multi-way table
-    assert record["provenance"]["inputs"]["dataset"] == io.file_sha256(data["multiway"])
+    assert record["provenance"]["inputs"]["dataset"] == files.file_sha256(data["multiway"])

@@ -10,10 +10,11 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-from mwalign.plan import train_params
-from mwalign.train import train_job, train_run
-from mwalign.train.launch import torchrun_command
+from mwalign.train.job import TrainJob
+from mwalign.train.launch import torchrun_command, train_job
 from mwalign.train.losses import EmbeddingMSE, MultiwayInfoNCE, SimilarityMSE, SoftContrastive
+from mwalign.train.params import train_params
+from mwalign.train.trainer import train_run
 from test_train_fixtures import make_datasets, make_student, train_config
 from torch import nn
 
@@ -108,21 +109,21 @@ def test_torchrun_two_processes_train_like_one(tmp_path: Path, monkeypatch):
     data = make_datasets(tmp_path / "data")
     params = train_params(train_config(steps=3, checkpoint_every=2), "multiway")
     single = train_run(
-        params=params,
-        dataset_path=data["multiway"],
-        student_path=student,
-        out_dir=tmp_path / "single",
+        TrainJob(
+            params=params,
+            dataset_path=data["multiway"],
+            student_path=student,
+            out_dir=tmp_path / "single",
+        )
     )
     log_path = tmp_path / "train.log"
-    train_job(
+    double = TrainJob(
         params=params,
         dataset_path=data["multiway"],
         student_path=student,
         out_dir=tmp_path / "double",
-        processes=2,
-        threads=2,
-        log_path=log_path,
     )
+    train_job(double, processes=2, threads=2, log_path=log_path)
     assert "training process 2 of 2" in log_path.read_text()  # the workers' output is logged
     curves = [loss_curve(tmp_path / run / "loss_curve.csv") for run in ("single", "double")]
     assert len(curves[1]) == 3 == single["result"]["steps"]
@@ -133,11 +134,31 @@ def test_torchrun_two_processes_train_like_one(tmp_path: Path, monkeypatch):
 
 
 def test_torchrun_command_is_an_argument_list():
-    command = torchrun_command(4, Path("p.json"), Path("d.parquet"), Path("s"), Path("o"))
+    job = TrainJob(params={}, dataset_path="d.parquet", student_path="s", out_dir="o")
+    command = torchrun_command(4, job, Path("p.json"))
     assert command[1:5] == ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node"]
     assert command[5] == "4" and "--teacher" not in command
     with pytest.raises(ValueError, match="processes must be at least 1, got 0"):
-        train_job(params={}, dataset_path="d", student_path="s", out_dir="o", processes=0)
+        train_job(job, processes=0)
+
+
+def test_a_train_job_survives_its_command_line(tmp_path):
+    """The workers' command line gives back the job the launching process built."""
+    params = {"job": "multiway", "train": {"steps": 2}}
+    job = TrainJob(
+        params=params,
+        dataset_path="d.parquet",
+        student_path="s",
+        out_dir="o",
+        teacher_path="t.parquet",
+        log_dir="logs/x",
+        report_to=["tensorboard", "wandb"],
+    )
+    params_path = tmp_path / "p.json"
+    params_path.write_text(json.dumps(params))
+    assert TrainJob.from_argv(job.argv(params_path)) == job
+    bare = TrainJob(params=params, dataset_path="d.parquet", student_path="s", out_dir="o")
+    assert TrainJob.from_argv(bare.argv(params_path)) == bare
 
 
 def loss_curve(path: Path) -> list[float]:

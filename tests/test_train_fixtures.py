@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-from mwalign import io, schemas
+from mwalign import files, tables
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -75,7 +75,7 @@ def make_datasets(folder: Path, n: int = 40, languages: list[str] = LANGUAGES) -
     for lang in languages:
         multiway[lang] = [sentence(lang, i) for i in ids]
     paths = {"multiway": folder / "multiway.parquet", "enx": folder / "enx.parquet"}
-    io.write_table(pa.table(multiway), paths["multiway"], schemas.multiway_schema(languages))
+    files.write_table(pa.table(multiway), paths["multiway"], tables.multiway_schema(languages))
     targets = [languages[i % len(languages)] for i in ids]
     enx = {
         "id": ids,
@@ -84,7 +84,7 @@ def make_datasets(folder: Path, n: int = 40, languages: list[str] = LANGUAGES) -
         "lang": targets,
         "text": [multiway[t][i] for i, t in enumerate(targets)],
     }
-    io.write_table(pa.table(enx), paths["enx"], schemas.ENX)
+    files.write_table(pa.table(enx), paths["enx"], tables.ENX)
     paths["teacher"] = make_teacher(folder / "teacher.parquet", ids, ["en", *languages])
     return paths
 
@@ -107,7 +107,7 @@ def make_teacher(path: Path, ids: list[int], languages: list[str], dim: int = 16
             ),
         }
     )
-    io.write_table(table, path, schemas.teacher_schema(dim))
+    files.write_table(table, path, tables.teacher_schema(dim))
     return path
 
 
@@ -144,8 +144,8 @@ def train_config(runs: dict | None = None, **train: object) -> dict:
 
 def test_fixture_files_follow_the_stage_schemas(tmp_path):
     paths = make_datasets(tmp_path, n=10)
-    multiway = io.read_table(paths["multiway"], schemas.multiway_schema(LANGUAGES))
+    multiway = files.read_table(paths["multiway"], tables.multiway_schema(LANGUAGES))
     assert multiway.num_rows == 10 and set(multiway["split"].to_pylist()) == {"train", "dev"}
-    io.read_table(paths["enx"], schemas.ENX)
-    teacher = io.read_table(paths["teacher"], schemas.teacher_schema(16))
+    files.read_table(paths["enx"], tables.ENX)
+    teacher = files.read_table(paths["teacher"], tables.teacher_schema(16))
     assert teacher.num_rows == 10 * (len(LANGUAGES) + 1)

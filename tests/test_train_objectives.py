@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-from mwalign.plan import train_params
-from mwalign.train import train_run
 from mwalign.train.data import build_dataset
+from mwalign.train.job import TrainJob
 from mwalign.train.losses import build_loss
+from mwalign.train.params import train_params
+from mwalign.train.trainer import train_run
 from sentence_transformers import SentenceTransformer
 from sentence_transformers.base.modules import Dense
 from test_train_fixtures import LANGUAGES, train_config
@@ -73,11 +74,13 @@ def test_teacher_objectives_train_end_to_end(
     params = run_params(data_mode, objective, options)
     out = tmp_path / "model"
     record = train_run(
-        params=params,
-        dataset_path=data[data_mode],
-        student_path=student,
-        out_dir=out,
-        teacher_path=data["teacher"],
+        TrainJob(
+            params=params,
+            dataset_path=data[data_mode],
+            student_path=student,
+            out_dir=out,
+            teacher_path=data["teacher"],
+        )
     )
     assert record["result"]["steps"] == 3
     assert record["params"]["teacher"]["languages"] == ["en", *LANGUAGES]

@@ -8,13 +8,13 @@ import pyarrow as pa
 import pytest
 import yaml
 from conftest import make_config, translate_section
-from mwalign import bible, schemas
+from mwalign import bible, tables
 from mwalign.config import SCHEMA_DIR
-from mwalign.io import read_json, read_table, write_table
-from mwalign.plan import translate_job_params
-from mwalign.translate import shard_count, translate_params, translate_shard
+from mwalign.files import read_json, read_table, write_table
 from mwalign.translate.backends.reference import ReferenceBackend
 from mwalign.translate.batching import make_batches, padded_tokens
+from mwalign.translate.params import shard_count, translate_job_params, translate_params
+from mwalign.translate.shard import translate_shard
 
 SCHEMA = SCHEMA_DIR / "translate.schema.yaml"
 REFS = [f"1:1:{verse}" for verse in range(10, 22)] + ["1:50:99"]  # the last verse does not exist
@@ -32,7 +32,7 @@ def write_corpus(path: Path, refs: list[str] = REFS, source: str = "bible:4") ->
     table = pa.table(
         {"id": range(len(refs)), "text": texts, "source": [source] * len(refs), "ref": refs}
     )
-    write_table(table, path, schemas.CORPUS)
+    write_table(table, path, tables.CORPUS)
     return texts
 
 
@@ -49,7 +49,7 @@ def run_shard(tmp_path: Path, lang: str, shard: int, cfg: dict = CFG, corpus: Pa
         work_dir=tmp_path / "work" / lang / str(shard),
         seed=13,
     )
-    return read_table(out, schemas.TRANSLATION).to_pandas(), stats
+    return read_table(out, tables.TRANSLATION).to_pandas(), stats
 
 
 def test_reference_shards_hold_the_edition_verses_in_id_order(tmp_path):
@@ -257,7 +257,7 @@ def test_blank_and_odd_sources_never_crash(tmp_path):
             "ref": ["1:1:1", "1:1:1", "1:1:3"],
         }
     )
-    write_table(table, tmp_path / "en.parquet", schemas.CORPUS)
+    write_table(table, tmp_path / "en.parquet", tables.CORPUS)
     frame, stats = run_shard(tmp_path, "de", 0)
     assert frame["text"].tolist()[0] == "" and frame["flag_empty"].tolist()[0]
     assert frame["text"].tolist()[1:] == bible.lookup("e", ["1:1:1", "1:1:3"])

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 from mwalign.config import ConfigError, load_config
-from mwalign.translate import translate_params
 from mwalign.translate.convert import INFO_FILE, convert_model, converted_dir
+from mwalign.translate.params import translate_params
 
 pytest.importorskip("ctranslate2")
 torch = pytest.importorskip("torch")
@@ -218,7 +218,7 @@ def test_params_of_a_marian_template_are_per_language():
     config = _config_with(
         {"backend": "ctranslate2", "ctranslate2": {"model": "Helsinki-NLP/opus-mt-en-{lang}"}}
     )
-    from mwalign.plan import ctranslate2_models
+    from mwalign.translate.params import ctranslate2_models
 
     assert sorted(ctranslate2_models(config).values()) == [
         "Helsinki-NLP/opus-mt-en-de",
@@ -230,7 +230,7 @@ def test_params_of_a_marian_template_are_per_language():
 
 @pytest.mark.slow
 def test_workflow_converts_once_then_translates_every_shard(models, tmp_path):
-    from mwalign.io import read_json
+    from mwalign.files import read_json
     from workflow_helpers import planned_jobs, snakemake, tiny_config, tiny_student
 
     student = tiny_student(tmp_path / "student")

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 from conftest import translate_section
 from mwalign.languages import LANGUAGES
-from mwalign.translate import prompts, translate_params
+from mwalign.translate import prompts
 from mwalign.translate.flags import SCRIPT_PREFIXES, row_flags, script_fraction
+from mwalign.translate.params import translate_params
 
 FLAGS = translate_params(translate_section({}, ["de"]), "de")["flags"]
 SOURCE = "In the beginning God created the heavens and the earth."

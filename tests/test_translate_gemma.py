@@ -7,10 +7,12 @@ import importlib.util
 import pyarrow as pa
 import pytest
 from conftest import translate_section
-from mwalign import schemas
-from mwalign.io import read_table, write_table
-from mwalign.models import materialise_model, translator_slug
-from mwalign.translate import translate_params, translate_shard
+from mwalign import tables
+from mwalign.files import read_table, write_table
+from mwalign.models.fetch import materialise_model
+from mwalign.models.ids import translator_slug
+from mwalign.translate.params import translate_params
+from mwalign.translate.shard import translate_shard
 
 pytestmark = [
     pytest.mark.slow,
@@ -36,7 +38,7 @@ def corpus(tmp_path_factory):
     n = len(SENTENCES)
     refs = [str(i) for i in range(n)]
     table = pa.table({"id": range(n), "text": SENTENCES, "source": ["file:x"] * n, "ref": refs})
-    write_table(table, path, schemas.CORPUS)
+    write_table(table, path, tables.CORPUS)
     return path
 
 
@@ -74,7 +76,7 @@ def test_gemma_translations_are_real_and_in_the_target_script(tmp_path, corpus, 
         seed=13,
         model_dir=gemma,
     )
-    frame = read_table(out, schemas.TRANSLATION).to_pandas()
+    frame = read_table(out, tables.TRANSLATION).to_pandas()
     assert stats["model"] == GEMMA and "4-bit GGUF copy" in str(stats["provenance"])
     for row in frame.itertuples():
         assert row.text.strip(), f"empty {lang} output for {row.source_text!r}"

@@ -14,11 +14,12 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 from conftest import translate_section
-from mwalign import bible, schemas
-from mwalign.io import read_table, write_table
-from mwalign.translate import translate_params, translate_shard
+from mwalign import bible, tables
+from mwalign.files import read_table, write_table
 from mwalign.translate.backends.transformers_backend import TransformersBackend
 from mwalign.translate.batching import padded_tokens
+from mwalign.translate.params import translate_params
+from mwalign.translate.shard import translate_shard
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 torch = pytest.importorskip("torch")
@@ -135,7 +136,7 @@ def write_refs_corpus(path: Path) -> Path:
     table = pa.table(
         {"id": range(len(REFS)), "text": texts, "source": ["bible:4"] * len(REFS), "ref": REFS}
     )
-    write_table(table, path, schemas.CORPUS)
+    write_table(table, path, tables.CORPUS)
     return path
 
 
@@ -169,7 +170,7 @@ def run(tmp_path: Path, corpus: Path, cfg: dict, lang: str = "de", name: str = "
         seed=13,
         model_dir=cfg[cfg["backend"]]["model"],
     )
-    return read_table(out, schemas.TRANSLATION).to_pandas(), stats
+    return read_table(out, tables.TRANSLATION).to_pandas(), stats
 
 
 @pytest.mark.parametrize(

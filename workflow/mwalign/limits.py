@@ -1,8 +1,9 @@
 """What a model can take, read from its config.json: positions and layers.
 
-Shared by the parse-time checks (:mod:`mwalign.checks`) and the train and evaluate jobs,
-which check the same before they write anything when the model folder did not exist yet
-at parse time.
+Shared by the parse-time checks (:mod:`mwalign.train.checks`) and the train and evaluate
+jobs, which check the same before they write anything when the model folder did not
+exist yet at parse time. :func:`model_config_at_hand` reads a model's config.json
+without the network, where it can be read now.
 """
 
 from __future__ import annotations
@@ -40,6 +41,20 @@ def encoder_config(folder: Path) -> dict[str, Any] | None:
                 return json.loads(candidate.read_text())
     path = folder / "config.json"
     return json.loads(path.read_text()) if path.is_file() else None
+
+
+def model_config_at_hand(model_id: str) -> dict[str, Any] | None:
+    """A model's config.json, if readable now without the network: a local folder, the
+    materialised folder under resources/models, or the Hugging Face cache."""
+    from mwalign.models.ids import model_dir
+
+    folder = Path(model_id) if model_id.startswith("/") else Path(model_dir(model_id))
+    if folder.is_dir():
+        return encoder_config(folder)
+    from huggingface_hub import try_to_load_from_cache
+
+    cached = try_to_load_from_cache(model_id, "config.json")
+    return json.loads(Path(cached).read_text()) if isinstance(cached, str) else None
 
 
 def check_seq_length(*, key: str, value: int, model_config: dict[str, Any], model: str) -> None:

@@ -5,10 +5,16 @@ Paths are relative to the working directory (the project root in a workflow run)
 
 from __future__ import annotations
 
+import re
+
+# What a name must look like to become a file or folder name (runs, students, GGUF path
+# parts): letters, digits, '.', '_' and '-', starting with a letter or digit.
+SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
 # The language every corpus sentence is written in; the target languages are configured.
 SOURCE_LANGUAGE = "en"
 
-# Materialised models: one folder per model id, named by mwalign.models.model_slug.
+# Materialised models: one folder per model id, named by mwalign.models.ids.model_slug.
 MODELS_DIR = "resources/models"
 # The record beside every materialised model (model id, source, provenance, trust).
 MODEL_INFO_FILE = "mwalign_model.json"
@@ -30,3 +36,5 @@ RUN_LOCK_FILE = ".snakemake/mwalign-run.lock"
 CT2_DIR = "resources/ctranslate2"
 # The similarity check's side file of a translation shard: {shard}.similarity.parquet.
 SIMILARITY_SUFFIX = ".similarity.parquet"
+# Counts of the parse-time checks (usable verses), kept between runs (mwalign.bible).
+CHECKS_CACHE_DIR = "resources/checks"

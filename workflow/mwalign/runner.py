@@ -1,5 +1,7 @@
 """What every job does first: logging to its log file, its GPUs, thread count, caches in the
-project."""
+project (:func:`start_job`, called by workflow/scripts/mwalign_job.py before the stage's
+code is imported), and which checkout's code it runs (:func:`code_folder`, logged as
+"mwalign code from ..."; :func:`checkout_pythonpath` for processes it starts)."""
 
 from __future__ import annotations
 
@@ -66,6 +68,14 @@ def code_folder() -> Path:
     import mwalign
 
     return Path(mwalign.__file__).resolve().parent
+
+
+def checkout_pythonpath(pythonpath: str = "") -> str:
+    """``pythonpath`` (a PYTHONPATH value) with this process's checkout's workflow/ first,
+    for child processes that start with ``python -m mwalign...`` (torchrun's workers): they
+    import the mwalign this process runs, never another installed copy."""
+    entries = [entry for entry in pythonpath.split(os.pathsep) if entry]
+    return os.pathsep.join([str(code_folder().parent), *entries])
 
 
 def _torch_available() -> bool:

@@ -1,7 +1,7 @@
 """A student as training and evaluation use it: a model folder read with the student's
 pooling and attention mode.
 
-The resolver (:mod:`mwalign.models`) materialises one folder per model id, shared by every
+The resolver (:mod:`mwalign.models.fetch`) materialises one folder per model id, shared by every
 student that names it, so the student's own settings are applied here, when the folder is
 loaded, never written into the shared folder:
 
@@ -30,8 +30,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from mwalign.io import read_json
-from mwalign.models import load_sentence_transformer
+from mwalign.files import read_json
+from mwalign.models.load import load_sentence_transformer
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ def load_student(
 ) -> Any:
     """The folder ``path`` as a SentenceTransformer with the student's pooling and attention
     (and, when not None, its length and prefix, as in
-    :func:`mwalign.models.load_sentence_transformer`); ``pooling=None`` keeps the folder's."""
+    :func:`mwalign.models.load.load_sentence_transformer`); ``pooling=None`` keeps the folder's."""
     config_kwargs = attention_config_kwargs(path, attention, where=f"{where}.attention")
     model = load_sentence_transformer(
         path,

@@ -17,9 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from mwalign import io, schemas
+from mwalign import files, tables
 from mwalign.paths import SOURCE_LANGUAGE
 from mwalign.provenance import provenance
 
@@ -30,13 +29,13 @@ def teacher_inputs(
     corpus_path: Path, multiway_path: Path | None, languages: list[str]
 ) -> pd.DataFrame:
     """Rows (id, lang, text) to embed: corpus English plus requested target languages."""
-    corpus = io.read_table(corpus_path, schemas.CORPUS).to_pandas()
+    corpus = files.read_table(corpus_path, tables.CORPUS).to_pandas()
     frames = [pd.DataFrame({"id": corpus["id"], "lang": SOURCE_LANGUAGE, "text": corpus["text"]})]
     targets = [lang for lang in languages if lang != SOURCE_LANGUAGE]
     if targets:
         if multiway_path is None:
             raise ValueError(f"teacher.languages {targets} need the multi-way dataset as input")
-        multiway = io.read_table(multiway_path).to_pandas()
+        multiway = files.read_table(multiway_path).to_pandas()
         for lang in targets:
             if lang not in multiway.columns:
                 raise ValueError(f"teacher.languages: {lang!r} is not a column of {multiway_path}")
@@ -57,7 +56,8 @@ def embed_teacher(
     device: str | None = None,
 ) -> dict:
     """Run the stage: write (id, lang, embedding) rows and a provenance record."""
-    from mwalign.models import load_sentence_transformer, read_model_info
+    from mwalign.models.integrity import read_model_info
+    from mwalign.models.load import load_sentence_transformer
 
     rows = teacher_inputs(corpus_path, multiway_path, settings["languages"])
     model = load_sentence_transformer(model_path, device=device)
@@ -79,7 +79,7 @@ def embed_teacher(
             "embedding": pa.FixedSizeListArray.from_arrays(pa.array(embeddings.reshape(-1)), dim),
         }
     )
-    io.write_table(table, out_path, schemas.teacher_schema(dim))
+    files.write_table(table, out_path, tables.teacher_schema(dim))
     info = provenance(
         "teacher",
         settings,
@@ -89,33 +89,22 @@ def embed_teacher(
         seconds=round(seconds, 2),
         sentences_per_second=round(len(rows) / max(seconds, 1e-9), 1),
     )
-    io.write_json(info, info_path)
+    files.write_json(info, info_path)
     log.info("teacher embedded %d sentences in %.1f s", len(rows), seconds)
     return info
 
 
 def read_teacher_table(path: str | Path) -> pa.Table:
     """A teacher file, its schema checked: id, lang, and a fixed-size list ``embedding``."""
-    table = io.read_table(path)
+    table = files.read_table(path)
     names = table.schema.names
     if "embedding" not in names or not pa.types.is_fixed_size_list(
         table.schema.field("embedding").type
     ):
-        raise io.StageInputError(
+        raise files.StageInputError(
             f"{path}: wrong schema: a teacher file needs a fixed-size list column 'embedding'; "
             f"columns: {names}"
         )
     dim = table.schema.field("embedding").type.list_size
-    io.check_schema(table.schema, schemas.teacher_schema(dim), path)
+    files.check_schema(table.schema, tables.teacher_schema(dim), path)
     return table
-
-
-def load_teacher(path: Path, lang: str = SOURCE_LANGUAGE) -> tuple[np.ndarray, np.ndarray]:
-    """(ids, embeddings) of one language from a teacher file; embeddings (n, dim) float32."""
-    table = read_teacher_table(path)
-    dim = table.schema.field("embedding").type.list_size
-    mask = pc.equal(table.column("lang"), lang)
-    table = table.filter(mask)
-    ids = table.column("id").to_numpy()
-    values = table.column("embedding").combine_chunks().values.to_numpy(zero_copy_only=False)
-    return ids, values.reshape(len(ids), dim)

@@ -14,7 +14,7 @@ def remote_code_allowed(config: dict[str, Any], model_id: str) -> bool:
 
     ``config`` is a validated config. The one place that decides whether transformers
     may run code shipped with a model; every rule that loads a model gets the answer
-    through :func:`mwalign.plan.fetch_params` and the model folder's record.
+    through :func:`mwalign.models.params.fetch_params` and the model folder's record.
     """
     listed = config["trust_remote_code"]
     if model_id in listed:

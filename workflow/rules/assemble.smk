@@ -12,15 +12,15 @@ rule assemble:
         "logs/assemble.log",
     benchmark:
         "benchmarks/assemble.tsv"
+    priority: PRIORITY["setup"]
     conda:
         "../../envs/cpu.yaml"
     threads: 1
-    priority: PRIORITY["setup"]
     resources:
         mem_mb=4000,
         runtime=20,
     params:
-        settings=assemble_settings(),
+        settings=canonical(assemble_settings(config)),
         languages=LANGUAGES,
         shards={lang: translation_shards(lang) for lang in LANGUAGES},
         stats={lang: translation_stats(lang) for lang in LANGUAGES},

@@ -1,11 +1,9 @@
 # Shared helpers: config validation at parse time, names and paths derived from config.
-import os
+# Each stage's params slice comes from its own package (mwalign.<stage>.params); the
+# Snakefile has put this checkout's workflow/ first on sys.path.
 import re
-import sys
 
 from snakemake.exceptions import WorkflowError
-
-sys.path.insert(0, os.path.join(workflow.basedir, "workflow"))
 
 from mwalign.devices import export_gpu_slots
 from mwalign.runner import point_caches_into
@@ -19,11 +17,23 @@ if workflow.is_main_process:
     export_gpu_slots(gpus=GPUS.value if GPUS is not None else None)
 
 from mwalign import plan, runlock
-from mwalign.checks import check_inputs
-from mwalign.config import validate_config
-from mwalign.models import check_model_folders
+from mwalign.assemble import assemble_settings
+from mwalign.config import check_inputs, validate_config
+from mwalign.evaluate.params import evaluate_params
+from mwalign.models.ids import model_dir
+from mwalign.models.integrity import check_model_folders
+from mwalign.models.params import fetch_params
 from mwalign.paths import CT2_DIR, MODELS_DIR, SIMILARITY_SUFFIX, SOURCE_LANGUAGE
 from mwalign.schedule import PRIORITY, job_threads
+from mwalign.train.params import dataset_name, train_params
+from mwalign.translate.params import (
+    convert_params,
+    ctranslate2_models,
+    fetched_translator_dir,
+    similarity_params,
+    translate_job_params,
+    translator_dir,
+)
 
 # A second run in a folder where one is running stops here, saying which process has it.
 if workflow.is_main_process:
@@ -50,8 +60,8 @@ TASKS = PLAN.tasks
 MODEL_IDS = PLAN.model_ids
 # A deleted or truncated weights file of a materialised model stops the run here.
 check_model_folders([f"{MODELS_DIR}/{slug}" for slug in MODEL_IDS])
-SIMILARITY = plan.similarity_params(config)  # None unless translate.similarity.enabled
-CT2_MODELS = plan.ctranslate2_models(config)  # slug -> id; empty for other backends
+SIMILARITY = similarity_params(config)  # None unless translate.similarity.enabled
+CT2_MODELS = ctranslate2_models(config)  # slug -> id; empty for other backends
 
 
 def planned_cores():
@@ -66,7 +76,7 @@ def planned_cores():
 WHOLE_MACHINE = job_threads(cores=planned_cores())
 RUN_EVAL_THREADS = job_threads(cores=planned_cores(), side_by_side=len(RUNS) * len(TASKS) or 1)
 TEACHER_PRIORITY = PRIORITY[
-    "train" if any(plan.train_params(config, run)["teacher"] for run in RUNS) else "teacher"
+    "train" if any(train_params(config, run)["teacher"] for run in RUNS) else "teacher"
 ]
 
 
@@ -103,7 +113,7 @@ def eval_priority(wildcards):
 
 
 def student_dir(student):
-    return plan.model_dir(config["students"][student]["model"])
+    return model_dir(config["students"][student]["model"])
 
 
 def eval_model_dir(model):
@@ -137,9 +147,7 @@ def translate_gpus(translate):
 
 def translate_env(backend):
     """The conda env of a translation backend: vLLM, CUDA torch, or CPU only (reference)."""
-    env = {"vllm": "vllm", "transformers": "gpu", "ctranslate2": "gpu"}.get(
-        backend, "cpu"
-    )
+    env = {"vllm": "vllm", "transformers": "gpu", "ctranslate2": "gpu"}.get(backend, "cpu")
     return f"../../envs/{env}.yaml"
 
 
@@ -148,9 +156,9 @@ def translate_inputs(wildcards):
     the ctranslate2 backend its converted copy; the reference backend needs no model."""
     inputs = {"corpus": rules.sample.output.corpus}
     if config["translate"]["backend"] == "ctranslate2":
-        inputs["translator"] = plan.translator_dir(config, wildcards.lang)
+        inputs["translator"] = translator_dir(config, wildcards.lang)
     elif config["translate"]["backend"] != "reference":
-        inputs["model"] = plan.fetched_translator_dir(config, wildcards.lang)
+        inputs["model"] = fetched_translator_dir(config, wildcards.lang)
     return inputs
 
 
@@ -158,17 +166,7 @@ def similarity_files(lang):
     """The similarity side files of every shard of ``lang`` (none when the check is off)."""
     if SIMILARITY is None:
         return []
-    return [
-        f"results/translations/{lang}/{shard}{SIMILARITY_SUFFIX}" for shard in SHARDS
-    ]
-
-
-def assemble_settings():
-    """dataset settings, plus the similarity check's encoder and threshold when it is on."""
-    settings = dict(config["dataset"])
-    if SIMILARITY is not None:
-        settings["similarity"] = plan.assemble_similarity(config)
-    return canonical(settings)
+    return [f"results/translations/{lang}/{shard}{SIMILARITY_SUFFIX}" for shard in SHARDS]
 
 
 def teacher_extra_inputs(wildcards):
@@ -179,9 +177,9 @@ def teacher_extra_inputs(wildcards):
 
 
 def train_inputs(wildcards):
-    params = plan.train_params(config, wildcards.run)
+    params = train_params(config, wildcards.run)
     inputs = {
-        "dataset": f"results/dataset/{plan.dataset_name(params)}.parquet",
+        "dataset": f"results/dataset/{dataset_name(params)}.parquet",
         "student": student_dir(params["student"]["name"]),
     }
     if params["teacher"]:

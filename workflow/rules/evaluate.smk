@@ -8,16 +8,16 @@ rule evaluate:
         "logs/evaluate/{model}/{task}.log",
     benchmark:
         "benchmarks/evaluate/{model}/{task}.tsv"
+    priority: eval_priority
     conda:
         "../../envs/gpu.yaml"
     threads: eval_threads
-    priority: eval_priority
     resources:
         mem_mb=8000,
         runtime=240,
         gpu=1,
     params:
-        settings=lambda wc: canonical(plan.evaluate_params(config, wc.model, wc.task)),
+        settings=lambda wc: canonical(evaluate_params(config, wc.model, wc.task)),
         cache_dir=lambda wc: f"results/eval/.cache/{wc.model}",
     script:
         "../scripts/evaluate.py"

@@ -3,12 +3,8 @@ from mwalign.report.experiment import experiment_facts
 
 rule report:
     input:
-        results=expand(
-            "results/eval/{model}/{task}.json", model=EVAL_MODELS, task=TASKS
-        ),
-        per_item=expand(
-            "results/eval/{model}/{task}.items.parquet", model=EVAL_MODELS, task=TASKS
-        ),
+        results=expand("results/eval/{model}/{task}.json", model=EVAL_MODELS, task=TASKS),
+        per_item=expand("results/eval/{model}/{task}.items.parquet", model=EVAL_MODELS, task=TASKS),
         models=[eval_model_dir(model) for model in EVAL_MODELS],
     output:
         scores="results/report/scores.parquet",

@@ -8,10 +8,10 @@ rule sample:
         "logs/sample.log",
     benchmark:
         "benchmarks/sample.tsv"
+    priority: PRIORITY["setup"]
     conda:
         "../../envs/cpu.yaml"
     threads: 1
-    priority: PRIORITY["setup"]
     resources:
         mem_mb=4000,
         runtime=20,

@@ -2,7 +2,7 @@ rule teacher:
     input:
         unpack(teacher_extra_inputs),
         corpus=rules.sample.output.corpus,
-        model=plan.model_dir(config["teacher"]["model"]),
+        model=model_dir(config["teacher"]["model"]),
     output:
         embeddings=f"results/teacher/{TEACHER}.parquet",
         info=f"results/teacher/{TEACHER}.json",
@@ -10,10 +10,10 @@ rule teacher:
         f"logs/teacher/{TEACHER}.log",
     benchmark:
         f"benchmarks/teacher/{TEACHER}.tsv"
+    priority: TEACHER_PRIORITY
     conda:
         "../../envs/gpu.yaml"
     threads: WHOLE_MACHINE
-    priority: TEACHER_PRIORITY
     resources:
         mem_mb=8000,
         runtime=120,

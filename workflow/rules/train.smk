@@ -7,15 +7,15 @@ rule train:
         "logs/train/{run}.log",
     benchmark:
         "benchmarks/train/{run}.tsv"
+    priority: PRIORITY["train"]
     conda:
         "../../envs/gpu.yaml"
     threads: WHOLE_MACHINE
-    priority: PRIORITY["train"]
     resources:
         mem_mb=16000,
         runtime=720,
         gpu=1,
     params:
-        settings=lambda wc: canonical(plan.train_params(config, wc.run)),
+        settings=lambda wc: canonical(train_params(config, wc.run)),
     script:
         "../scripts/train.py"

@@ -1,6 +1,6 @@
 rule convert_ctranslate2:
     input:
-        model=lambda wc: plan.convert_params(config, wc.translator)["model_dir"],
+        model=lambda wc: convert_params(config, wc.translator)["model_dir"],
     output:
         directory(f"{CT2_DIR}/{{translator}}"),
     log:
@@ -14,7 +14,7 @@ rule convert_ctranslate2:
         mem_mb=8000,
         runtime=60,
     params:
-        model_id=lambda wc: plan.convert_params(config, wc.translator)["model_id"],
+        model_id=lambda wc: convert_params(config, wc.translator)["model_id"],
     script:
         "../scripts/convert_ctranslate2.py"
 
@@ -29,16 +29,16 @@ rule translate:
         "logs/translate/{lang}/{shard}.log",
     benchmark:
         "benchmarks/translate/{lang}/{shard}.tsv"
+    priority: PRIORITY["setup"]
     conda:
         translate_env(config["translate"]["backend"])
     threads: 1
-    priority: PRIORITY["setup"]
     resources:
         mem_mb=8000,
         runtime=240,
         gpu=translate_gpus(config["translate"]),
     params:
-        settings=lambda wc: canonical(plan.translate_job_params(config, wc.lang)),
+        settings=lambda wc: canonical(translate_job_params(config, wc.lang)),
         seed=config["seed"],
         work_dir=lambda wc: f"results/translations/{wc.lang}/.work/{wc.shard}",
     script:
@@ -48,7 +48,7 @@ rule translate:
 rule similarity:
     input:
         shard=rules.translate.output.shard,
-        encoder=lambda wc: plan.model_dir(SIMILARITY["model"]),
+        encoder=lambda wc: model_dir(SIMILARITY["model"]),
     output:
         scores=f"results/translations/{{lang}}/{{shard}}{SIMILARITY_SUFFIX}",
         stats="results/translations/{lang}/{shard}.similarity.json",

@@ -1,7 +1,11 @@
-from mwalign.runner import start_job
+# First: this checkout's mwalign, then the job's log, GPUs and threads, before the
+# stage's imports can initialise CUDA (workflow/scripts/mwalign_job.py).
+from mwalign_job import start
+
+start(snakemake)
+
 from mwalign.translate.convert import convert_model
 
-start_job(snakemake.log[0], snakemake.threads)
 convert_model(
     model_id=snakemake.params.model_id,
     model_dir=snakemake.input.model,

@@ -1,7 +1,11 @@
-from mwalign.runner import start_job
+# First: this checkout's mwalign, then the job's log, GPUs and threads, before the
+# stage's imports can initialise CUDA (workflow/scripts/mwalign_job.py).
+from mwalign_job import start
+
+start(snakemake)
+
 from mwalign.translate.similarity import score_shard
 
-start_job(snakemake.log[0], snakemake.threads)
 score_shard(
     shard_path=snakemake.input.shard,
     encoder_dir=snakemake.input.encoder,

@@ -1,14 +1,8 @@
-import sys
-from pathlib import Path
+# First: this checkout's mwalign, then the job's log, GPUs and threads, before the
+# stage's imports can initialise CUDA (workflow/scripts/mwalign_job.py).
+from mwalign_job import start
 
-# This checkout's workflow/ first: the job runs its own mwalign, never an installed copy.
-# (Snakemake sets __file__ to the script's real path.)
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from mwalign.runner import start_job
-
-# First: the job takes its GPUs before the stage's imports can initialise CUDA.
-start_job(snakemake.log[0], snakemake.threads, gpus=snakemake.resources.get("gpu", 0))
+start(snakemake)
 
 from mwalign.teacher import embed_teacher
 

@@ -87,7 +87,7 @@ def _with_revision(metadata: TaskMetadata, revision: str) -> TaskMetadata:
 class BibleBitextMining(AbsTaskBitextMining):
     """Held-out Bible verses: English vs each language, both directions.
 
-    ``params`` is :func:`mwalign.plan.evaluate_params` of a job. The metadata declares
+    ``params`` is :func:`mwalign.evaluate.params.evaluate_params` of a job. The metadata declares
     every language pair the corpus supports; ``hf_subsets`` picks the job's languages.
     """
 

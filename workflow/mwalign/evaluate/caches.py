@@ -25,7 +25,7 @@ from types import ModuleType
 
 import numpy as np
 
-from mwalign.io import atomic_path
+from mwalign.files import atomic_path
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 The model applies its own input prefix: the default prompt of sentence-transformers
 (``prompts`` / ``default_prompt_name``), which a trained folder saves and a base student
-gets when it is loaded (:func:`mwalign.models.apply_student_settings`). This encoder never
+gets when it is loaded (:func:`mwalign.models.load.apply_student_settings`). This encoder never
 adds it again; it only keys its cache by the text as the model sees it.
 
 mteb asks an encoder for the embeddings of one column at a time (in bitext mining,

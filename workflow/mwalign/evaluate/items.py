@@ -5,7 +5,7 @@ needs what each item got. mteb saves its predictions when given a
 ``prediction_folder``: the nearest candidate of every query sentence (bitext mining),
 the predicted label of every test item in every experiment (classification), the
 similarity of every pair (STS). :func:`item_table` joins them with the gold labels of
-the task's data into one table (:data:`mwalign.schemas.ITEMS`), and :func:`item_scores`
+the task's data into one table (:data:`mwalign.tables.ITEMS`), and :func:`item_scores`
 recomputes mteb's metrics from it exactly as mteb does (weighted F1 of bitext mining,
 accuracy and macro-F1 averaged over classification experiments, Spearman correlation
 of STS), so a resample of items can be scored the same way; evaluation checks that the
@@ -33,7 +33,7 @@ import pyarrow as pa
 from scipy import stats
 
 from mwalign.paths import ITEMS_SUFFIX
-from mwalign.schemas import ITEMS
+from mwalign.tables import ITEMS
 
 log = logging.getLogger(__name__)
 

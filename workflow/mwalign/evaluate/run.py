@@ -9,13 +9,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mwalign.io import atomic_path, read_json, write_json, write_table
+from mwalign.files import atomic_path, read_json, write_json, write_table
 from mwalign.precision import precision_for
-from mwalign.schemas import ITEMS
+from mwalign.tables import ITEMS
 
 from .caches import EmbeddingStore, import_mteb, model_fingerprint
 from .items import check_item_scores, item_table, items_path
-from .settings import OFFLINE_TASKS
+from .params import OFFLINE_TASKS
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ def student_settings(model_path: Path, params: dict[str, Any]) -> dict[str, Any]
     """``{"prefix", "max_seq_length"}`` the model is evaluated with: a base student's from
     the job's params, a trained model's as its folder saved them (``params["student"]``
     None); a value left None in ``params["student"]`` is the folder's own."""
-    from mwalign.models import saved_student_settings
+    from mwalign.models.load import saved_student_settings
 
     settings = saved_student_settings(model_path)
     overrides = params["student"] or {}
@@ -86,7 +86,7 @@ def _check_task_data(task_object: Any, task: str) -> None:
     """The data of an mteb task that mteb's own loader reads from the hub is cached or the
     hub answers: a message naming the key, not a datasets ConnectionError into the job.
     Tasks with a loader of their own (the project's, mteb's mocks) are left to it."""
-    from mwalign.models import hub_dataset_reason
+    from mwalign.hub import hub_dataset_reason
 
     if not type(task_object).load_data.__module__.startswith("mteb.abstasks"):
         return
@@ -163,7 +163,7 @@ def evaluate_model(
     """Evaluate the sentence-transformers folder ``model_path`` on ``task``; write mteb's JSON.
 
     Beside it, :func:`~.items.items_path` gets the per-item outputs (:mod:`.items`), checked
-    to give mteb's own scores. ``params`` is :func:`mwalign.evaluate.evaluate_params` of
+    to give mteb's own scores. ``params`` is :func:`mwalign.evaluate.params.evaluate_params` of
     the job. ``cache_dir`` holds
     the embedding store of this model (shared with its other tasks) and mteb's own cache
     folder; mteb's result cache is never read, so every call recomputes. Returns a

@@ -12,9 +12,9 @@ import pandas as pd
 import pyarrow as pa
 
 from mwalign.evaluate.items import items_path
-from mwalign.io import atomic_path, read_table, write_table
+from mwalign.files import atomic_path, read_table, write_table
 from mwalign.paths import LOSS_CURVE_FILE
-from mwalign.schemas import ITEMS, SCORES
+from mwalign.tables import ITEMS, SCORES
 
 from .cards import write_cards
 from .compare import Settings, compare_runs

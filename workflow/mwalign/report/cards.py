@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from mwalign.io import atomic_path
+from mwalign.files import atomic_path
 
 from .scores import BASE
 from .stats import SUBSETS

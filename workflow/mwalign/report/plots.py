@@ -22,7 +22,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from mwalign.io import atomic_path  # noqa: E402
+from mwalign.files import atomic_path  # noqa: E402
 
 from .compare import NON_ENGLISH_PAIRS, language_key  # noqa: E402
 from .stats import PAPER_GAINS, SUBSETS, main_scores, paper_gain  # noqa: E402

@@ -1,4 +1,4 @@
-"""mteb result JSONs -> one long table (mwalign.schemas.SCORES), one row per score.
+"""mteb result JSONs -> one long table (mwalign.tables.SCORES), one row per score.
 
 A result file lies at ``results/eval/{model}/{task}.json``; what the model is (run,
 student, data, objective, seed, training languages) comes from ``model_meta``: per
@@ -19,10 +19,10 @@ from typing import Any
 import pandas as pd
 
 from mwalign.evaluate.langcodes import config_code, pair_seen_tag
-from mwalign.evaluate.settings import OFFLINE_TASKS
-from mwalign.io import read_json
+from mwalign.evaluate.params import OFFLINE_TASKS
+from mwalign.files import read_json
 from mwalign.paths import MODEL_INFO_FILE, RUN_INFO_FILE, SOURCE_LANGUAGE
-from mwalign.schemas import SCORES
+from mwalign.tables import SCORES
 
 log = logging.getLogger(__name__)
 

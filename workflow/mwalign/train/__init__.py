@@ -1,26 +1,20 @@
-"""Stage `train`: contrastive training of multilingual students on multi-way or En-X data.
+"""Stage `train` (workflow/rules/train.smk): contrastive training of multilingual students
+on multi-way or En-X data, one job per configured run and seed.
 
-Public entry points: :func:`check_train_config` (parse-time cross-field checks),
-:func:`train_run` (train one job and save a sentence-transformers folder) and
-:func:`train_job` (the same, in this process or as several torchrun workers).
+- :mod:`.params`: :func:`~.params.train_params`, the config slice of one job (job names:
+  :mod:`mwalign.jobs`), and what a job's params imply (batch size, dataset file);
+- :mod:`.checks`: the ``train`` and ``runs`` sections' checks, at every parse, once per
+  run, and first thing in the job;
+- :mod:`.job`: :class:`~.job.TrainJob`, one job's params and files, built once by the
+  rule's script (or from the command line of :mod:`.__main__`);
+- :mod:`.launch`: :func:`~.launch.train_job`, the job: in this process, or as torchrun
+  workers on one node;
+- :mod:`.trainer`: :func:`~.trainer.train_run`, one process's training on
+  sentence-transformers' Trainer, saving a sentence-transformers folder;
+- :mod:`.data`, :mod:`.losses`, :mod:`.packing`, :mod:`.callbacks`, :mod:`.card`: the
+  training rows and batches, the objectives, padding-free CPU training, loss state and
+  curves, the model card.
 
-The last two import torch and sentence-transformers, so they are loaded on first use:
-the workflow's parse step needs only the checks. Job names and each job's params
-slice come from :mod:`mwalign.plan` (``train_jobs``, ``train_params``).
+Importing this package imports nothing: config validation reads :mod:`.params` and
+:mod:`.checks` alone, without torch.
 """
-
-from __future__ import annotations
-
-import importlib
-from typing import Any
-
-from mwalign.train.config import check_train_config
-
-__all__ = ["check_train_config", "train_job", "train_run"]
-_LAZY = {"train_job": "mwalign.train.launch", "train_run": "mwalign.train.trainer"}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

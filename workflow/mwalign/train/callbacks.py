@@ -15,7 +15,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers import TrainerCallback
 
-from mwalign import io
+from mwalign import files
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ def write_loss_curve(rows: list[dict], path: Path) -> None:
     writer = csv.DictWriter(buffer, fieldnames=LOSS_CURVE_COLUMNS, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
-    with io.atomic_path(path) as tmp:
+    with files.atomic_path(path) as tmp:
         tmp.write_text(buffer.getvalue())
 
 

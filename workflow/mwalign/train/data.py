@@ -15,13 +15,12 @@ import torch
 from datasets import Dataset
 from sentence_transformers.base.sampler import DefaultBatchSampler
 
-from mwalign import io, schemas
+from mwalign import files, tables
 from mwalign.assemble import draw_enx_languages
 from mwalign.paths import SOURCE_LANGUAGE
-from mwalign.plan import dataset_name
 from mwalign.provenance import derive_seed
 from mwalign.teacher import read_teacher_table
-from mwalign.train.config import teacher_labels_per_view
+from mwalign.train.params import dataset_name, teacher_labels_per_view
 
 log = logging.getLogger(__name__)
 
@@ -57,14 +56,14 @@ def take_train_rows(table: pa.Table, *, count: int | None, seed: int, path: Path
 def read_train_rows(*, params: dict, dataset_path: Path) -> dict[str, list]:
     """A job's train rows as columns: ``id``, ``lang`` (En-X target or None), one per view.
 
-    ``dataset_path`` is the file :func:`~mwalign.plan.dataset_name` names. An
+    ``dataset_path`` is the file :func:`~mwalign.train.params.dataset_name` names. An
     En-X job with ``enx_targets: per_seed`` reads the multi-way table and draws each
     row's target as assemble does, but with the job's seed, so its seeds vary the draw.
     """
     data, languages = params["data"], params["languages"]
     source = dataset_name(params)
-    schema = schemas.multiway_schema(languages) if source == "multiway" else schemas.ENX
-    table = io.read_table(dataset_path, schema)
+    schema = tables.multiway_schema(languages) if source == "multiway" else tables.ENX
+    table = files.read_table(dataset_path, schema)
     table = table.filter(pc.equal(table["split"], "train"))
     if table.num_rows == 0:
         raise ValueError(f"{dataset_path}: no rows in the 'train' split")

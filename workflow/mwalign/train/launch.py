@@ -17,39 +17,22 @@ import logging
 import os
 import subprocess
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 
-import mwalign
 from mwalign.devices import VISIBLE_VARIABLE, held_lock_fds
+from mwalign.runner import checkout_pythonpath
+from mwalign.train.job import TrainJob
 from mwalign.train.trainer import train_run
 
 log = logging.getLogger(__name__)
 
 
-def torchrun_command(
-    processes: int,
-    params_path: Path,
-    dataset_path: Path,
-    student_path: Path,
-    out_dir: Path,
-    teacher_path: Path | None = None,
-    log_dir: Path | None = None,
-    *,
-    report_to: Sequence[str] = (),
-) -> list[str]:
-    """The argument list that runs ``mwalign.train`` on ``processes`` local workers."""
+def torchrun_command(processes: int, job: TrainJob, params_path: Path) -> list[str]:
+    """The argument list that runs ``job`` with ``mwalign.train`` on ``processes`` local
+    workers; ``params_path`` is the JSON file that holds its params."""
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
     command += ["--nproc_per_node", str(processes), "-m", "mwalign.train"]
-    command += ["--params", str(params_path), "--dataset", str(dataset_path)]
-    command += ["--student", str(student_path), "--out", str(out_dir)]
-    if teacher_path is not None:
-        command += ["--teacher", str(teacher_path)]
-    if log_dir is not None:
-        command += ["--log-dir", str(log_dir)]
-    for tracker in report_to:
-        command += ["--report-to", tracker]
-    return command
+    return command + job.argv(params_path)
 
 
 def check_device_count(processes: int) -> None:
@@ -68,19 +51,13 @@ def check_device_count(processes: int) -> None:
 
 
 def train_job(
+    job: TrainJob,
     *,
-    params: dict,
-    dataset_path: str | os.PathLike,
-    student_path: str | os.PathLike,
-    out_dir: str | os.PathLike,
-    teacher_path: str | os.PathLike | None = None,
-    log_dir: str | os.PathLike | None = None,
     processes: int = 1,
     threads: int = 1,
     log_path: str | os.PathLike | None = None,
-    report_to: Sequence[str] = (),
 ) -> None:
-    """Train one run with ``processes`` data-parallel workers (1: in this process).
+    """Train ``job`` with ``processes`` data-parallel workers (1: in this process).
 
     With several workers each gets ``threads // processes`` CPU threads and their output
     is appended to ``log_path``; a failed worker fails the job with its exit status.
@@ -88,39 +65,18 @@ def train_job(
     if processes < 1:
         raise ValueError(f"processes must be at least 1, got {processes}")
     if processes == 1:
-        train_run(
-            params=params,
-            dataset_path=dataset_path,
-            student_path=student_path,
-            out_dir=out_dir,
-            teacher_path=teacher_path,
-            log_dir=log_dir,
-            report_to=report_to,
-        )
+        train_run(job)
         return
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    params_path = out_dir.parent / f".{out_dir.name}.params.json"
-    params_path.write_text(json.dumps(params, indent=1, sort_keys=True))
-    command = torchrun_command(
-        processes,
-        params_path,
-        Path(dataset_path),
-        Path(student_path),
-        out_dir,
-        teacher_path and Path(teacher_path),
-        log_dir and Path(log_dir),
-        report_to=report_to,
-    )
+    job.out_dir.parent.mkdir(parents=True, exist_ok=True)
+    params_path = job.out_dir.parent / f".{job.out_dir.name}.params.json"
+    params_path.write_text(json.dumps(job.params, indent=1, sort_keys=True))
+    command = torchrun_command(processes, job, params_path)
     check_device_count(processes)
     env = {
         **os.environ,
         "OMP_NUM_THREADS": str(max(1, threads // processes)),
         # the workers import this process's mwalign (its checkout), not the installed one
-        "PYTHONPATH": os.pathsep.join(
-            [str(Path(mwalign.__file__).resolve().parents[1])]
-            + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-        ),
+        "PYTHONPATH": checkout_pythonpath(os.environ.get("PYTHONPATH", "")),
     }
     devices = env.get(VISIBLE_VARIABLE, "all")
     log.info(

@@ -25,8 +25,8 @@ from sentence_transformers import SentenceTransformerTrainingArguments as Traini
 from torch import nn
 from transformers.trainer import TRAINER_STATE_NAME
 
-from mwalign import io
-from mwalign.models import apply_student_settings
+from mwalign import files
+from mwalign.models.load import apply_student_settings
 from mwalign.paths import LOSS_CURVE_FILE, MODEL_INFO_FILE, RUN_INFO_FILE
 from mwalign.precision import Precision, precision_for
 from mwalign.provenance import provenance
@@ -42,10 +42,11 @@ from mwalign.train.callbacks import (
     write_loss_curve,
 )
 from mwalign.train.card import append_run_section, describe_run
-from mwalign.train.config import batch_size
 from mwalign.train.data import UniqueIdBatchSampler, build_dataset
+from mwalign.train.job import TrainJob
 from mwalign.train.losses import build_loss
 from mwalign.train.packing import packed_training
+from mwalign.train.params import batch_size
 
 log = logging.getLogger(__name__)
 
@@ -215,7 +216,7 @@ def prepare_work_dir(work_dir: Path, params: dict) -> None:
             log.info("discarding %s: made with other settings", work_dir)
             shutil.rmtree(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
-    io.write_json(params, params_file)
+    files.write_json(params, params_file)
 
 
 def last_complete_checkpoint(work_dir: Path, loss: nn.Module) -> str | None:
@@ -241,7 +242,7 @@ def last_complete_checkpoint(work_dir: Path, loss: nn.Module) -> str | None:
 
 def student_provenance(student_path: Path) -> dict[str, Any]:
     path = Path(student_path) / STUDENT_PROVENANCE_FILE
-    return io.read_json(path) if path.exists() else {"path": str(student_path)}
+    return files.read_json(path) if path.exists() else {"path": str(student_path)}
 
 
 def save_outputs(trainer: SentenceTransformerTrainer, out_dir: Path, record: dict) -> None:
@@ -264,7 +265,7 @@ def save_outputs(trainer: SentenceTransformerTrainer, out_dir: Path, record: dic
     if save_projection is not None and save_projection(tmp / "distill_projection"):
         record["distill_projection"] = "distill_projection"
     write_loss_curve(loss_curve_rows(trainer.state.log_history), tmp / LOSS_CURVE_FILE)
-    io.write_json(record, tmp / RUN_FILE)
+    files.write_json(record, tmp / RUN_FILE)
     if out_dir.exists():
         shutil.rmtree(out_dir)
     os.replace(tmp, out_dir)
@@ -275,8 +276,8 @@ def check_job_inputs(
 ) -> None:
     """What the config checks could not know before the data and the student existed:
     checked before the job writes or removes anything."""
-    from mwalign.checks import check_rows_per_step
     from mwalign.limits import check_layers, check_seq_length, encoder_config
+    from mwalign.train.checks import check_rows_per_step
 
     run = f"config.runs.{params['run']} (or config.train)"
     where = f"the train split of {dataset_path}"
@@ -303,8 +304,8 @@ def run_record(
 ) -> dict:
     """What mwalign_run.json holds: params, provenance (with input hashes) and results."""
     teacher = inputs["teacher"] if params["teacher"] else None
-    hashes = {"dataset": io.file_sha256(inputs["dataset"])}
-    hashes["teacher"] = io.file_sha256(teacher) if teacher else None
+    hashes = {"dataset": files.file_sha256(inputs["dataset"])}
+    hashes["teacher"] = files.file_sha256(teacher) if teacher else None
     dataset = trainer.train_dataset
     return {
         "params": params,
@@ -330,35 +331,21 @@ def run_record(
     }
 
 
-def train_run(
-    *,
-    params: dict,
-    dataset_path: str | os.PathLike,
-    student_path: str | os.PathLike,
-    out_dir: str | os.PathLike,
-    teacher_path: str | os.PathLike | None = None,
-    log_dir: str | os.PathLike | None = None,
-    report_to: Sequence[str] = (),
-) -> dict:
-    """Train one run and save it as a sentence-transformers folder at ``out_dir``.
+def train_run(job: TrainJob) -> dict:
+    """Train one job in this process and save it as a sentence-transformers folder at
+    ``job.out_dir`` (see :class:`mwalign.train.job.TrainJob` for what a job holds).
 
-    ``params`` is :func:`mwalign.train.train_params`' slice; ``dataset_path`` the multi-way
-    or En-X Parquet file matching ``params['data']``; ``student_path`` the student's
-    sentence-transformers folder; ``teacher_path`` the teacher embeddings (needed by the
-    soft, similarity_mse and embedding_mse objectives); ``log_dir`` receives TensorBoard
-    events when tensorboard is installed; ``report_to`` names experiment trackers the
-    Trainer also logs to (``config.train.report_to``). Returns the run record saved as
-    mwalign_run.json.
+    Returns the run record saved as mwalign_run.json: the params, the loss as built, the
+    provenance (with the inputs' sha256) and the result (steps, rows, final loss,
+    precision, kernels, packing).
     """
-    out_dir = Path(out_dir)
-    work_dir = out_dir.parent / f".{out_dir.name}.work"
-    dataset, ids = build_dataset(params, Path(dataset_path), teacher_path and Path(teacher_path))
-    check_job_inputs(
-        params, ids=ids, dataset_path=Path(dataset_path), student_path=Path(student_path)
-    )
+    params = job.params
+    work_dir = job.out_dir.parent / f".{job.out_dir.name}.work"
+    dataset, ids = build_dataset(params, job.dataset_path, job.teacher_path)
+    check_job_inputs(params, ids=ids, dataset_path=job.dataset_path, student_path=job.student_path)
     student = params["student"]
     model = load_student(
-        student_path,
+        job.student_path,
         pooling=student["pooling"],
         attention=student["attention"],
         max_seq_length=student["max_seq_length"],
@@ -372,7 +359,7 @@ def train_run(
     loss = build_loss(params, model, teacher_dim)
     precision = training_precision(params)
     kernels = training_kernels(model, params, precision)
-    args = training_arguments(params, work_dir, ids, precision, report_to=report_to)
+    args = training_arguments(params, work_dir, ids, precision, report_to=job.report_to)
     log.info("training process %d of %d", args.process_index + 1, args.world_size)
     if args.process_index == 0:
         prepare_work_dir(work_dir, params)
@@ -381,7 +368,7 @@ def train_run(
         args=args,
         train_dataset=dataset,
         loss=loss,
-        callbacks=[LossStateCallback(loss), *tensorboard_callbacks(log_dir and Path(log_dir))],
+        callbacks=[LossStateCallback(loss), *tensorboard_callbacks(job.log_dir)],
     )
     trainer.accelerator.wait_for_everyone()
     checkpoint = last_complete_checkpoint(work_dir, trainer.loss)
@@ -390,13 +377,13 @@ def train_run(
         load_loss_state(trainer.loss, checkpoint)
     with packed_training(model, device=training_device()) as packing:
         output = trainer.train(resume_from_checkpoint=checkpoint)
-    inputs = {"dataset": dataset_path, "student": student_path, "teacher": teacher_path}
+    inputs = {"dataset": job.dataset_path, "student": job.student_path, "teacher": job.teacher_path}
     record = run_record(params, trainer, inputs, checkpoint, output.metrics)
     record["result"].update(precision.record())
     record["result"].update(kernels)
     record["result"].update(packing)
     if trainer.is_world_process_zero():
-        save_outputs(trainer, out_dir, record)
+        save_outputs(trainer, job.out_dir, record)
         shutil.rmtree(work_dir, ignore_errors=True)
     trainer.accelerator.wait_for_everyone()
     log.info(

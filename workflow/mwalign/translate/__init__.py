@@ -1,24 +1,13 @@
-"""The translate stage: one job per (language, shard), three backends, quality flags.
+"""Stage `translate` (workflow/rules/translate.smk): one job per (language, shard), three
+backends, quality flags; the optional similarity check and CTranslate2 conversion.
 
-Public entry points:
-
-- :func:`translate_params` - the config slice a shard of one language depends on
-  (the translate rule's params come from :func:`mwalign.plan.translate_job_params`);
-- :func:`check_translate_config` - cross-field checks of the ``translate`` config;
-- :func:`shard_count` - number of shards of a corpus;
-- :func:`translate_shard` - translate one shard, resumably, and write it with stats.
+- :mod:`.params`: the config slice of each translate, similarity and convert job;
+- :mod:`.checks`: the ``translate`` section's checks, at every parse;
+- :mod:`.shard`: the job, :func:`~.shard.translate_shard`: translate one shard,
+  resumably (:mod:`.store`), in length-sorted batches (:mod:`.batching`), with flags
+  (:mod:`.flags`), and write it with its stats;
+- :mod:`.backends`: reference (human translations of the Bible), transformers,
+  ctranslate2 and vllm, with :mod:`.prompts`, :mod:`.sources` and :mod:`.hf_models`;
+- :mod:`.similarity`: the similarity rule's job, cosine of source and translation;
+- :mod:`.convert`: the convert_ctranslate2 rule's job.
 """
-
-from mwalign.translate.config import (
-    check_translate_config,
-    shard_count,
-    translate_params,
-)
-from mwalign.translate.shard import translate_shard
-
-__all__ = [
-    "check_translate_config",
-    "shard_count",
-    "translate_params",
-    "translate_shard",
-]

@@ -15,8 +15,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from mwalign.io import read_json, write_json
-from mwalign.models import model_slug
+from mwalign.files import read_json, write_json
+from mwalign.models.ids import model_slug
 from mwalign.paths import CT2_DIR
 
 log = logging.getLogger(__name__)

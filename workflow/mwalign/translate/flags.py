@@ -12,7 +12,7 @@ from functools import lru_cache
 from typing import Any
 
 from mwalign.languages import language
-from mwalign.schemas import FLAG_COLUMNS
+from mwalign.tables import FLAG_COLUMNS
 
 # Unicode character-name prefixes of each script named in mwalign.languages.
 SCRIPT_PREFIXES: dict[str, tuple[str, ...]] = {
@@ -102,9 +102,9 @@ def has_runaway_repetition(source: str, text: str, min_repeats: int, max_unit_ch
 
 
 def row_flags(source: str, text: str, lang: str, flags_cfg: dict[str, Any]) -> dict[str, bool]:
-    """All quality flags of one translated row (keys: mwalign.schemas.FLAG_COLUMNS).
+    """All quality flags of one translated row (keys: mwalign.tables.FLAG_COLUMNS).
 
-    ``flags_cfg`` is the ``flags`` entry of :func:`mwalign.translate.translate_params`,
+    ``flags_cfg`` is the ``flags`` entry of :func:`mwalign.translate.params.translate_params`,
     already resolved for ``lang`` (one ``length_ratio`` pair).
     """
     script = language(lang).script

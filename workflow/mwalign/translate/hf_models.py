@@ -1,6 +1,6 @@
 """Load a materialised translator folder for the transformers (and vllm) backends.
 
-The fetch_model rule makes the folder (:func:`mwalign.models.materialise_model` with
+The fetch_model rule makes the folder (:func:`mwalign.models.fetch.materialise_model` with
 ``kind="translator"``): a plain transformers folder, GGUF weights already dequantised.
 Its ``mwalign_model.json`` says where the weights came from and whether the config
 allowed the model's own code; a folder without that record (a test's model) runs none.
@@ -32,7 +32,7 @@ def translator_source(path: str | os.PathLike) -> ModelSource:
 
     A folder with a record is checked against the sha256 it records first.
     """
-    from mwalign.models import read_model_info, verify_model_folder
+    from mwalign.models.integrity import read_model_info, verify_model_folder
 
     folder = Path(path)
     if not (folder / "config.json").is_file():

@@ -16,9 +16,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from tqdm.auto import tqdm
 
-from mwalign.io import read_table, write_json, write_table
+from mwalign.files import read_table, write_json, write_table
 from mwalign.provenance import derive_seed, provenance
-from mwalign.schemas import CORPUS, FLAG_COLUMNS, TRANSLATION
+from mwalign.tables import CORPUS, FLAG_COLUMNS, TRANSLATION
 from mwalign.translate.backends import Backend, make_backend
 from mwalign.translate.batching import make_batches
 from mwalign.translate.flags import flag_columns
@@ -180,7 +180,7 @@ def translate_shard(
 ) -> dict:
     """Translate shard ``shard`` of the corpus into ``lang``; write the shard and its stats.
 
-    ``params`` is :func:`mwalign.translate.translate_params` for ``lang``; ``work_dir``
+    ``params`` is :func:`mwalign.translate.params.translate_params` for ``lang``; ``work_dir``
     keeps finished batches between attempts (removed once the shard is written);
     ``seed`` is the experiment seed (the job derives its own from it); ``model_dir`` is
     the translator folder of a model backend (fetch_model's output; None for reference). Writes

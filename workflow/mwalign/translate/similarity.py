@@ -3,7 +3,7 @@
 A fluent but wrong translation passes the length, script and repetition flags; under a
 multilingual sentence encoder its embedding lies far from the source's. This step runs
 per shard after translation (rule ``similarity``) and writes a side file of cosines
-(schema :data:`mwalign.schemas.SIMILARITY`) next to the shard, so that turning it on or
+(schema :data:`mwalign.tables.SIMILARITY`) next to the shard, so that turning it on or
 changing the encoder retranslates nothing and rewrites no shard; assemble compares the
 cosines with ``translate.similarity.threshold`` (flag ``flag_low_similarity``), so a new
 threshold recomputes no embedding either.
@@ -25,9 +25,9 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from mwalign.io import read_table, write_json, write_table
+from mwalign.files import read_table, write_json, write_table
 from mwalign.provenance import provenance
-from mwalign.schemas import SIMILARITY, TRANSLATION
+from mwalign.tables import SIMILARITY, TRANSLATION
 
 log = logging.getLogger(__name__)
 

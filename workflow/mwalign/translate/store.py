@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from mwalign.io import read_table, write_json, write_table
+from mwalign.files import read_table, write_json, write_table
 
 log = logging.getLogger(__name__)
 

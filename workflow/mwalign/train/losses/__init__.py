@@ -25,7 +25,7 @@ __all__ = [
 
 
 def build_loss(params: dict, model: SentenceTransformer, teacher_dim: int | None) -> nn.Module:
-    """The loss module of a run (``params`` from :func:`mwalign.train.train_params`).
+    """The loss module of a run (``params`` from :func:`mwalign.train.params.train_params`).
 
     ``teacher_dim`` is the teacher embedding size (None for objectives without teacher).
     """

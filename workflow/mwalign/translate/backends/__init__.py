@@ -1,7 +1,7 @@
 """Translation backends behind one small interface.
 
 A backend is built from the shard's config slice (see
-:func:`mwalign.translate.translate_params`); it loads its tokenizer when built and
+:func:`mwalign.translate.params.translate_params`); it loads its tokenizer when built and
 its model on first use, so a shard whose batches are all finished loads no model.
 """
 

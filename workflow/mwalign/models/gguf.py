@@ -25,18 +25,26 @@ def gguf_to_folder(*, source: str | Path, gguf_file: str, dest: str | Path) -> P
 
     The weights are the GGUF's, dequantised to float32 (what loading with ``gguf_file``
     gives); the tokenizer is the one the GGUF carries. GGUF models run no remote code.
+    ``save_pretrained`` refuses a GGUF-loaded model, so its weights are moved into a model
+    built (on the meta device, no memory) from the same config without its quantisation
+    entry, and saved from there.
     """
+    import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
     kwargs = {"gguf_file": gguf_file}
-    loaded = AutoModelForCausalLM.from_pretrained(str(source), **kwargs)
     config = AutoConfig.from_pretrained(str(source), **kwargs)
     if hasattr(config, "quantization_config"):
         del config.quantization_config
-    fresh = AutoModelForCausalLM.from_config(config)
-    fresh.load_state_dict(loaded.state_dict())
+    with torch.device("meta"):
+        fresh = AutoModelForCausalLM.from_config(config)
+    loaded = AutoModelForCausalLM.from_pretrained(str(source), dtype=torch.float32, **kwargs)
+    fresh.load_state_dict(loaded.state_dict(), assign=True)
+    fresh.tie_weights()
+    del loaded
     dest = Path(dest)
     fresh.save_pretrained(dest)
+    del fresh
     AutoTokenizer.from_pretrained(str(source), **kwargs).save_pretrained(dest)
     return dest
 

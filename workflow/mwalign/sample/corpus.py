@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from mwalign import bible, io, schemas
+from mwalign import bible, files, tables
 from mwalign.provenance import derive_seed, provenance
 from mwalign.text import has_control, normalise
 
@@ -110,8 +110,8 @@ def _read_jsonl(path: Path, column: str, counts: Counter) -> list[str | None]:
 
 def _read_parquet(path: Path, column: str, counts: Counter) -> list[str | None]:
     try:
-        table = io.read_table(path)
-    except io.StageInputError as err:
+        table = files.read_table(path)
+    except files.StageInputError as err:
         raise ValueError(f"corpus.file.path {str(path)!r}: {err}") from None
     if column not in table.column_names:
         raise ValueError(
@@ -144,7 +144,7 @@ def read_file(settings: dict, counts: Counter) -> pd.DataFrame:
 
 
 def read_huggingface(settings: dict, counts: Counter) -> pd.DataFrame:
-    from mwalign.models import hub_dataset_reason
+    from mwalign.hub import hub_dataset_reason
 
     name, column = settings["name"], settings["text_column"]
     reason = hub_dataset_reason(name, key="corpus.huggingface.name")
@@ -251,7 +251,7 @@ def sample_corpus(
         )
     job_seed = derive_seed(seed, "sample")
     sample = take_sample(cleaned, settings["size"], settings["if_smaller"], job_seed)
-    io.write_table(pa.Table.from_pandas(sample, preserve_index=False), out_path, schemas.CORPUS)
+    files.write_table(pa.Table.from_pandas(sample, preserve_index=False), out_path, tables.CORPUS)
     stats = {
         "rows_read": len(raw),
         "dropped": dropped,
@@ -262,6 +262,6 @@ def sample_corpus(
         "took_all": len(sample) < settings["size"],
         "provenance": provenance("sample", settings, job_seed),
     }
-    io.write_json(stats, stats_path)
+    files.write_json(stats, stats_path)
     log.info("sampled %d of %d usable sentences (%d read)", len(sample), len(cleaned), len(raw))
     return stats

@@ -1,7 +1,7 @@
 """Explicit pyarrow schemas of every Parquet file passed between stages.
 
-Every stage writes through :func:`mwalign.io.write_table` and reads through
-:func:`mwalign.io.read_table`, both of which check the file against one of these
+Every stage writes through :func:`mwalign.files.write_table` and reads through
+:func:`mwalign.files.read_table`, both of which check the file against one of these
 schemas, so a missing column or a wrong type names the file instead of surfacing
 three stages later.
 """
@@ -61,8 +61,6 @@ SIMILARITY = pa.schema(
         pa.field("similarity", pa.float32(), nullable=False),
     ]
 )
-
-SPLITS = ("train", "dev")
 
 
 def multiway_schema(languages: list[str]) -> pa.Schema:

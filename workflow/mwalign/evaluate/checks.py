@@ -1,10 +1,16 @@
-"""The evaluate stage's cross-field checks of the config.
+"""The evaluate stage's checks of a config.
 
-Every key of ``evaluate``, with its default, allowed values and bounds, is declared in
-mwalign/schemas/evaluate.schema.yaml; each job's params slice comes from
-:func:`mwalign.plan.evaluate_params`. Nothing here imports mteb except
-:func:`mteb_task_names` (once per mteb version), run only when the config names MTEB
-tasks beyond the project's own offline ones.
+- :func:`check_config` (every parse, from :func:`mwalign.config.validate_config`):
+  unseen languages are known and not trained on; the Bible tasks' books and English
+  edition are disjoint from training's and have every language; mteb task names exist.
+- :func:`check_pool_size` (once per run, from :func:`mwalign.config.check_inputs`): the
+  Bible tasks' pool fits in the verses every edition has, counted with the tasks' own
+  code (cached under ``resources/checks/``).
+- :func:`check_offline`: with ``HF_HUB_OFFLINE`` set, every mteb task's data is cached.
+
+Nothing here imports mteb except :func:`mteb_task_names` (once per mteb version, run only
+when the config names mteb tasks) and :func:`check_offline`. Each check raises ValueError
+(or :class:`mwalign.errors.ConfigError`) naming the key, the value and what is allowed.
 """
 
 from __future__ import annotations
@@ -13,20 +19,20 @@ import os
 from pathlib import Path
 from typing import Any
 
-from mwalign import bible, io
+from mwalign import bible, files
+from mwalign.errors import ConfigError
+from mwalign.hub import hub_dataset_cached
 from mwalign.languages import LANGUAGES
 from mwalign.paths import MTEB_CACHE_DIR, SOURCE_LANGUAGE
 
 from .langcodes import flores_code
+from .params import OFFLINE_TASKS
 
-# The project's own tasks, built from the packaged Bible corpus (offline): name -> task type.
-OFFLINE_TASKS = {
-    "BibleBitextMining": "BitextMining",
-    "BibleClassification": "Classification",
-}
+# The code that decides which verses the Bible tasks' pool draws from.
+COUNTING_MODULES = ("bible.py", "evaluate/verses.py")
 
 
-def check_evaluate_config(config: dict[str, Any]) -> None:
+def check_config(config: dict[str, Any]) -> None:
     """Raise ValueError naming the bad value and what is allowed; called at parse time."""
     settings = config["evaluate"]
     tasks = settings["tasks"]
@@ -99,12 +105,12 @@ def mteb_task_names(cache_dir: Path) -> set[str]:
 
     path = cache_dir / f"task-names-{version('mteb')}.json"
     if path.exists():
-        return set(io.read_json(path))
+        return set(files.read_json(path))
     from .caches import import_mteb
 
     mteb = import_mteb(cache_dir)
     names = sorted({task.metadata.name for task in mteb.get_tasks()})
-    io.write_json(names, path)
+    files.write_json(names, path)
     return set(names)
 
 
@@ -117,3 +123,61 @@ def check_mteb_task_names(names: list[str]) -> None:
             f"unknown task(s) {unknown} in config.evaluate.tasks; allowed: the offline tasks "
             f"{sorted(OFFLINE_TASKS)} or any mteb task name (mteb.get_tasks())"
         )
+
+
+# -------------------------------------------------------------- against the data
+
+
+def usable_pool_verses(config: dict[str, Any], cache_dir: Path) -> int:
+    """Verses the Bible tasks' pool draws from: the tasks' own code, counted."""
+    from .verses import aligned_verses
+
+    settings = config["evaluate"]
+    bible_settings = settings["bible"]
+    languages = config["languages"] + settings["unseen_languages"]
+
+    def count() -> int:
+        books = tuple(bible_settings["books"])
+        english, min_chars = bible_settings["english_edition"], bible_settings["min_chars"]
+        return len(aligned_verses(languages, english, books, min_chars))
+
+    key = {"languages": languages, "english_edition": bible_settings["english_edition"]}
+    key.update(books=bible_settings["books"], min_chars=bible_settings["min_chars"])
+    return bible.cached_count("pool", key, count, cache_dir=cache_dir, modules=COUNTING_MODULES)
+
+
+def check_pool_size(config: dict[str, Any], *, cache_dir: Path) -> None:
+    """``evaluate.bible.size`` against the verses usable in every edition of the pool."""
+    if not any(task in OFFLINE_TASKS for task in config["evaluate"]["tasks"]):
+        return
+    settings = config["evaluate"]["bible"]
+    usable = usable_pool_verses(config, cache_dir)
+    if settings["size"] > usable:
+        raise ConfigError(
+            f"config.evaluate.bible.size is {settings['size']}, but only {usable} verses of "
+            f"books {settings['books']} are usable in every edition of the corpus (English "
+            f"edition {settings['english_edition']!r}, at least {settings['min_chars']} "
+            f"characters); allowed: 2 to {usable}"
+        )
+
+
+def mteb_task_dataset(task: str) -> str | None:
+    """The Hugging Face dataset an mteb task downloads (imports mteb: seconds)."""
+    from .caches import import_mteb
+
+    mteb = import_mteb(os.environ.get("MTEB_CACHE", MTEB_CACHE_DIR))
+    return mteb.get_task(task).metadata.dataset.get("path")
+
+
+def check_offline(config: dict[str, Any], *, hint: str) -> None:
+    """With HF_HUB_OFFLINE set: every mteb task's data is in the local cache."""
+    for task in config["evaluate"]["tasks"]:
+        if task in OFFLINE_TASKS:
+            continue
+        dataset = mteb_task_dataset(task)
+        if dataset and not hub_dataset_cached(dataset):
+            raise ConfigError(
+                f"config.evaluate.tasks lists the mteb task {task!r}, whose data ({dataset!r}) "
+                f"is not in the local cache, and HF_HUB_OFFLINE is set; {hint} use the offline "
+                f"tasks {sorted(OFFLINE_TASKS)}"
+            )

@@ -1,71 +1,52 @@
-"""The translate stage's slice of the config: the per-language params and cross-field checks.
+"""The translate stage's checks of a config (every parse, from
+:func:`mwalign.config.validate_config`).
 
-Every key of the ``translate`` section, with its default, allowed values and bounds, is
-declared in mwalign/schemas/translate.schema.yaml; the functions here take the section
-as :func:`mwalign.config.validate_config` filled it in.
+:func:`check_config`: the similarity check has an encoder; the reference backend gets
+Bible verses to look up; the quality flags' bounds are ordered; and the configured
+backend can produce every language (a reference edition, a model-family language code,
+a prompt, one Marian model per pair). Each raises ValueError naming the key, the value
+and what is allowed.
 """
 
 from __future__ import annotations
 
-import copy
+from typing import Any
 
+from mwalign import bible
 from mwalign.languages import language
+from mwalign.sample.corpus import FILE_FORMATS
 from mwalign.translate import prompts
+from mwalign.translate.params import model_family, reference_edition
 
 
-def model_family(settings: dict) -> str:
-    """The transformers model family: ``settings['family']`` or guessed from the model id."""
-    family = settings["family"]
-    if family != "auto":
-        return family
-    name = settings["model"].lower()
-    if "gguf_file" in settings and settings["gguf_file"]:  # ctranslate2 has no such key
-        return "causal"
-    for marker, guess in (("nllb", "nllb"), ("m2m100", "m2m100"), ("opus-mt", "marian")):
-        if marker in name:
-            return guess
-    return "causal"
+def check_config(config: dict[str, Any]) -> None:
+    """The translate section and what it needs of the rest of the config."""
+    check_similarity(config)
+    check_reference_corpus(config)
+    check_section(config["translate"], config["languages"])
 
 
-def reference_edition(settings: dict, lang: str) -> str | None:
-    """The Bible edition of ``lang``: config's ``editions`` entry, else the language table's."""
-    return settings["editions"].get(lang) or language(lang).bible
+def check_similarity(config: dict[str, Any]) -> None:
+    """The similarity check needs an encoder: its own model, or a student to default to."""
+    settings = config["translate"]["similarity"]
+    if settings["enabled"] and settings["model"] is None and not config["students"]:
+        raise ValueError(
+            "config.translate.similarity.enabled is true but translate.similarity.model is "
+            "null and no student is configured; name an encoder in translate.similarity.model"
+        )
 
 
-def _language_slice(cfg: dict, lang: str) -> dict:
-    backend = cfg["backend"]
-    settings = copy.deepcopy(cfg[backend])
-    if backend == "reference":
-        settings["edition"] = reference_edition(settings, lang)
-        del settings["editions"]
-    elif backend in ("transformers", "ctranslate2"):
-        settings["model"] = settings["model"].replace("{lang}", lang)
-        settings["family"] = model_family(settings)
-        if settings["family"] != "causal" and "prompt" in settings:
-            del settings["prompt"]  # seq2seq models take no prompt: changing it reruns nothing
-    return settings
-
-
-def translate_params(translate_cfg: dict, lang: str) -> dict:
-    """Exactly the config a translation shard of ``lang`` depends on.
-
-    The backend name, that backend's settings (resolved for ``lang``: its reference
-    edition, its Marian model), the quality-flag settings with ``lang``'s length-ratio
-    bounds, and the shard size. Pass it as a rule's params so that a change elsewhere
-    (another backend's settings, another language's entry) reruns nothing.
-    """
-    cfg = translate_cfg
-    flags = copy.deepcopy(cfg["flags"])
-    by_language = flags.pop("length_ratio_by_language")
-    flags["length_ratio"] = list(by_language.get(lang, flags["length_ratio"]))
-    backend = cfg["backend"]
-    return {
-        "language": lang,
-        "backend": backend,
-        "shard_size": cfg["shard_size"],
-        "flags": flags,
-        backend: _language_slice(cfg, lang),
-    }
+def check_reference_corpus(config: dict[str, Any]) -> None:
+    """The reference backend looks up Bible verses: the corpus must be the packaged Bible."""
+    corpus = config["corpus"]
+    backend = config["translate"]["backend"]
+    if backend == "reference" and corpus["source"] != "bible":
+        raise ValueError(
+            f"config.translate.backend 'reference' looks up the human translation of each Bible "
+            f"verse, but config.corpus.source is {corpus['source']!r}; allowed: corpus.source "
+            "'bible' with backend 'reference', or backend 'transformers' or 'vllm' for "
+            f"{'/'.join(FILE_FORMATS)} files and Hugging Face datasets"
+        )
 
 
 def _check_flags(flags: dict) -> None:
@@ -78,8 +59,6 @@ def _check_flags(flags: dict) -> None:
 
 
 def _check_reference(settings: dict, languages: list[str]) -> None:
-    from mwalign import bible
-
     for lang in languages:
         edition = reference_edition(settings, lang)
         if edition is None:
@@ -133,7 +112,7 @@ def _check_vllm(settings: dict, languages: list[str]) -> None:
         prompts.check_template(settings["prompt"], lang)
 
 
-def check_translate_config(translate_cfg: dict, languages: list[str]) -> None:
+def check_section(translate_cfg: dict, languages: list[str]) -> None:
     """Cross-field checks of the filled ``translate`` section; ValueError names the bad value."""
     cfg = translate_cfg
     _check_flags(cfg["flags"])
@@ -144,8 +123,3 @@ def check_translate_config(translate_cfg: dict, languages: list[str]) -> None:
         "vllm": _check_vllm,
     }
     checks[cfg["backend"]](cfg[cfg["backend"]], languages)
-
-
-def shard_count(corpus_size: int, shard_size: int) -> int:
-    """Number of translation shards of a corpus of ``corpus_size`` rows (at least one)."""
-    return max(1, -(-corpus_size // shard_size))

@@ -1,0 +1,166 @@
+"""The train stage's checks of a config: cross-field at parse time, then against the data.
+
+- :func:`check_config` (every parse, from :func:`mwalign.config.validate_config`):
+  students and runs exist and name each other, job names are distinct, trackers are
+  installed, label strategies have the teacher languages they read, ``train_rows``
+  holds a batch.
+- :func:`check_batches` and :func:`check_model_limits` (once per run, from
+  :func:`mwalign.config.check_inputs`): a step's sentence ids fit in the train split;
+  students' ``max_seq_length`` and runs' ``freeze_layers`` fit the model's config.json
+  where it can be read now.
+- :func:`check_rows_per_step`: the same step check, which the train job runs first
+  (before it writes anything) when the dataset did not exist at parse time.
+
+Each raises :class:`mwalign.errors.ConfigError` (or ValueError, which the config's
+validation turns into one) naming the key, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import Any
+
+from mwalign.errors import ConfigError
+from mwalign.jobs import train_jobs
+from mwalign.limits import check_layers, check_seq_length, model_config_at_hand
+from mwalign.train.params import batch_size, run_settings, teacher_labels_per_view, train_params
+
+# The package each experiment tracker of `train.report_to` needs, where it has another name.
+TRACKER_PACKAGES = {"azure_ml": "azureml"}
+
+
+def _check_trackers(trackers: list[str]) -> None:
+    """Each tracker of config.train.report_to needs its package installed: no job fails later."""
+    for tracker in trackers:
+        package = TRACKER_PACKAGES.get(tracker, tracker)
+        if importlib.util.find_spec(package) is None:
+            raise ValueError(
+                f"config.train.report_to lists {tracker!r}, but its package {package!r} is not "
+                f"installed; install it (pip install {package}) or remove it from the list"
+            )
+
+
+def _check_job(config: dict[str, Any], job: str) -> None:
+    params = train_params(config, job)
+    where = f"config.runs.{params['run']}"
+    if teacher_labels_per_view(params):
+        missing = sorted(set(params["languages"]) - set(config["teacher"]["languages"]))
+        if missing:
+            raise ValueError(
+                f"{where}: label_strategy {params['train']['label_strategy']!r} needs teacher "
+                f"embeddings of every language, but teacher.languages lacks {missing}; add "
+                "them or use 'priority'"
+            )
+    rows = params["train"]["train_rows"]
+    if rows is not None and rows < batch_size(params):
+        raise ValueError(
+            f"{where}.train_rows = {rows}: fewer than the {batch_size(params)} rows of one "
+            "batch; raise train_rows or lower batch_ids"
+        )
+
+
+def check_config(config: dict[str, Any]) -> None:
+    """Raise ValueError naming the bad value and what is allowed (students, runs, job names)."""
+    if not config["students"]:
+        raise ValueError("config.students must name at least one student (name: {model: ...})")
+    if not config["runs"]:
+        raise ValueError(
+            "config.runs must name at least one run (name: {student, data, objective})"
+        )
+    for name, run in config["runs"].items():
+        if run["student"] not in config["students"]:
+            known = sorted(config["students"])
+            raise ValueError(
+                f"config.runs.{name}.student = {run['student']!r}: known students: {known}"
+            )
+    _check_trackers(config["train"]["report_to"])
+    jobs = train_jobs(config)
+    clashes = sorted({job for job in jobs if jobs.count(job) > 1})
+    if clashes:
+        raise ValueError(f"config.runs: train job names {clashes} occur twice; rename a run")
+    for job in jobs:
+        _check_job(config, job)
+
+
+# ---------------------------------------------------------------- against the data
+
+
+def train_rows(config: dict[str, Any], rows: int, *, enough: int) -> int:
+    """Sentence ids in the train split when all of the first ``rows`` ids are kept, counted
+    until ``enough`` are found (the split is drawn per id, so a large corpus costs nothing)."""
+    import numpy as np
+
+    from mwalign.assemble import assign_splits
+
+    found, start = 0, 0
+    while start < rows and found < enough:
+        ids = np.arange(start, min(rows, start + 4096))
+        splits = assign_splits(ids, config["dataset"]["dev_fraction"], config["seed"])
+        found += int((splits == "train").sum())
+        start += len(ids)
+    return found
+
+
+def batch_key(config: dict[str, Any], run: str) -> str:
+    """Where a run's batch_ids is set: the run's own key, or the shared train block."""
+    if "batch_ids" in config["runs"][run]:
+        return f"config.runs.{run}.batch_ids"
+    return "config.train.batch_ids"
+
+
+def check_rows_per_step(*, key: str, params: dict[str, Any], rows: int, where: str) -> None:
+    """A step takes ``batch_size(params)`` distinct sentence ids; ``rows`` are available."""
+    need = batch_size(params)
+    if need <= rows:
+        return
+    value = params["train"]["batch_ids"]
+    how = "" if need == value else f" (x (languages + 1) / 2 = {need}: enx_equal_sentences)"
+    raise ConfigError(
+        f"{key} is {value}{how}, but {where} has {rows} training sentences; allowed: a step of "
+        f"at most {rows} sentence ids (lower batch_ids, or raise corpus.size)"
+    )
+
+
+def check_batches(config: dict[str, Any], *, rows: int) -> None:
+    """Every train job's step fits in the train split (before drop_flagged drops any row);
+    ``rows``: the corpus's rows at most (:func:`mwalign.sample.checks.check_corpus_size`)."""
+    jobs = [train_params(config, job) for job in train_jobs(config)]
+    if not jobs:
+        return
+    available = train_rows(config, rows, enough=max(map(batch_size, jobs)))
+    fraction = config["dataset"]["dev_fraction"]
+    where = f"the train split of {rows} sentences (dataset.dev_fraction {fraction})"
+    for params in jobs:
+        key = batch_key(config, params["run"])
+        check_rows_per_step(key=key, params=params, rows=available, where=where)
+
+
+def check_model_limits(config: dict[str, Any]) -> None:
+    """Students' max_seq_length and the runs' freeze_layers against each model's config.json,
+    where it can be read now (otherwise the train job checks them first)."""
+    try:
+        _check_model_limits(config)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+
+
+def _check_model_limits(config: dict[str, Any]) -> None:
+    for name, student in config["students"].items():
+        model_config = model_config_at_hand(student["model"])
+        if model_config is None:
+            continue
+        key = f"config.students.{name}.max_seq_length"
+        check_seq_length(
+            key=key, value=student["max_seq_length"], model_config=model_config,
+            model=student["model"],
+        )  # fmt: skip
+        for run, settings in config["runs"].items():
+            if settings["student"] != name:
+                continue
+            where = "runs." + run if "freeze_layers" in settings else "train"
+            check_layers(
+                key=f"config.{where}.freeze_layers",
+                value=run_settings(config, run)["freeze_layers"],
+                model_config=model_config,
+                model=student["model"],
+            )
