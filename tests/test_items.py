@@ -11,6 +11,7 @@ from mwalign import tables
 from mwalign.evaluate.items import (
     PARALLEL_GROUP,
     accuracy,
+    item_frames,
     item_scores,
     items_path,
     macro_f1,
@@ -83,3 +84,39 @@ def test_items_give_mteb_scores(tmp_path):
             assert value == pytest.approx(entries[subset][metric], abs=1e-6)  # mteb rounds
         # a bitext item is the same verse in every pair and direction
         assert isinstance(items, pd.DataFrame) and items["item"].max() < 40
+
+
+class _Task:
+    """What item_frames reads of an mteb task: metadata, data, label column, normaliser."""
+
+    def __init__(self, name: str, kind: str, dataset: dict) -> None:
+        self.metadata = type("Metadata", (), {"name": name, "type": kind})()
+        self.dataset = dataset
+        self.label_column_name = "label"
+
+    @staticmethod
+    def _normalize(score: float) -> float:
+        return score / 5
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "parallel"),
+    [
+        ("MassiveIntentClassification", "Classification", True),
+        ("SIB200Classification.v3", "Classification", True),
+        ("AmazonReviewsClassification", "Classification", False),
+        ("STSBenchmarkMultilingualSTS", "STS", True),
+        ("STS22.v2", "STS", False),
+    ],
+)
+def test_items_of_a_parallel_task_share_one_group(name, kind, parallel):
+    subsets = ["de", "fr"]
+    if kind == "Classification":
+        dataset = {s: {"test": {"label": [0, 1, 1]}} for s in subsets}
+        predictions = {s: {"test": [[0, 1, 0], [0, 0, 1]]} for s in subsets}
+    else:
+        dataset = {s: {"test": {"score": [1.0, 4.0, 2.5]}} for s in subsets}
+        predictions = {s: {"test": {"cosine_scores": [0.1, 0.9, 0.4]}} for s in subsets}
+    frames = item_frames(_Task(name, kind, dataset), predictions)
+    groups = set(pd.concat(frames)["group"])
+    assert groups == ({PARALLEL_GROUP} if parallel else set(subsets))

@@ -127,11 +127,10 @@ class BibleBitextMining(AbsTaskBitextMining):
 class BibleClassification(AbsTaskClassification):
     """Which New Testament section a held-out verse comes from, per language.
 
-    Every language's test set is the same verses in the same order (``parallel_items``:
-    a paired bootstrap resamples them together, see :mod:`mwalign.evaluate.items`).
+    Every language's test set is the same verses in the same order (listed in
+    :data:`mwalign.evaluate.items.PARALLEL_ITEM_TASKS`: a paired bootstrap resamples
+    them together).
     """
-
-    parallel_items = True
 
     metadata = TaskMetadata(
         name="BibleClassification",

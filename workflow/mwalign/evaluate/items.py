@@ -11,12 +11,15 @@ accuracy and macro-F1 averaged over classification experiments, Spearman correla
 of STS), so a resample of items can be scored the same way; evaluation checks that the
 recomputed scores equal mteb's own.
 
-Items that are the same unit of evaluation share a ``group`` and an ``item`` id: in a
-parallel bitext task (one table, a column per language) sentence ``i`` is the same
-verse in every language pair and both directions, so every subset of the task has
-group ``parallel``; so do the subsets of a task that declares ``parallel_items = True``
-(the Bible classification task: the same test verses in every language); elsewhere each
-subset is its own group.
+Items that are the same unit of evaluation share a ``group`` and an ``item`` id, and a
+paired bootstrap draws them together: in a parallel bitext task (mteb's layout of one
+table with a column per language: FLORES, the Bible) sentence ``i`` is the same
+sentence in every language pair and both directions, so every subset of the task has
+group ``parallel``; so do the subsets of the tasks in :data:`PARALLEL_ITEM_TASKS`,
+which hold the same test items in the same order in every language; elsewhere each
+subset is its own group. :func:`resampling_groups` gives the groups a bootstrap uses
+(also for tables written before a task was declared) and checks that a declared task's
+items do align.
 """
 
 from __future__ import annotations
@@ -45,6 +48,20 @@ ITEM_METRICS = {
     "STS": ("cosine_spearman",),
 }
 TOLERANCE = 1e-6  # recomputed vs mteb's own score (mteb rounds to 6 decimals)
+# Tasks whose every language subset holds the same test items in the same order, each a
+# translation of one set: the Bible verses, MASSIVE's utterances (one id per utterance
+# across its 51 locales), SIB-200's FLORES-200 sentences, the STS Benchmark pairs
+# translated by stsb_multi_mt. A bootstrap draws their items jointly across languages.
+PARALLEL_ITEM_TASKS = frozenset(
+    {
+        "BibleClassification",
+        "MassiveIntentClassification",
+        "MassiveScenarioClassification",
+        "SIB200Classification",
+        "SIB200Classification.v3",
+        "STSBenchmarkMultilingualSTS",
+    }
+)
 
 
 def items_path(result_path: str | Path) -> Path:
@@ -77,6 +94,34 @@ def _rows(
         }
     )
     return frame
+
+
+def item_group(task: str, subset: str) -> str:
+    """The group of a (non-bitext) subset's items: shared by every subset of a parallel task."""
+    return PARALLEL_GROUP if task in PARALLEL_ITEM_TASKS else subset
+
+
+def resampling_groups(task: str, items: pd.DataFrame) -> tuple[dict[str, str], str]:
+    """subset -> the group its items are drawn with, and a note ('' unless said below).
+
+    The stored groups, except that every subset of a task in :data:`PARALLEL_ITEM_TASKS`
+    shares :data:`PARALLEL_GROUP`, provided that its subsets hold the same items: as many,
+    with the same gold label or score per item. Where they do not, each subset is drawn
+    on its own and the note says so.
+    """
+    groups = items.groupby("subset", sort=False)["group"].first().to_dict()
+    if task not in PARALLEL_ITEM_TASKS or len(groups) < 2:
+        return groups, ""
+    first = items[items["experiment"] == items["experiment"].min()]
+    golds = [
+        part.sort_values("item")[["item", "gold", "gold_score"]].reset_index(drop=True)
+        for _, part in first.groupby("subset", sort=False)
+    ]
+    if all(gold.equals(golds[0]) for gold in golds[1:]):
+        return dict.fromkeys(groups, PARALLEL_GROUP), ""
+    log.warning("%s: items differ across languages; each language resampled alone", task)
+    note = f"{task}'s items are not aligned across languages, so each language is resampled alone"
+    return {subset: subset for subset in groups}, note
 
 
 def _split_data(task: Any, subset: str, split: str) -> Any:
@@ -113,14 +158,15 @@ def item_frames(task: Any, predictions: dict[str, Any]) -> list[pd.DataFrame]:
             elif kind == "Classification":
                 data = _split_data(task, subset, split)
                 gold = list(data[task.label_column_name])
-                group = PARALLEL_GROUP if getattr(task, "parallel_items", False) else subset
+                group = item_group(task.metadata.name, subset)
                 for experiment, predicted in enumerate(value):
                     frames.append(_rows(split, subset, group, gold, predicted, experiment))
             elif kind == "STS":
                 data = _split_data(task, subset, split)
                 gold = [task._normalize(score) for score in data["score"]]
                 predicted = value.get("similarity_scores") or value["cosine_scores"]
-                frames.append(_rows(split, subset, subset, gold, predicted, scores=True))
+                group = item_group(task.metadata.name, subset)
+                frames.append(_rows(split, subset, group, gold, predicted, scores=True))
     return frames
 
 

@@ -19,9 +19,10 @@ from mwalign.tables import ITEMS, SCORES
 from .cards import write_cards
 from .compare import Settings, compare_runs
 from .html import markdown_to_html
+from .pairing import MULTIWAY_VS_ENX, plan_comparisons
 from .plots import difference_plot, gain_plot, loss_plot, score_heatmap
 from .scores import BASE, collect_scores, describe_model
-from .stats import comparable_pairs, model_averages
+from .stats import model_averages
 from .summary import MACRO_F1, render_summary
 
 log = logging.getLogger(__name__)
@@ -39,16 +40,43 @@ def read_items(result_paths: list) -> dict[tuple[str, str], pd.DataFrame]:
     return items
 
 
-def chance_levels(scores: pd.DataFrame, items: dict) -> pd.DataFrame:
-    """Majority-class and uniform-guess rates of each classification task's test items."""
-    rows = []
+def _test_labels(scores: pd.DataFrame, items: dict) -> dict[str, pd.DataFrame]:
+    """task -> the gold labels of a classification task's evaluation split (any model's items)."""
+    labels = {}
     for task in scores.loc[scores["task_type"] == "Classification", "task"].unique():
         frame = next((f for (m, t), f in items.items() if t == task), None)
         if frame is None:
             continue
         split = scores.loc[(scores["task"] == task) & scores["evaluation"], "split"].iloc[0]
-        part = frame[(frame["split"] == split) & (frame["experiment"] == 0)]
-        rates = part.groupby("subset")["gold"].agg(lambda g: g.value_counts(normalize=True).max())
+        labels[task] = frame[(frame["split"] == split) & (frame["experiment"] == 0)]
+    return labels
+
+
+def _majority(gold: pd.Series) -> float:
+    return float(gold.value_counts(normalize=True).max())
+
+
+def subset_chance(scores: pd.DataFrame, items: dict) -> pd.DataFrame:
+    """Chance level of each classification (task, subset): its majority-class rate.
+
+    Columns task, subset, chance; other task types (and tasks without per-item outputs)
+    have no row, which :func:`.compare.compare_runs` counts as 0.
+    """
+    frames = [
+        part.groupby("subset")["gold"].agg(_majority).rename("chance").reset_index()
+        .assign(task=task)
+        for task, part in _test_labels(scores, items).items()
+    ]  # fmt: skip
+    if not frames:
+        return pd.DataFrame(columns=["task", "subset", "chance"])
+    return pd.concat(frames, ignore_index=True)[["task", "subset", "chance"]]
+
+
+def chance_levels(scores: pd.DataFrame, items: dict) -> pd.DataFrame:
+    """Majority-class and uniform-guess rates of each classification task's test items."""
+    rows = []
+    for task, part in _test_labels(scores, items).items():
+        rates = part.groupby("subset")["gold"].agg(_majority)
         classes = part.groupby("subset")["gold"].nunique()
         rows.append(
             {
@@ -64,14 +92,14 @@ def chance_levels(scores: pd.DataFrame, items: dict) -> pd.DataFrame:
 
 
 def _comparisons(scores, models, items, settings) -> tuple[pd.DataFrame, pd.DataFrame]:
-    runs = pd.DataFrame(models.values())
-    compare = partial(compare_runs, scores=scores, items=items, settings=settings)
-    pairs = [compare(run_a=a, run_b=b) for a, b in comparable_pairs(runs)]
-    trained = []
-    for info in runs.drop_duplicates("run").itertuples():
-        base = f"{BASE}-{info.student}"
-        if info.data != BASE and base in set(runs["run"]):
-            trained.append(compare(run_a=info.run, run_b=base))
+    """(multi-way vs En-X, trained vs base) tables of the comparisons :func:`plan_comparisons`
+    plans."""
+    chance = subset_chance(scores, items)
+    compare = partial(compare_runs, scores=scores, items=items, settings=settings, chance=chance)
+    pairs, trained = [], []
+    for pairing in plan_comparisons(models):
+        table = compare(run_a=pairing.run_a, run_b=pairing.run_b)
+        (pairs if pairing.kind == MULTIWAY_VS_ENX else trained).append(table)
     empty = pd.DataFrame()
     return (
         pd.concat(pairs, ignore_index=True) if pairs else empty,

@@ -6,7 +6,11 @@
 - :func:`score_heatmap`: scores of every model on every language of a task, values printed.
 - :func:`loss_plot`: the training loss of every run on one figure.
 - :func:`gain_plot`: relative gain of multi-way over En-X per task type with intervals,
-  beside the paper's value where the paper reports one for that student.
+  beside the paper's value where the paper reports one for that student (gains
+  withheld over a baseline near chance are left out).
+
+Intervals are drawn from their low to their high end as computed (:func:`interval_points`),
+never as symmetric or absolute error lengths, so a point outside its interval shows as such.
 """
 
 from __future__ import annotations
@@ -45,6 +49,17 @@ def save_figure(figure: plt.Figure, path: Path) -> Path:
     return path
 
 
+def interval_points(axes, x, y, low, high, label: str | None = None, capsize: float = 6) -> None:
+    """Points ``y`` at ``x`` with vertical bars from ``low`` to ``high``, drawn as they are
+    (matplotlib's errorbar takes lengths around the point and refuses negative ones)."""
+    x, y, low, high = (np.asarray(v, dtype=float) for v in (x, y, low, high))
+    (line,) = axes.plot(x, y, "o", markersize=5, label=label)
+    colour = line.get_color()
+    axes.vlines(x, low, high, colors=colour)
+    axes.plot(np.concatenate([x, x]), np.concatenate([low, high]), "_", color=colour,
+              markersize=capsize)  # fmt: skip
+
+
 def _language_order(codes: list[str], seen: dict[str, str]) -> list[str]:
     return sorted(codes, key=lambda c: (seen.get(c) != "seen", c == NON_ENGLISH_PAIRS, c))
 
@@ -66,9 +81,8 @@ def difference_plot(table: pd.DataFrame, task: str, path: Path) -> Path | None:
     for i, name in enumerate(comparisons):
         rows = part[part.apply(_label, axis=1) == name].set_index("language").reindex(order)
         x = np.arange(len(order)) + (i - (len(comparisons) - 1) / 2) * width
-        y = 100 * rows["diff"].to_numpy()
-        errors = 100 * np.abs(np.vstack([rows["diff"] - rows["low"], rows["high"] - rows["diff"]]))
-        axes.errorbar(x, y, yerr=errors, fmt="o", capsize=3, markersize=5, label=name)
+        low, high = 100 * rows["low"].to_numpy(), 100 * rows["high"].to_numpy()
+        interval_points(axes, x, 100 * rows["diff"].to_numpy(), low, high, label=name)
     axes.axhline(0, color="black", linewidth=0.8)
     n_seen = sum(seen.get(c) == "seen" for c in order)
     if 0 < n_seen < len(order):
@@ -156,6 +170,8 @@ def loss_plot(curves: dict[str, Path], path: Path) -> Path | None:
 def gain_plot(pairs: pd.DataFrame, models: dict[str, dict], path: Path) -> Path | None:
     """Relative gain of multi-way over En-X per task type and subset group, 95% intervals."""
     part = pairs[pairs["level"] == "aggregate"] if not pairs.empty else pairs
+    if not part.empty and "gain_withheld" in part:
+        part = part[~part["gain_withheld"].astype(bool)]
     if part.empty:
         return None
     model_ids = {info["run"]: info["model_id"] for info in models.values()}
@@ -168,15 +184,14 @@ def gain_plot(pairs: pd.DataFrame, models: dict[str, dict], path: Path) -> Path 
     for k, group in enumerate(SUBSETS):
         rows = part[part["group"] == group]
         keyed = {f"{r['task_type']}\n{r['run_a']} vs {r['run_b']}": r for _, r in rows.iterrows()}
-        x, y, err = [], [], []
-        for i, label in enumerate(labels):
-            if label in keyed:
-                r = keyed[label]
-                x.append(i + (k - 1) * width)
-                y.append(r["gain"])
-                err.append([r["gain"] - r["gain_low"], r["gain_high"] - r["gain"]])
-        if x:
-            axes.errorbar(x, y, yerr=np.abs(np.array(err).T), fmt="o", capsize=4, label=group)
+        drawn = [
+            (i + (k - 1) * width, keyed[label]) for i, label in enumerate(labels) if label in keyed
+        ]
+        if drawn:
+            x, rows = zip(*drawn, strict=True)
+            values = {key: [r[key] for r in rows] for key in ("gain", "gain_low", "gain_high")}
+            interval_points(axes, x, values["gain"], values["gain_low"], values["gain_high"],
+                            label=group, capsize=8)  # fmt: skip
     shown = False
     for i, label in enumerate(labels):
         kind, comparison = label.split("\n")

@@ -13,8 +13,17 @@ from pathlib import Path
 
 import pandas as pd
 
-from .compare import NON_ENGLISH_PAIRS, format_p, language_key
-from .stats import SUBSETS, main_scores, paper_gain, run_averages
+from .compare import format_p, language_key
+from .stats import (
+    GROUPS,
+    NEAR_CHANCE,
+    NON_ENGLISH_PAIRS,
+    SUBSETS,
+    main_scores,
+    paper_gain,
+    run_averages,
+    shared_languages,
+)
 
 TYPE_TITLES = {"BitextMining": "Bitext mining", "STS": "STS", "Classification": "Classification"}
 METRIC_NAMES = {
@@ -93,10 +102,15 @@ def models_section(models: dict[str, dict]) -> str:
 
 
 def type_section(
-    kind: str, runs: pd.DataFrame, tasks: list[str], macro: pd.DataFrame | None
+    kind: str,
+    runs: pd.DataFrame,
+    tasks: list[str],
+    macro: pd.DataFrame | None,
+    shared: dict[str, list[list[str]]] | None = None,
 ) -> str:
     part = runs[runs["task_type"] == kind]
-    header = ["student", "run", "data", "objective", "seeds", *SUBSETS]
+    groups = [g for g in GROUPS if g in SUBSETS or (part["group"] == g).any()]
+    header = ["student", "run", "data", "objective", "seeds", *groups]
     if macro is not None:
         header += [f"macro-F1 {g}" for g in SUBSETS]
     rows = []
@@ -104,7 +118,7 @@ def type_section(
         first = group.iloc[0]
         cells = {row["group"]: fmt(row["mean"], row["std"]) for _, row in group.iterrows()}
         row = [student, run, first["data"], first["objective"], int(group["seeds"].max())]
-        row += [cells.get(g, "–") for g in SUBSETS]
+        row += [cells.get(g, "–") for g in groups]
         if macro is not None:
             extra = macro[(macro["task_type"] == kind) & (macro["run"] == run)]
             f1 = {r["group"]: fmt(r["mean"], r["std"]) for _, r in extra.iterrows()}
@@ -116,6 +130,22 @@ def type_section(
         f"over each task's subsets, then over tasks ({', '.join(tasks)}); mean ± s.d. over "
         "seeds where a run has several."
     )
+    if len(groups) > len(SUBSETS):
+        note += (
+            f" All, seen and unseen: subsets in one language or with English on one side; "
+            f"'{NON_ENGLISH_PAIRS}': the pairs of two other languages, which En-X data never "
+            "pairs, averaged on their own."
+        )
+    repeated = [
+        f"{task} ({', '.join(' and '.join(names) for names in shared[task])})"
+        for task in tasks
+        if shared and task in shared
+    ]
+    if repeated:
+        note += (
+            " Each language counts once in its task: subsets of one language are averaged "
+            f"first: {'; '.join(repeated)}."
+        )
     if macro is not None:
         note += " Macro-F1: F1 per class averaged over classes, same averaging."
     return f"## {title}\n\n{note}\n\n" + markdown_table(header, rows)
@@ -136,6 +166,29 @@ def chance_section(chance: pd.DataFrame) -> str:
             ["task", "subsets", "test items", "classes", "majority class", "uniform guess"], rows
         )
     )
+
+
+def _interval_source(row: pd.Series) -> str:
+    if row["method"] != "seeds":
+        return "items (bootstrap)"
+    return f"seeds ({row['one_seed']}: one seed)" if row.get("one_seed") else "seeds"
+
+
+def _gain_cells(row: pd.Series) -> list[str]:
+    if row.get("gain_withheld", False):
+        return [f"withheld (B − chance: {100 * (row['b'] - row['chance']):+.1f} points)", "–"]
+    return [
+        fmt_gain(row["gain"]),
+        fmt_interval(row["gain_low"], row["gain_high"], scale=1.0, unit="%"),
+    ]
+
+
+WITHHELD_NOTE = (
+    "Relative gain withheld where B is less than {points:g} points above chance "
+    "(classification: the majority-class rate of its test items; bitext mining and STS: 0): "
+    "a ratio over a score that close to chance swings without bound, so only the difference "
+    "in points is given."
+)
 
 
 def comparison_section(title: str, note: str, table: pd.DataFrame, models: dict) -> str:
@@ -172,21 +225,28 @@ def comparison_section(title: str, note: str, table: pd.DataFrame, models: dict)
                 fmt(r["b"]),
                 f"{100 * r['diff']:+.2f}",
                 fmt_interval(r["low"], r["high"]),
-                fmt_gain(r["gain"]),
-                fmt_interval(r["gain_low"], r["gain_high"], scale=1.0, unit="%"),
+                *_gain_cells(r),
                 paper_gain(r["task_type"], model_ids.get(r["run_a"], ""))
                 if r["group"] == "all" and title.startswith("Multi-way")
                 else "–",
                 format_p(r["p"], r["p_floor"]),
-                "seeds" if r["method"] == "seeds" else "items (bootstrap)",
+                _interval_source(r),
             ]
         )
+    text = f"## {title}\n\n{note}\n\n{markdown_table(header, rows)}"
+    if part.get("gain_withheld", pd.Series(dtype=bool)).any():
+        text += "\n\n" + WITHHELD_NOTE.format(points=100 * NEAR_CHANCE)
+    by_pair = table.groupby(["run_a", "run_b"])
     methods = "\n".join(
-        f"- {a} vs {b}: {d}"
-        for (a, b), d in table.groupby(["run_a", "run_b"])["description"].first().items()
+        f"- {a} vs {b}: {d}" for (a, b), d in by_pair["description"].first().items()
     )
-    table_text = markdown_table(header, rows)
-    return f"## {title}\n\n{note}\n\n{table_text}\n\nIntervals and p-values:\n\n{methods}"
+    text += f"\n\nIntervals and p-values:\n\n{methods}"
+    if "left_out" in table:
+        dropped = [(pair, notes) for pair, notes in by_pair["left_out"].first().items() if notes]
+        if dropped:
+            lines = "\n".join(f"- {a} vs {b}: {notes}" for (a, b), notes in dropped)
+            text += f"\n\nLeft out of the comparison (one side lacks them):\n\n{lines}"
+    return text
 
 
 def language_difference_section(table: pd.DataFrame) -> str:
@@ -342,7 +402,7 @@ def render_summary(
     for kind in runs["task_type"].unique():
         tasks = sorted(scores.loc[scores["task_type"] == kind, "task"].unique())
         extra = macro_runs if kind == "Classification" and not macro_runs.empty else None
-        parts.append(type_section(kind, runs, tasks, extra))
+        parts.append(type_section(kind, runs, tasks, extra, shared_languages(scores)))
         if kind == "Classification":
             parts.append(chance_section(chance))
     if experiment:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from mwalign.paths import SOURCE_LANGUAGE
+from mwalign.train.losses import loss_settings
 
 OBJECTIVE_TEXT = {
     "infonce": (
@@ -69,8 +70,8 @@ def run_section(record: dict[str, Any]) -> str:
         else "- **Input prefix:** none",
         f"- **Training data:** {DATA_TEXT[params['data']]}, sha256 `{inputs.get('dataset', '?')}`",
         f"- **Languages:** en (source), {', '.join(params['languages'])}",
-        f"- **Objective:** {OBJECTIVE_TEXT[params['objective']]}, "
-        f"temperature {hyper['temperature']}",
+        f"- **Objective:** {OBJECTIVE_TEXT[params['objective']]}"
+        + "".join(f", {key} {value}" for key, value in loss_settings(params).items()),
         f"- **Steps:** {result['steps']} of {result['rows_per_step']} sentence ids "
         f"({result['views']} views each), learning rate {hyper['learning_rate']}; "
         f"final loss {result['final_loss']:.4f}",

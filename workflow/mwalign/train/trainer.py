@@ -44,7 +44,7 @@ from mwalign.train.callbacks import (
 from mwalign.train.card import append_run_section, describe_run
 from mwalign.train.data import UniqueIdBatchSampler, build_dataset
 from mwalign.train.job import TrainJob
-from mwalign.train.losses import build_loss
+from mwalign.train.losses import LOSS_SETTINGS, build_loss
 from mwalign.train.packing import packed_training
 from mwalign.train.params import batch_size
 
@@ -59,7 +59,12 @@ class GuardedTrainer(SentenceTransformerTrainer):
 
     The step's loss is checked before its backward pass, so the weights are still the
     last good ones and the checkpoints already written are kept for inspection.
+    ``objective`` names the run's objective, whose own settings the error suggests.
     """
+
+    def __init__(self, *args: Any, objective: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.objective = objective
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         result = super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
@@ -73,10 +78,17 @@ class GuardedTrainer(SentenceTransformerTrainer):
             raise NonFiniteLossError(
                 f"loss is {loss.item()} at step {self.state.global_step + 1}; training stopped. "
                 f"Last good checkpoint: {checkpoint or 'none written yet'}. "
-                "Lower train.learning_rate, raise train.temperature or use precision fp32, "
-                "then rerun."
+                f"{recovery_advice(self.objective)}, then rerun."
             )
         return result
+
+
+def recovery_advice(objective: str) -> str:
+    """What to change after a non-finite loss: the learning rate, the objective's own
+    temperatures (:data:`~mwalign.train.losses.LOSS_SETTINGS`), the precision."""
+    keys = [f"train.{key}" for key in LOSS_SETTINGS[objective] if key.endswith("temperature")]
+    raise_them = f", raise {' or '.join(keys)}" if keys else ""
+    return f"Lower train.learning_rate{raise_them} or use precision fp32"
 
 
 def encoder_layers(model: SentenceTransformer) -> nn.ModuleList:
@@ -368,6 +380,7 @@ def train_run(job: TrainJob) -> dict:
         args=args,
         train_dataset=dataset,
         loss=loss,
+        objective=params["objective"],
         callbacks=[LossStateCallback(loss), *tensorboard_callbacks(job.log_dir)],
     )
     trainer.accelerator.wait_for_everyone()

@@ -20,8 +20,27 @@ __all__ = [
     "PairwiseViewLoss",
     "SimilarityMSE",
     "SoftContrastive",
+    "LOSS_SETTINGS",
     "build_loss",
+    "loss_settings",
 ]
+
+# The train keys each objective's loss reads, as build_loss passes them (train.pairs, which
+# every pairwise loss reads, aside): what the model card states and a failed run names.
+LOSS_SETTINGS = {
+    "infonce": ("temperature",),
+    "soft": ("soft_temperature", "teacher_temperature", "label_strategy", "tcm", "tcm_lambda"),
+    "similarity_mse": ("soft_temperature", "label_strategy"),
+    "embedding_mse": (),
+}
+
+
+def loss_settings(params: dict) -> dict:
+    """train key -> value of the settings the run's objective reads (:data:`LOSS_SETTINGS`)."""
+    objective = params["objective"]
+    if objective not in LOSS_SETTINGS:
+        raise ValueError(f"unknown objective {objective!r}; allowed: {list(LOSS_SETTINGS)}")
+    return {key: params["train"][key] for key in LOSS_SETTINGS[objective]}
 
 
 def build_loss(params: dict, model: SentenceTransformer, teacher_dim: int | None) -> nn.Module:
@@ -33,6 +52,8 @@ def build_loss(params: dict, model: SentenceTransformer, teacher_dim: int | None
     if objective == "infonce":
         loss_class = MultiwayInfoNCE if params["data"] == "multiway" else EnXInfoNCE
         return loss_class(model, temperature=hyper["temperature"], pairs=hyper["pairs"])
+    if objective == "embedding_mse":
+        return EmbeddingMSE(model, model.get_embedding_dimension(), teacher_dim)
     # The teacher objectives have their own tau (IMASCL's 0.1), not InfoNCE's temperature.
     common = {"temperature": hyper["soft_temperature"], "pairs": hyper["pairs"]}
     if objective == "soft":
@@ -46,9 +67,4 @@ def build_loss(params: dict, model: SentenceTransformer, teacher_dim: int | None
         )
     if objective == "similarity_mse":
         return SimilarityMSE(model, label_strategy=hyper["label_strategy"], **common)
-    if objective == "embedding_mse":
-        return EmbeddingMSE(model, model.get_embedding_dimension(), teacher_dim)
-    raise ValueError(
-        f"unknown objective {objective!r}; allowed: "
-        "['infonce', 'soft', 'similarity_mse', 'embedding_mse']"
-    )
+    raise ValueError(f"unknown objective {objective!r}; allowed: {list(LOSS_SETTINGS)}")
