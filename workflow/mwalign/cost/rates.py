@@ -56,8 +56,10 @@ GPU_UTILISATION = {"train": 0.30, "encode": 0.05, "generate": 0.05}
 CPU_UTILISATION = {"encode": 0.55, "train": 0.25, "generate": 0.25}
 
 # Seconds a job spends before its first sentence (interpreter, imports of torch,
-# sentence-transformers and mteb, the model folder's hash, model load): measured for an
-# evaluation of e5-small with bench/job_startup.py on the AMD EPYC (Zen 5), quiet machine.
+# sentence-transformers and mteb, the model folder's hash, model load): an evaluation of
+# e5-small in the default experiment's run log on the AMD EPYC (Zen 5), two jobs starting
+# side by side: 1 s to the job's first line, 3.4 s of imports, 3.6 s to hash and load the
+# model (bench/job_startup.py times each part on a machine).
 JOB_START_SECONDS = 8.0
 
 GPU_CHECK_FILE = Path("results") / "bench" / "gpu_check.json"

@@ -168,11 +168,11 @@ def shape_from_config(config: dict[str, Any], source: str) -> Shape:
 
 
 def _config_files(model_id: str, root: Path) -> list[Path]:
-    """Where a config.json of ``model_id`` may be: the folder itself (a local id) or its
-    first module (a sentence-transformers folder), then the folder fetch_model made."""
+    """Where a config.json of ``model_id`` may be: the folder itself (a local id), then
+    the folder fetch_model made of it."""
     folders = [Path(model_id)] if model_id.startswith("/") else []
     folders.append(root / model_dir(model_id))
-    return [path for folder in folders for path in (folder / "config.json",)]
+    return [folder / "config.json" for folder in folders]
 
 
 def _hub_cache_config(model_id: str) -> Path | None:
