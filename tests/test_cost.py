@@ -129,7 +129,7 @@ def test_work_of_a_tiny_experiment_by_hand(tiny_experiment, tmp_path):
     assert stages["sample"].sentences == 64
     # 40 characters: 12 tokens a sentence (no prefix, under max_seq_length 48)
     translate = stages["translate"]
-    assert (translate.jobs, translate.gpu_jobs, translate.sentences) == (4, 4, 128)
+    assert (translate.jobs, translate.model_jobs, translate.sentences) == (4, 4, 128)
     assert translate.generated_tokens == 2 * 64 * 12 * 2  # languages x sentences x tokens x beams
     assert translate.flops == {
         "encode": 2 * 64 * 12 * M2M_ENCODE,
@@ -159,6 +159,7 @@ def test_device_time_by_hand(tiny_experiment, tmp_path):
         peak=dict.fromkeys(("encode", "train", "generate"), 1e9),
         utilisation={"encode": 0.5, "train": 0.25, "generate": 0.1},
         job_start_seconds=10.0,
+        light_job_start_seconds=1.0,
     )
     costs = {cost.work.stage: cost for cost in stage_costs(stages, rates)}
     teacher = costs["teacher"]
@@ -172,7 +173,9 @@ def test_device_time_by_hand(tiny_experiment, tmp_path):
     )
     assert costs["sample"].seconds == 0.0  # no GPU: its start-up costs no GPU time
     cpu = stage_costs(stages, Rates(**{**rates.__dict__, "unit": "core", "units": 2}))
-    assert {cost.work.stage: cost.start_seconds for cost in cpu}["sample"] == 10.0
+    starts = {cost.work.stage: cost.start_seconds for cost in cpu}
+    assert starts["sample"] == 1.0 and starts["train"] == 20.0  # loads no model; two that do
+    assert starts["fetch_model"] == 2 * 1.0
     table = format_costs(cpu, Rates(**{**rates.__dict__, "unit": "core", "units": 2}),
                          tiny_experiment, tmp_path)  # fmt: skip
     total = sum(cost.seconds for cost in cpu)

@@ -47,13 +47,15 @@ class StageCost:
 
 
 def stage_costs(stages: list[StageWork], rates: Rates) -> list[StageCost]:
-    """Device-seconds of each stage on ``rates``' device: on a GPU, the jobs that hold one
-    pay their start-up on it; on a CPU every job does."""
+    """Device-seconds of each stage on ``rates``' device: on a GPU, the jobs that load a
+    model pay their start-up on it; on a CPU every job does, a light one less."""
     costs = []
     for stage in stages:
         compute = sum(flops / rates.flops_per_second(kind) for kind, flops in stage.flops.items())
-        jobs = stage.gpu_jobs if rates.unit == "GPU" else stage.jobs
-        costs.append(StageCost(stage, compute, jobs * rates.job_start_seconds))
+        start = stage.model_jobs * rates.job_start_seconds
+        if rates.unit != "GPU":
+            start += (stage.jobs - stage.model_jobs) * rates.light_job_start_seconds
+        costs.append(StageCost(stage, compute, start))
     return costs
 
 
@@ -140,10 +142,19 @@ def assumptions(rates: Rates, config: dict[str, Any], root: Path, kinds: list[st
             share = rates.utilisation[kind]
             source = rates.sources.get(kind, "stated")
             items.append(f"{kind}: {share:.0%} of the peak; {source}.")
-    where = "while it holds its GPU" if rates.unit == "GPU" else "on one core"
+    if rates.unit == "GPU":
+        start = (
+            f"A job that loads a model starts in {rates.job_start_seconds:g} s while it "
+            "holds its GPU"
+        )
+    else:
+        start = (
+            f"A job that loads a model starts in {rates.job_start_seconds:g} s on one core, "
+            f"one that loads none in {rates.light_job_start_seconds:g} s"
+        )
     items.append(
-        f"Every job starts in {rates.job_start_seconds:g} s {where} (interpreter, imports, "
-        "model load: bench/job_startup.py); queue waits are not counted."
+        f"{start} (interpreter, imports, model load: bench/job_startup.py); queue waits are "
+        "not counted."
     )
     return [f"- {item}" for item in items]
 

@@ -61,6 +61,10 @@ CPU_UTILISATION = {"encode": 0.55, "train": 0.25, "generate": 0.25}
 # side by side: 1 s to the job's first line, 3.4 s of imports, 3.6 s to hash and load the
 # model (bench/job_startup.py times each part on a machine).
 JOB_START_SECONDS = 8.0
+# A job that loads no model (sample, assemble, a reference translation shard, report)
+# starts in about 2 s: its whole run took 1.9-2.5 s in the same log (sample, assemble, the
+# twelve reference shards).
+LIGHT_JOB_START_SECONDS = 2.0
 
 GPU_CHECK_FILE = Path("results") / "bench" / "gpu_check.json"
 
@@ -75,7 +79,8 @@ class Rates:
     peak: dict[str, float]  # kind -> FLOP/s per unit at full use (the probe's, per precision)
     utilisation: dict[str, float]
     sources: dict[str, str] = field(default_factory=dict)
-    job_start_seconds: float = JOB_START_SECONDS
+    job_start_seconds: float = JOB_START_SECONDS  # a job that loads a model
+    light_job_start_seconds: float = LIGHT_JOB_START_SECONDS  # one that loads none
 
     def flops_per_second(self, kind: str) -> float:
         return self.peak[kind] * self.utilisation[kind]

@@ -38,12 +38,13 @@ KINDS = ("encode", "train", "generate")
 
 @dataclass
 class StageWork:
-    """What one stage does: its jobs (``gpu_jobs`` of them hold a GPU on a cluster),
-    sentences it processes, tokens through a model, optimiser steps, FLOPs by kind."""
+    """What one stage does: its jobs (``model_jobs`` of them load a model, and hold a
+    GPU on a cluster), sentences it processes, tokens through a model, optimiser steps,
+    FLOPs by kind."""
 
     stage: str
     jobs: int
-    gpu_jobs: int = 0
+    model_jobs: int = 0
     sentences: int = 0
     tokens: float = 0.0
     generated_tokens: float = 0.0
