@@ -270,6 +270,7 @@ def child_train_plain(args: argparse.Namespace) -> dict:
         model=model, args=training, train_dataset=dataset, loss=loss
     )
     metrics = trainer.train().metrics
+    model.save_pretrained(str(args.work / "plain-model"))  # as the train stage saves its model
     sentences = args.steps * pairs * 2
     return {
         "steps": args.steps,
