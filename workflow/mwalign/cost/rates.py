@@ -99,16 +99,16 @@ def _calibration(check: dict[str, Any], peak_flops: float) -> dict[str, float]:
     bf16 peak is ``peak_flops``: training's MFU; encoding's and generation's rates turned
     into FLOP/s with the FLOPs per sentence or token it recorded."""
     parts, found = check.get("parts", {}), {}
-    train = parts.get("train", {})
+    train = parts.get("train") or {}
     if train.get("achieved_tflops"):
         found["train"] = train["achieved_tflops"] * 1e12 / peak_flops
-    evaluate = parts.get("evaluate", {})
+    evaluate = parts.get("evaluate") or {}
     per_sentence = evaluate.get("flops_per_sentence")
     runs = [run for run in evaluate.get("runs", []) if run.get("precision") == "bf16"]
     if per_sentence and runs:
         best = max(run["sentences_per_second"] for run in runs if run["batch_size"] == 32)
         found["encode"] = best * per_sentence / peak_flops
-    translate = parts.get("translate", {})
+    translate = parts.get("translate") or {}
     per_token = translate.get("generation_flops_per_token")
     rate = translate.get("sorted", {}).get("tokens_per_second")
     if per_token and rate:

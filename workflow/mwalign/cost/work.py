@@ -101,7 +101,7 @@ def _translate(config: dict[str, Any], chars: float, shapes: _Shapes) -> StageWo
     from mwalign.translate.prompts import render
 
     source = texts.tokens(chars)
-    beams = settings[backend].get("num_beams", 1)
+    beams = 1 if backend == "vllm" else settings[backend]["num_beams"]  # vLLM: greedy here
     for lang in languages:
         shape = shapes(translator_model(config, lang)[0])
         family = "causal" if backend == "vllm" else model_family(settings[backend])
@@ -133,7 +133,7 @@ def _teacher(config: dict[str, Any], chars: float, shapes: _Shapes) -> StageWork
     teacher = config["teacher"]
     work = StageWork("teacher", 1, 1)
     work.sentences = config["corpus"]["size"] * len(teacher["languages"])
-    work.tokens = work.sentences * texts.tokens(chars, prefix=teacher.get("prefix") or "")
+    work.tokens = work.sentences * texts.tokens(chars, prefix=teacher["prefix"])
     work.add("encode", work.tokens * shapes(teacher["model"]).forward_flops())
     return work
 
