@@ -12,9 +12,7 @@ from mwalign.runner import point_caches_into
 point_caches_into(".")
 # Workstation GPUs: the profile's `resources: gpu` devices become slots that each job
 # asking for gpu=k takes k of (mwalign.devices); jobs inherit the pool from this process.
-# Under a cluster executor the scheduler assigns devices, and the slurm profile's `gpu`
-# is a limit per submitted group job, not this machine's GPUs: no pool.
-if workflow.is_main_process and not workflow.non_local_exec:
+if workflow.is_main_process:
     GPUS = workflow.global_resources.get("gpu")
     export_gpu_slots(gpus=GPUS.value if GPUS is not None else None)
 
