@@ -52,28 +52,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import gpu_parts  # noqa: E402  (bench/gpu_parts.py, next to this file)
 from machine import describe  # noqa: E402
+from mwalign.cost.rates import bf16_peak  # noqa: E402  (the data sheets' dense bf16 peaks)
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 log = logging.getLogger("bench.gpu_check")
 ROOT = Path(__file__).resolve().parents[1]
 PARTS = ("train", "evaluate", "translate", "vllm")
 
-# Dense bf16 tensor-core peaks (TFLOP/s, no sparsity) from NVIDIA's data sheets, matched
-# against torch.cuda.get_device_name() in this order (more specific names first).
-BF16_PEAK_TFLOPS = (
-    (("H100", "PCIe"), 756.0),
-    (("H100", "NVL"), 835.0),
-    (("H200", "NVL"), 835.0),
-    (("H100",), 989.0),  # SXM
-    (("H200",), 989.0),  # SXM
-    (("GH200",), 989.0),
-    (("B200",), 2250.0),
-    (("A100",), 312.0),
-    (("L40S",), 362.0),
-    (("L4",), 121.0),
-    (("A10",), 125.0),
-    (("RTX 4090",), 165.0),  # fp32 accumulate
-)
 GOALS = {  # what the project aims for on one H100/H200
     "train_mfu": 0.40,
     "evaluate_sentences_per_second": 5000.0,
@@ -95,14 +80,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "bench" / "gpu_check.json")
     parser.add_argument("--child", choices=PARTS, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
-
-
-def bf16_peak(name: str) -> float | None:
-    """Dense bf16 TFLOP/s of the device called ``name``, or None if not in the table."""
-    for needles, tflops in BF16_PEAK_TFLOPS:
-        if all(needle in name for needle in needles):
-            return tflops
-    return None
 
 
 def machine(args: argparse.Namespace) -> dict:

@@ -243,7 +243,14 @@ def part_evaluate(work: Path, sizes: Sizes, device: str) -> dict:
                 "sentences_per_second": round(len(texts) / seconds, 1), **peak_memory(device),
             })  # fmt: skip
             del encoder
-    return {"runs": runs}
+    info = json.loads((student / "student.json").read_text())
+    tokens = float(np.mean([min(len(text.split()) + 2, sizes.max_seq_length) for text in texts]))
+    return {
+        "runs": runs,
+        "tokens_per_sentence": round(tokens, 2),
+        # the count mwalign plan --cost uses, so that these rates calibrate it
+        "flops_per_sentence": 2.0 * info["non_embedding_parameters"] * tokens,
+    }
 
 
 def _translate(work: Path, corpus: Path, name: str, config: dict) -> dict:
@@ -302,9 +309,19 @@ def part_translate(work: Path, sizes: Sizes, device: str) -> dict:
             results["sorted"]["sentences_per_second"] / results["naive"]["sentences_per_second"], 2
         ),
         "identical_outputs": f"{same}/{len(results['naive']['texts'])}",
+        # the count mwalign plan --cost uses, so that these rates calibrate it
+        "generation_flops_per_token": generation_flops(model),
         "dtype": results["sorted"]["provenance"]["backend"]["dtype"],
         **peak_memory(device),
     }
+
+
+def generation_flops(model: Path) -> float:
+    """FLOPs per generated token of the translator in ``model`` (mwalign.cost.shapes)."""
+    from mwalign.cost.shapes import shape_from_config
+
+    config = json.loads((model / "config.json").read_text())
+    return shape_from_config(config, str(model / "config.json")).generation_flops()
 
 
 def part_vllm(work: Path, sizes: Sizes, device: str) -> dict:

@@ -25,7 +25,10 @@ cores it was given. Two counts of CPU time are printed:
 
 A timeline in 10 s bins shows the whole machine's busy cores (``/proc/stat``), the
 process tree's largest resident memory in the bin (so the peak has a time and jobs) and
-the jobs running. On a shared machine other processes take CPU time too, so wall time and
+the jobs running. The cores no job claims (cores minus the running jobs' threads, from
+the jobs' starts, wall times and threads in Snakemake's log) separate the schedule's idle
+cores from idle CPU inside jobs, and do not depend on other work on the machine.
+On a shared machine other processes take CPU time too, so wall time and
 utilisation are only comparable between runs on a quiet machine (the load average
 before and after is recorded).
 """
@@ -184,8 +187,67 @@ def timeline(jobs: dict[str, dict[str, float]], folder: Path) -> dict[str, float
     return {"span_seconds": max(ends.values()) - first}
 
 
+def job_threads(log_text: str) -> dict[str, int]:
+    """Threads of each job in a Snakemake log, keyed as :func:`job_times` keys it (its
+    benchmark file under benchmarks/, without .tsv): a job's block names its benchmark
+    file, then its threads where they are more than one."""
+    threads: dict[str, int] = {}
+    current = None
+    for line in log_text.splitlines():
+        line = line.strip()
+        if line.startswith(("rule ", "localrule ")):
+            current = None
+        elif line.startswith("benchmark: "):
+            current = line.split(": ", 1)[1].removeprefix("benchmarks/").removesuffix(".tsv")
+            threads[current] = 1
+        elif line.startswith("threads: ") and current is not None:
+            threads[current] = int(line.split(": ", 1)[1])
+    return threads
+
+
+def allocation(jobs: dict[str, dict[str, float]], threads: dict[str, int], cores: int) -> dict:
+    """Where the schedule leaves cores without a job: the core-seconds no job's threads
+    claim (cores minus the running jobs' threads, from the jobs' starts and wall times),
+    and each stretch of at least 2 s with a core unclaimed and the jobs then running.
+    Idle CPU inside a job (its single-threaded start-up and serial parts) is not here:
+    it is the difference between this and the measured CPU utilisation."""
+    edges = sorted({0.0, *(j["start"] for j in jobs.values()),
+                    *(j["start"] + j["seconds"] for j in jobs.values())})  # fmt: skip
+    unclaimed, stretches = 0.0, []
+    for begin, end in zip(edges, edges[1:], strict=False):
+        running = [
+            name for name, j in jobs.items() if j["start"] <= begin < j["start"] + j["seconds"]
+        ]
+        free = max(0, cores - sum(threads.get(name, 1) for name in running))
+        unclaimed += free * (end - begin)
+        if free and end - begin >= 2:
+            stretches.append({"from": round(begin), "to": round(end), "free_cores": free,
+                              "running": running})  # fmt: skip
+    return {"unclaimed_core_seconds": round(unclaimed, 1), "stretches": stretches}
+
+
+def print_allocation(found: dict, cores: int, span: float) -> None:
+    share = found["unclaimed_core_seconds"] / (cores * span)
+    print(
+        f"cores no job claims: {found['unclaimed_core_seconds']:.0f} core-seconds "
+        f"({share:.1%} of {cores} cores x {span:.0f} s); stretches of 2 s or more:"
+    )
+    for stretch in found["stretches"]:
+        print(
+            f"  {stretch['from']:>5}-{stretch['to']:<5} s {stretch['free_cores']} free  "
+            f"{' '.join(stretch['running']) or '(nothing running)'}"
+        )
+
+
+def newest_log(workdir: Path) -> str:
+    """The text of the newest Snakemake log under ``workdir``/.snakemake/log ("" if none)."""
+    logs = sorted((workdir / ".snakemake" / "log").glob("*.snakemake.log"))
+    return logs[-1].read_text() if logs else ""
+
+
 def analyse(folder: Path, cores: int) -> int:
-    """Utilisation and per-job times of a finished run, from its benchmark files alone."""
+    """Utilisation, per-job times and the cores no job claims, of a finished run, from its
+    benchmark files and the newest Snakemake log beside them."""
     jobs = job_times(folder, 0.0)
     span = timeline(jobs, folder)["span_seconds"]
     print(
@@ -193,11 +255,15 @@ def analyse(folder: Path, cores: int) -> int:
         f"{sum(j['cpu_seconds'] for j in jobs.values()):.0f} s, CPU utilisation "
         f"{utilisation(jobs, cores, span):.0%} of {cores} cores (span as wall time)"
     )
+    threads = job_threads(newest_log(folder.resolve().parent))
     for job, entry in sorted(jobs.items(), key=lambda item: item[1]["start"]):
         print(
             f"  {entry['start']:>7.0f} {job:<50} {entry['seconds']:>8.1f} s "
-            f"{entry['cpu_seconds']:>8.1f} CPU s {entry['max_rss_mb']:>7.0f} MB"
+            f"{entry['cpu_seconds']:>8.1f} CPU s {entry['max_rss_mb']:>7.0f} MB "
+            f"{threads.get(job, 1)} thread(s)"
         )
+    if threads:
+        print_allocation(allocation(jobs, threads, cores), cores, span)
     return 0
 
 
@@ -251,6 +317,9 @@ def main() -> int:
     print("timeline (end of each 10 s bin: busy cores of the machine, largest GiB, jobs):")
     for second, cores_busy, gib, names in measured["trace"]:
         print(f"  {second:>5} s {cores_busy:>5.2f} {gib:>5.2f} GiB  {' '.join(names)}")
+    claimed = allocation(ran, job_threads(newest_log(ROOT)), cores) if ran else None
+    if claimed:
+        print_allocation(claimed, cores, wall)
     print(f"{'stage':<12} {'jobs':>5} {'job-seconds':>12} {'max job RSS MB':>15}")
     for stage, entry in sorted(stages.items(), key=lambda item: -item[1]["seconds"]):
         print(
@@ -281,6 +350,7 @@ def main() -> int:
                 "configfiles": args.configfile,
                 "stages": stages,
                 "jobs_run": ran,
+                "unclaimed_cores": claimed,
             },
             indent=2,
         )

@@ -66,6 +66,12 @@ def test_tiny_cpu_run_goes_through_every_part(tmp_path):
         assert translate[kind]["translated_rows"] == translate["sentences"] == 16
         assert translate[kind]["generated_tokens"] > 0
     assert translate["sorted"]["batches"] != translate["naive"]["batches"]  # other batching
+    # the FLOP counts that let these figures calibrate `mwalign plan --cost` on a GPU
+    evaluate = parts["evaluate"]
+    assert evaluate["flops_per_sentence"] == pytest.approx(
+        2 * train["non_embedding_parameters"] * evaluate["tokens_per_sentence"], rel=1e-3
+    )
+    assert translate["generation_flops_per_token"] > 0
     assert "skipped" in parts["vllm"] or parts["vllm"]["translated_rows"] == 8
     assert summary["goals"] == dict.fromkeys(gpu_check.GOALS, "n/a")  # tiny: no verdicts
     assert "| train |" in done.stdout and "| translate |" in done.stdout

@@ -1,7 +1,8 @@
-"""The ``mwalign`` command: check an experiment config, or show its job table.
+"""The ``mwalign`` command: check an experiment config, show its job table or its cost.
 
     mwalign check config.yaml [experiments/extended.yaml ...]
     mwalign plan config.yaml [...]
+    mwalign plan --cost [--gpu h100 | --device cpu] config.yaml [...]
 
 Several files merge in order, as Snakemake merges several ``--configfile`` arguments.
 Both commands run the same checks as the workflow's parse step, from the current folder.
@@ -36,6 +37,18 @@ def main(argv: list[str] | None = None) -> int:
     plan = commands.add_parser("plan", help="validate configs and print the job table")
     for command in (check, plan):
         command.add_argument("configs", nargs="+", type=Path, help="config YAML files, merged")
+    plan.add_argument(
+        "--cost",
+        action="store_true",
+        help="print the work per stage and its device time instead of the job table",
+    )
+    plan.add_argument("--gpu", default="h100", help="GPU to estimate for (default h100)")
+    plan.add_argument(
+        "--device",
+        choices=["gpu", "cpu"],
+        default="gpu",
+        help="cpu: estimate for this machine's CPU (a short probe measures it)",
+    )
     args = parser.parse_args(argv)
 
     from mwalign.config import ConfigError, check_inputs, validate_config
@@ -51,9 +64,24 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     if args.command == "check":
         yaml.safe_dump(config, sys.stdout, sort_keys=False, allow_unicode=True)
+    elif args.cost:
+        return _print_cost(config, gpu=None if args.device == "cpu" else args.gpu)
     else:
         for row in job_table(config):
             print(json.dumps(row))
+    return 0
+
+
+def _print_cost(config: dict, *, gpu: str | None) -> int:
+    from mwalign.cost import estimate, format_costs
+
+    root = Path(".")
+    try:
+        costs, rates = estimate(config, gpu=gpu, root=root)
+    except ValueError as err:
+        print(err, file=sys.stderr)
+        return 1
+    print(format_costs(costs, rates, config, root))
     return 0
 
 

@@ -65,7 +65,11 @@ CT2_MODELS = ctranslate2_models(config)  # slug -> id; empty for other backends
 
 
 def planned_cores():
-    """``--cores`` of this run; None where it is not given (a cluster executor, a dry run)."""
+    """``--cores`` of this run; None where it is not given (a cluster executor, a dry run),
+    and in a job a cluster executor started: its threads were fixed when it was submitted,
+    and ``--cores`` there counts the node's CPUs, not the job's."""
+    if workflow.remote_exec:
+        return None
     try:
         return workflow.cores
     except WorkflowError:

@@ -210,10 +210,13 @@ def evaluate_model(
             **encoder.record(),
         }
         write_json(record, tmp)
+    import torch
+
     summary = {
         "task": task,
         "model": str(model_path),
         "seconds": round(time.perf_counter() - start, 2),
+        "threads": torch.get_num_threads(),
         "main_score": {
             entry["hf_subset"]: entry["main_score"]
             for entries in task_result.scores.values()
@@ -224,10 +227,11 @@ def evaluate_model(
         **encoder.stats(),
     }
     log.info(
-        "%s on %s: %.1f s, %d encode calls, %d of %d sentences encoded",
+        "%s on %s: %.1f s on %d threads, %d encode calls, %d of %d sentences encoded",
         task,
         model_path,
         summary["seconds"],
+        summary["threads"],
         summary["encode_calls"],
         summary["sentences_encoded"],
         summary["sentences_requested"],
