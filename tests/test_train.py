@@ -121,9 +121,15 @@ def test_training_arguments_carry_prefix_and_batch(tmp_path):
     args = training_arguments(params, tmp_path, list(range(36)), FP32)
     assert args.prompts == "query: "
     assert args.per_device_train_batch_size == 4
-    params["train"]["enx_equal_sentences"] = True
+    params["train"]["match"] = "sentences"
     args = training_arguments(params, tmp_path, list(range(36)), FP32)
     assert args.per_device_train_batch_size == 4 * (len(LANGUAGES) + 1) // 2
+    assert args.max_steps == params["train"]["steps"]
+    params["train"].update(match="pairs", row_languages=2)  # C(2, 2) = 1 pair per row
+    assert training_arguments(params, tmp_path, list(range(36)), FP32).max_steps == 2
+    params["train"]["row_languages"] = None  # k = 3 languages: C(3, 2) = 3 pairs per row
+    args = training_arguments(params, tmp_path, list(range(36)), FP32)
+    assert (args.max_steps, args.per_device_train_batch_size) == (2 * 3, 4)
 
 
 @pytest.mark.parametrize("run", ["multiway", "enx"])
@@ -292,7 +298,7 @@ def test_changed_settings_discard_old_checkpoints(tmp_path, student, data):
 
 def test_options_freeze_layers_checkpointing_accumulation(tmp_path, student, data):
     runs = train_raw()["runs"]
-    runs["enx"]["enx_equal_sentences"] = True
+    runs["enx"]["match"] = "sentences"
     config = train_config(
         runs=runs, freeze_layers=1, gradient_checkpointing=True, gradient_accumulation=2
     )
