@@ -201,6 +201,9 @@ def test_pair_matched_budgets_are_equal_within_one_batch(k, batch_ids, accumulat
     rows = {row["job"]: row for row in job_table(config) if row["stage"] == "train"}
     assert rows["enx"]["steps"] == enx["steps"] and rows["enx"]["match"] == "pairs"
     assert rows["multiway"]["row_languages"] == k
+    config["runs"]["multiway"]["pairs"] = "english"  # only the k - 1 pairs with English
+    english = derived_budget(train_params(config, "multiway"))
+    assert english["pairs_per_row"] == k - 1
 
 
 # ------------------------------------------------------------------ config errors
@@ -297,6 +300,9 @@ def test_seen_record_counts_batches_rows_and_pairs():
         "languages": {"de": 5, "en": 4, "es": 5},
         "language_pairs": {"de-en": 3, "de-es": 4, "en-es": 3},
     }
+    english = seen_record([[0, 1], [2, 3]], ids=ids, row_languages=langs, english_pairs_only=True)
+    assert english["language_pairs"] == {"de-en": 2, "en-es": 2}
+    assert english["pairs"] == 4 and english["languages"] == {"de": 3, "en": 3, "es": 3}
 
 
 def test_sampler_batches_run_over_epochs():

@@ -109,13 +109,16 @@ def row_languages(params: dict[str, Any]) -> int:
 
 def k_language_rows(params: dict[str, Any]) -> bool:
     """Whether a job trains on multi-way rows of fewer than every language."""
-    return params["data"] == "multiway" and row_languages(params) < len(params["languages"]) + 1
+    k = params["train"]["row_languages"]
+    return params["data"] == "multiway" and k is not None and k < len(params["languages"]) + 1
 
 
 def derived_budget(params: dict[str, Any]) -> dict[str, int]:
     """A job's optimiser steps, rows per micro-batch and pairs, from ``train.match``.
 
-    A k-language row gives C(k, 2) (unordered) training pairs, an En-X row one. Multi-way
+    A k-language row gives C(k, 2) (unordered) training pairs, an En-X row one (with
+    ``pairs: english``, a multi-way row gives the k - 1 pairs with English; with
+    ``row_english: any`` that is an upper bound, as rows without English give none). Multi-way
     jobs take ``steps`` and ``batch_ids`` as given. En-X jobs match the multi-way design
     of the same settings (k = :func:`row_languages`) on
     ``ids``: the same steps and batch_ids; ``sentences``: batch_ids * k // 2 rows per
@@ -130,7 +133,8 @@ def derived_budget(params: dict[str, Any]) -> dict[str, int]:
     group_pairs = k * (k - 1) // 2
     steps, rows = hyper["steps"], hyper["batch_ids"]
     if params["data"] == "multiway":
-        pairs_per_row = group_pairs
+        # pairs: english scores only the k - 1 pairs with English (rows holding English)
+        pairs_per_row = k - 1 if hyper["pairs"] == "english" else group_pairs
     else:
         pairs_per_row = 1
         if hyper["match"] == "sentences":

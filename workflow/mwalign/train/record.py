@@ -13,6 +13,8 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from mwalign.paths import SOURCE_LANGUAGE
+
 
 def sampler_batches(sampler: Any, count: int) -> Iterator[list[int]]:
     """The first ``count`` batches of ``sampler`` over its epochs 0, 1, ... (set_epoch)."""
@@ -35,11 +37,15 @@ def seen_record(
     *,
     ids: list[int],
     row_languages: list[list[str]],
+    english_pairs_only: bool = False,
 ) -> dict[str, Any]:
     """Counts over the training batches (row indices into the train rows).
 
     ``ids``: each train row's sentence id; ``row_languages``: the languages each row
-    holds. Returns ``steps`` (batches), ``rows``, ``distinct_ids`` (source sentences, the
+    holds; ``english_pairs_only``: only pairs with English are trained on (``pairs:
+    english``), so only they are counted in ``pairs`` and ``language_pairs``.
+
+    Returns ``steps`` (batches), ``rows``, ``distinct_ids`` (source sentences, the
     English roots), ``distinct_sentences`` (distinct (id, language) sentences), ``pairs``
     (unordered language pairs within the rows: C(k, 2) per k-language row, one per En-X
     row), ``languages`` (sentences per language) and ``language_pairs`` ("de-en": count,
@@ -59,6 +65,8 @@ def seen_record(
             sentences.update((ids[row], lang) for lang in held)
             languages.update(held)
             for a, b in itertools.combinations(held, 2):
+                if english_pairs_only and SOURCE_LANGUAGE not in (a, b):
+                    continue
                 language_pairs[f"{a}-{b}"] += 1
                 pairs += 1
     return {

@@ -320,6 +320,7 @@ def seen_by_run(params: dict, trainer: SentenceTransformerTrainer, dataset_path:
         sampler_batches(sampler, batches),
         ids=rows["id"],
         row_languages=rows_languages(params, rows),
+        english_pairs_only=params["train"]["pairs"] == "english",
     )
 
 

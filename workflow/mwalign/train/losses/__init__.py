@@ -29,7 +29,7 @@ __all__ = [
 # The train keys each objective's loss reads, as build_loss passes them (train.pairs, which
 # every pairwise loss reads, aside): what the model card states and a failed run names.
 LOSS_SETTINGS = {
-    "infonce": ("temperature",),
+    "infonce": ("temperature", "row_languages"),
     "soft": ("soft_temperature", "teacher_temperature", "label_strategy", "tcm", "tcm_lambda"),
     "similarity_mse": ("soft_temperature", "label_strategy"),
     "embedding_mse": (),
