@@ -126,10 +126,11 @@ def test_training_arguments_carry_prefix_and_batch(tmp_path):
     assert args.per_device_train_batch_size == 4 * (len(LANGUAGES) + 1) // 2
     assert args.max_steps == params["train"]["steps"]
     params["train"].update(match="pairs", row_languages=2)  # C(2, 2) = 1 pair per row
-    assert training_arguments(params, tmp_path, list(range(36)), FP32).max_steps == 2
+    assert training_arguments(params, tmp_path, list(range(36)), FP32).max_steps == 3
     params["train"]["row_languages"] = None  # k = 3 languages: C(3, 2) = 3 pairs per row
     args = training_arguments(params, tmp_path, list(range(36)), FP32)
-    assert (args.max_steps, args.per_device_train_batch_size) == (2 * 3, 4)
+    assert (args.max_steps, args.per_device_train_batch_size) == (3 * 3, 4)
+    assert args.warmup_steps == round(0.1 * 9)  # warmup over the derived steps
 
 
 @pytest.mark.parametrize("run", ["multiway", "enx"])
