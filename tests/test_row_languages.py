@@ -15,6 +15,7 @@ from mwalign.assemble import draw_row_languages, row_language_card, row_language
 from mwalign.config import validate_config
 from mwalign.errors import ConfigError
 from mwalign.plan import job_table
+from mwalign.provenance import derive_seed
 from mwalign.train.data import UniqueIdBatchSampler, build_dataset, read_train_rows
 from mwalign.train.job import TrainJob
 from mwalign.train.losses import MultiwayInfoNCE, build_loss
@@ -285,6 +286,8 @@ def test_k_language_dataset_holds_each_rows_languages(data):
     assert build_dataset(other, data["multiway"])[0]["label"] == dataset["label"]
     loss = build_loss(params, None, None)
     assert isinstance(loss, MultiwayInfoNCE) and loss.n_languages == 3
+    # the draw the dataset card counts (mwalign.assemble.row_language_card)
+    assert params["row_languages_seed"] == derive_seed(config["seed"], "row_languages")
 
 
 def test_seen_record_counts_batches_rows_and_pairs():
