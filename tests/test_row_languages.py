@@ -306,6 +306,8 @@ def test_seen_record_counts_batches_rows_and_pairs():
     english = seen_record([[0, 1], [2, 3]], ids=ids, row_languages=langs, english_pairs_only=True)
     assert english["language_pairs"] == {"de-en": 2, "en-es": 2}
     assert english["pairs"] == 4 and english["languages"] == {"de": 3, "en": 3, "es": 3}
+    accumulated = seen_record([[0, 1], [2, 3]], ids=ids, row_languages=langs, batches_per_step=2)
+    assert (accumulated["steps"], accumulated["rows"]) == (1, 4)
 
 
 def test_sampler_batches_run_over_epochs():

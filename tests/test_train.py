@@ -309,6 +309,9 @@ def test_options_freeze_layers_checkpointing_accumulation(tmp_path, student, dat
         TrainJob(params=params, dataset_path=data["enx"], student_path=student, out_dir=out)
     )
     assert record["result"]["rows_per_step"] == 4 * (len(LANGUAGES) + 1) // 2
+    seen = record["seen"]  # 3 optimiser steps of 2 micro-batches of 6 rows
+    assert (seen["steps"], seen["rows"], seen["pairs"]) == (3, 36, 36)
+    assert seen["pairs"] == record["budget"]["pair_budget"]
     before, after = load_file(student / "model.safetensors"), load_file(out / "model.safetensors")
     assert all(torch.equal(before[k], after[k]) for k in before if "layer.0." in k)
     assert any(not torch.equal(before[k], after[k]) for k in before if "layer.1." in k)

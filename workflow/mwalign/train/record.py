@@ -38,6 +38,7 @@ def seen_record(
     ids: list[int],
     row_languages: list[list[str]],
     english_pairs_only: bool = False,
+    batches_per_step: int = 1,
 ) -> dict[str, Any]:
     """Counts over the training batches (row indices into the train rows).
 
@@ -45,7 +46,8 @@ def seen_record(
     holds; ``english_pairs_only``: only pairs with English are trained on (``pairs:
     english``), so only they are counted in ``pairs`` and ``language_pairs``.
 
-    Returns ``steps`` (batches), ``rows``, ``distinct_ids`` (source sentences, the
+    Returns ``steps`` (optimiser steps: batches / ``batches_per_step``, the gradient
+    accumulation), ``rows``, ``distinct_ids`` (source sentences, the
     English roots), ``distinct_sentences`` (distinct (id, language) sentences), ``pairs``
     (unordered language pairs within the rows: C(k, 2) per k-language row, one per En-X
     row), ``languages`` (sentences per language) and ``language_pairs`` ("de-en": count,
@@ -70,7 +72,7 @@ def seen_record(
                 language_pairs[f"{a}-{b}"] += 1
                 pairs += 1
     return {
-        "steps": steps,
+        "steps": steps // batches_per_step,
         "rows": rows,
         "distinct_ids": len(distinct_ids),
         "distinct_sentences": len(sentences),

@@ -315,12 +315,13 @@ def seen_by_run(params: dict, trainer: SentenceTransformerTrainer, dataset_path:
     sampler = UniqueIdBatchSampler(
         trainer.train_dataset, batch_size(params), seed=trainer.args.seed, ids=rows["id"]
     )
-    batches = trainer.state.global_step * params["train"]["gradient_accumulation"]
+    accumulation = params["train"]["gradient_accumulation"]
     return seen_record(
-        sampler_batches(sampler, batches),
+        sampler_batches(sampler, trainer.state.global_step * accumulation),
         ids=rows["id"],
         row_languages=rows_languages(params, rows),
         english_pairs_only=params["train"]["pairs"] == "english",
+        batches_per_step=accumulation,
     )
 
 
