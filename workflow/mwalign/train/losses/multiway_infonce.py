@@ -41,7 +41,12 @@ class MultiwayInfoNCE(PairwiseViewLoss):
     the other rows holding b. A language a row lacks is neither a positive nor a
     negative. The loss is the mean over all (row, ordered pair of its languages) terms,
     so every row weighs the same; with every language in every row it equals the
-    full-row loss above (each pair then has B anchors).
+    full-row loss above (each pair then has B anchors). Fidelity: arXiv 2602.21543's
+    text (as read by a third party) has rows of four languages sharing one positive
+    group, every language an anchor, but gives no normalisation; averaging over terms
+    (not over pairs, whose anchor counts differ per batch) is this project's choice.
+    docs/objectives.md gives the formula; tests/test_row_languages.py compares it with a
+    hand transcription.
     """
 
     def __init__(
