@@ -91,6 +91,16 @@ def test_multiway_and_enx(tmp_path):
     )
     assert set(multiway["split"]) <= {"train", "dev"}
     assert read_json(out / "card.json")["sha256"]["multiway"]
+    # k-language rows: the card counts the train split's rows under the draw training takes
+    from mwalign.assemble import draw_row_languages, row_language_counts
+    from mwalign.provenance import derive_seed
+
+    train_ids = multiway.loc[multiway["split"] == "train", "id"].to_numpy()
+    rows = read_json(out / "card.json")["row_languages"]
+    assert rows["rows"] == len(train_ids) and sorted(rows) == ["always", "any", "rows"]
+    drawn = draw_row_languages(train_ids, 3, 2, "any", derive_seed(5, "row_languages"))
+    assert rows["any"]["2"] == row_language_counts(drawn, ["en", "de", "zh"])
+    assert rows["always"]["2"]["languages"]["en"] == len(train_ids)
 
 
 def test_split_of_an_id_does_not_move_when_a_language_is_added(tmp_path):

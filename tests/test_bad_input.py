@@ -244,8 +244,8 @@ def test_batch_larger_than_the_train_split(counts_dir, hub_mode_online):
     run = {"multiway": {"student": "tiny", "data": "multiway", "batch_ids": 25}}
     with pytest.raises(ConfigError, match=r"config.runs.multiway.batch_ids is 25"):
         check({**small, "runs": run}, counts_dir)
-    enx = {"multiway": {"student": "tiny", "data": "enx", "enx_equal_sentences": True}}
-    with pytest.raises(ConfigError, match=r"batch_ids is 16 \(x \(languages \+ 1\) / 2 = 24"):
+    enx = {"multiway": {"student": "tiny", "data": "enx", "match": "sentences"}}
+    with pytest.raises(ConfigError, match=r"batch_ids is 16 \(x k / 2 = 24: match: sentences"):
         check({**small, "runs": enx, "train": {"batch_ids": 16}}, counts_dir)
     check({**small, "train": {"batch_ids": 8}}, counts_dir)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 
 import pytest
@@ -223,3 +224,63 @@ def test_corpus_file_format_and_reference_backend_checked_at_parse_time(tmp_path
     hub = {"source": "huggingface", "huggingface": {"name": "owner/sentences"}}
     with pytest.raises(ConfigError, match=r"corpus.source is 'huggingface'"):
         make_config({"corpus": hub})
+
+
+SOURCE_LABEL = re.compile(r"\[(abstract|paper-text|IMASCL|summary|chosen)\]")
+
+
+def test_every_paper_setting_carries_its_source_label():
+    """Each setting line of experiments/paper.yaml has a label on the line or in the comment
+    block right above its paragraph (lines up to the previous blank line)."""
+    labelled, missing = False, []
+    for number, line in enumerate((ROOT / "experiments/paper.yaml").read_text().splitlines(), 1):
+        text = line.strip()
+        if not text:
+            labelled = False
+        elif text.startswith("#"):
+            labelled = labelled or bool(SOURCE_LABEL.search(text))
+        elif not text.endswith(":") and not labelled and not SOURCE_LABEL.search(line):
+            missing.append(f"{number}: {line}")
+    assert not missing, missing
+    paper = validate_config(yaml.safe_load((ROOT / "experiments/paper.yaml").read_text()))
+    assert paper["translate"]["transformers"]["model"] == "facebook/nllb-200-3.3B"
+    assert paper["train"]["row_languages"] == 4
+    runs = paper["runs"]
+    assert runs["me5-multiway"]["temperature"] == paper["train"]["soft_temperature"] == 0.1
+    for student in ("xlmr", "mbert"):
+        assert {runs[f"{student}-enx-{m}"].get("match") for m in ("pairs", "sentences")} == {
+            "pairs",
+            "sentences",
+        }
+    assert runs["me5-multiway-soft-average"]["label_strategy"] == "average"
+    assert runs["me5-multiway-soft-tcm"]["tcm"] is True
+
+
+def test_raw_student_overlay_draws_x_per_seed():
+    from snakemake.utils import update_config
+
+    merged = copy.deepcopy(DEFAULT)
+    update_config(merged, yaml.safe_load((ROOT / "experiments/raw-student.yaml").read_text()))
+    filled = validate_config(merged)
+    gemma = {name: run for name, run in filled["runs"].items() if name.startswith("gemma")}
+    assert len(gemma) == 4 and all(run["enx_targets"] == "per_seed" for run in gemma.values())
+    assert gemma["gemma-enx-equal"]["match"] == "sentences"
+
+
+@pytest.mark.slow
+def test_paper_experiment_plans(tmp_path):
+    """`snakemake -n --configfile experiments/paper.yaml` plans every job (hub online: the
+    dry run reaches no server)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "HF_HUB_OFFLINE"}
+    command = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile")]
+    command += ["--directory", str(tmp_path), "--configfile", str(ROOT / "experiments/paper.yaml")]
+    result = subprocess.run(
+        [*command, "--cores", "2", "--dry-run"], capture_output=True, text=True, env=env
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    train = re.search(r"^train\s+(\d+)\s*$", result.stdout, re.MULTILINE)
+    assert train and int(train.group(1)) == 60  # 20 runs x 3 seeds

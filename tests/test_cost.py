@@ -79,7 +79,8 @@ def test_tokens_from_characters():
         ("multiway", {}, 8, 8 * 3),  # English + de + zh
         ("enx", {}, 8, 8 * 2),
         ("multiway", {"gradient_accumulation": 2}, 16, 16 * 3),
-        ("enx", {"enx_equal_sentences": True}, 8 * 3 // 2, 12 * 2),
+        ("enx", {"match": "sentences"}, 8 * 3 // 2, 12 * 2),
+        ("multiway", {"row_languages": 2}, 8, 8 * 2),  # k-language rows: k sentences each
     ],
 )
 def test_train_work_from_the_resolved_params(data, overrides, rows, sentences):

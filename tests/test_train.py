@@ -121,9 +121,16 @@ def test_training_arguments_carry_prefix_and_batch(tmp_path):
     args = training_arguments(params, tmp_path, list(range(36)), FP32)
     assert args.prompts == "query: "
     assert args.per_device_train_batch_size == 4
-    params["train"]["enx_equal_sentences"] = True
+    params["train"]["match"] = "sentences"
     args = training_arguments(params, tmp_path, list(range(36)), FP32)
     assert args.per_device_train_batch_size == 4 * (len(LANGUAGES) + 1) // 2
+    assert args.max_steps == params["train"]["steps"]
+    params["train"].update(match="pairs", row_languages=2)  # C(2, 2) = 1 pair per row
+    assert training_arguments(params, tmp_path, list(range(36)), FP32).max_steps == 3
+    params["train"]["row_languages"] = None  # k = 3 languages: C(3, 2) = 3 pairs per row
+    args = training_arguments(params, tmp_path, list(range(36)), FP32)
+    assert (args.max_steps, args.per_device_train_batch_size) == (3 * 3, 4)
+    assert args.warmup_steps == round(0.1 * 9)  # warmup over the derived steps
 
 
 @pytest.mark.parametrize("run", ["multiway", "enx"])
@@ -292,7 +299,7 @@ def test_changed_settings_discard_old_checkpoints(tmp_path, student, data):
 
 def test_options_freeze_layers_checkpointing_accumulation(tmp_path, student, data):
     runs = train_raw()["runs"]
-    runs["enx"]["enx_equal_sentences"] = True
+    runs["enx"]["match"] = "sentences"
     config = train_config(
         runs=runs, freeze_layers=1, gradient_checkpointing=True, gradient_accumulation=2
     )
@@ -302,6 +309,9 @@ def test_options_freeze_layers_checkpointing_accumulation(tmp_path, student, dat
         TrainJob(params=params, dataset_path=data["enx"], student_path=student, out_dir=out)
     )
     assert record["result"]["rows_per_step"] == 4 * (len(LANGUAGES) + 1) // 2
+    seen = record["seen"]  # 3 optimiser steps of 2 micro-batches of 6 rows
+    assert (seen["steps"], seen["rows"], seen["pairs"]) == (3, 36, 36)
+    assert seen["pairs"] == record["budget"]["pair_budget"]
     before, after = load_file(student / "model.safetensors"), load_file(out / "model.safetensors")
     assert all(torch.equal(before[k], after[k]) for k in before if "layer.0." in k)
     assert any(not torch.equal(before[k], after[k]) for k in before if "layer.1." in k)

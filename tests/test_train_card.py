@@ -15,6 +15,7 @@ TRAIN = {
     "tcm": False,
     "tcm_lambda": 0.5,
     "pairs": "all",
+    "row_languages": None,
     "learning_rate": 5e-5,
 }
 

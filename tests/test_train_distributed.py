@@ -36,6 +36,8 @@ class LinearEncoder(nn.Module):
 def make_loss(name: str, model: nn.Module) -> nn.Module:
     if name == "infonce":
         return MultiwayInfoNCE(model, temperature=0.1)
+    if name == "infonce_k_rows":  # VIEWS slots per row, drawn from VIEWS + 1 languages
+        return MultiwayInfoNCE(model, temperature=0.1, n_languages=VIEWS + 1)
     if name == "soft":
         return SoftContrastive(model, 0.1, label_strategy="average", tcm=True, tcm_lambda=0.5)
     if name == "similarity_mse":
@@ -52,8 +54,19 @@ def global_batch() -> tuple[torch.Tensor, torch.Tensor]:
     return inputs, labels
 
 
+def row_languages() -> torch.Tensor:
+    """(WORLD * BATCH, VIEWS) distinct sorted language indices per row, of VIEWS + 1."""
+    generator = torch.Generator().manual_seed(2)
+    order = torch.stack(
+        [torch.randperm(VIEWS + 1, generator=generator) for _ in range(WORLD * BATCH)]
+    )
+    return order[:, :VIEWS].sort(dim=1).values
+
+
 def loss_and_grads(name: str, rows: slice) -> tuple[torch.Tensor, list[torch.Tensor]]:
     inputs, labels = global_batch()
+    if name == "infonce_k_rows":
+        labels = row_languages()
     model = LinearEncoder()
     loss = make_loss(name, model)
     value = loss([{"x": view[rows]} for view in inputs], labels[rows])
@@ -61,7 +74,7 @@ def loss_and_grads(name: str, rows: slice) -> tuple[torch.Tensor, list[torch.Ten
     return value.detach(), [p.grad for p in loss.parameters()]
 
 
-NAMES = ["infonce", "soft", "similarity_mse", "embedding_mse"]
+NAMES = ["infonce", "infonce_k_rows", "soft", "similarity_mse", "embedding_mse"]
 
 
 def worker(rank: int, folder: str) -> None:

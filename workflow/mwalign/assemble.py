@@ -5,7 +5,8 @@
   counted by language and reason.
 - enx.parquet: the English-centric baseline over the SAME English rows and split: each
   row paired with ONE target language drawn uniformly (seeded) from the pool.
-- card.json: counts, flags per language, languages, sources, seed and content hashes.
+- card.json: counts, flags per language, languages, sources, seed and content hashes,
+  and how often each language and pair occurs in k-language rows (train.row_languages).
 
 The train/dev split of a sentence depends only on the seed and its id, so adding a
 language or changing a filter never moves a sentence between splits.
@@ -17,6 +18,7 @@ seed (workflow/rules/assemble.smk).
 
 from __future__ import annotations
 
+import itertools
 import logging
 from pathlib import Path
 from typing import Any
@@ -121,6 +123,78 @@ def assign_splits(ids: np.ndarray, dev_fraction: float, seed: int) -> np.ndarray
 def draw_enx_languages(ids: np.ndarray, languages: list[str], seed: int) -> np.ndarray:
     """One target language per id, uniform over the pool, stable per id."""
     return np.array([languages[derive_seed(seed, "enx", int(i)) % len(languages)] for i in ids])
+
+
+def language_order(ids: np.ndarray, n_languages: int, seed: int) -> np.ndarray:
+    """Per id, the language indices 0..n_languages-1 (0: English) in a seeded order:
+    (N, n_languages), stable per id, ranked by ``derive_seed(seed, id, index)``."""
+    keys = np.array(
+        [[derive_seed(seed, int(i), lang) for lang in range(n_languages)] for i in ids],
+        dtype=np.int64,
+    ).reshape(len(ids), n_languages)
+    return np.argsort(keys, axis=1, kind="stable")
+
+
+def choose_row_languages(order: np.ndarray, k: int, english: str) -> np.ndarray:
+    """The k languages of each row from its order (:func:`language_order`): (N, k), sorted.
+
+    ``english``: ``always`` (English, index 0, plus the first k - 1 targets of the order)
+    or ``any`` (the first k of all languages).
+    """
+    n_rows, n_languages = order.shape
+    if english not in ("always", "any"):
+        raise ValueError(f"unknown row_english {english!r}; allowed: ['always', 'any']")
+    if not 2 <= k <= n_languages:
+        raise ValueError(f"row_languages = {k}; allowed: 2 to {n_languages} (the languages)")
+    if english == "any":
+        chosen = order[:, :k]
+    else:
+        targets = order[order != 0].reshape(n_rows, n_languages - 1)
+        english_column = np.zeros((n_rows, 1), dtype=order.dtype)
+        chosen = np.concatenate([english_column, targets[:, : k - 1]], axis=1)
+    return np.sort(chosen, axis=1)
+
+
+def draw_row_languages(
+    ids: np.ndarray, n_languages: int, k: int, english: str, seed: int
+) -> np.ndarray:
+    """The k languages of each k-language row: (N, k) indices into [en, *languages], sorted.
+
+    ``english``: ``always`` (English plus k - 1 targets) or ``any`` (k of all
+    ``n_languages``), uniform per row. Each row's draw depends on the seed and its id
+    only, so every run and seed draws the same rows, and a row's languages for k are a
+    subset of those for k + 1.
+    """
+    return choose_row_languages(language_order(ids, n_languages, seed), k, english)
+
+
+def row_language_counts(rows: np.ndarray, names: list[str]) -> dict[str, dict[str, int]]:
+    """How often each language and each (unordered, alphabetical) pair occurs in ``rows``
+    ((N, k) language indices into ``names``)."""
+    onehot = np.zeros((len(rows), len(names)), dtype=np.int64)
+    np.put_along_axis(onehot, rows, 1, axis=1)
+    together = onehot.T @ onehot  # (n, n): rows holding both languages
+    pairs = {}
+    for a, b in itertools.combinations(range(len(names)), 2):
+        key = "-".join(sorted((names[a], names[b])))
+        pairs[key] = int(together[a, b])
+    languages = {name: int(together[i, i]) for i, name in enumerate(names)}
+    return {"languages": languages, "language_pairs": dict(sorted(pairs.items()))}
+
+
+def row_language_card(ids: np.ndarray, languages: list[str], seed: int) -> dict[str, Any]:
+    """For every design of k-language rows (``row_english`` always / any, k from 2 to L),
+    how often each language and pair occurs in the rows ``ids`` (the train split) under
+    the draw every run takes (:func:`draw_row_languages` with the experiment seed)."""
+    names = [SOURCE_LANGUAGE, *languages]
+    order = language_order(ids, len(names), derive_seed(seed, "row_languages"))
+    card: dict[str, Any] = {"rows": int(len(ids))}
+    for english in ("always", "any"):
+        card[english] = {
+            str(k): row_language_counts(choose_row_languages(order, k, english), names)
+            for k in range(2, len(names))
+        }
+    return card
 
 
 def flag_counts(frame: pd.DataFrame) -> dict[str, int]:
@@ -233,6 +307,10 @@ def dataset_card(corpus, per_language, multiway, enx, sources, settings, seed, p
             "rows": int(len(enx)),
             "per_language": enx["lang"].value_counts().sort_index().to_dict(),
         },
+        # k-language rows (train.row_languages) of the train split, per row_english and k
+        "row_languages": row_language_card(
+            multiway.loc[multiway["split"] == "train", "id"].to_numpy(), list(per_language), seed
+        ),
         "sha256": {name: files.file_sha256(path) for name, path in paths.items()},
         "provenance": provenance("assemble", settings, seed),
     }

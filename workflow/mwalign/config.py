@@ -171,6 +171,7 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
     from mwalign.train import checks as train
     from mwalign.translate import checks as translate
 
+    train.check_removed_keys(config)
     apply_schema(config)
     check_languages(config)
     sample.check_config(config["corpus"])

@@ -24,7 +24,7 @@ from mwalign import jobs
 from mwalign.models.ids import model_slug
 from mwalign.models.params import model_ids
 from mwalign.paths import SOURCE_LANGUAGE
-from mwalign.train.params import train_params
+from mwalign.train.params import derived_budget, row_languages, train_params
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,10 @@ def make_plan(config: dict[str, Any]) -> Plan:
 
 
 def job_table(config: dict[str, Any]) -> list[dict[str, Any]]:
-    """One row per job of the experiment (stage, job name, what it depends on)."""
+    """One row per job of the experiment (stage, job name, what it depends on); a train
+    row also gives k (``row_languages``), ``row_english``, ``match`` and the derived
+    budget (:func:`~mwalign.train.params.derived_budget`: steps, rows per micro-batch,
+    pairs)."""
     plan = make_plan(config)
     rows: list[dict[str, Any]] = [{"stage": "sample", "job": SOURCE_LANGUAGE}]
     rows += [
@@ -78,6 +81,11 @@ def job_table(config: dict[str, Any]) -> list[dict[str, Any]]:
                 "data": params["data"],
                 "objective": params["objective"],
                 "seed": params["seed"],
+                # the rows' languages and what the run trains on (train.match)
+                "row_languages": row_languages(params),
+                "row_english": params["train"]["row_english"],
+                "match": params["train"]["match"],
+                **derived_budget(params),
             }
         )
     rows += [

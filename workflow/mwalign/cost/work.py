@@ -22,7 +22,7 @@ from typing import Any
 from mwalign import jobs
 from mwalign.evaluate.params import OFFLINE_TASKS, evaluate_params
 from mwalign.models.params import model_ids
-from mwalign.train.params import batch_size, train_params
+from mwalign.train.params import derived_budget, row_languages, train_params
 from mwalign.translate.params import (
     ctranslate2_models,
     model_family,
@@ -68,12 +68,13 @@ class TrainWork:
 def train_work(params: dict[str, Any]) -> TrainWork:
     """Steps, rows and sentences per step of the train job with ``params``
     (:func:`mwalign.train.params.train_params`): ``batch_size`` rows per micro-batch times
-    ``gradient_accumulation``; a multi-way row is English plus every language, an En-X row
-    English plus one."""
-    hyper = params["train"]
-    rows = batch_size(params) * hyper["gradient_accumulation"]
-    views = 1 + len(params["languages"]) if params["data"] == "multiway" else 2
-    return TrainWork(steps=hyper["steps"], rows_per_step=rows, sentences_per_step=rows * views)
+    ``gradient_accumulation`` (:func:`mwalign.train.params.derived_budget`, which also
+    gives the steps); a multi-way row is its k languages (``row_languages``, every
+    language by default), an En-X row English plus one."""
+    hyper, budget = params["train"], derived_budget(params)
+    rows = budget["batch_rows"] * hyper["gradient_accumulation"]
+    views = row_languages(params) if params["data"] == "multiway" else 2
+    return TrainWork(steps=budget["steps"], rows_per_step=rows, sentences_per_step=rows * views)
 
 
 class _Shapes:

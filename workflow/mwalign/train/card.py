@@ -71,7 +71,9 @@ def run_section(record: dict[str, Any]) -> str:
         f"- **Training data:** {DATA_TEXT[params['data']]}, sha256 `{inputs.get('dataset', '?')}`",
         f"- **Languages:** en (source), {', '.join(params['languages'])}",
         f"- **Objective:** {OBJECTIVE_TEXT[params['objective']]}"
-        + "".join(f", {key} {value}" for key, value in loss_settings(params).items()),
+        + "".join(
+            f", {key} {value}" for key, value in loss_settings(params).items() if value is not None
+        ),
         f"- **Steps:** {result['steps']} of {result['rows_per_step']} sentence ids "
         f"({result['views']} views each), learning rate {hyper['learning_rate']}; "
         f"final loss {result['final_loss']:.4f}",

@@ -3,7 +3,10 @@
 - :func:`check_config` (every parse, from :func:`mwalign.config.validate_config`):
   students and runs exist and name each other, job names are distinct, trackers are
   installed, label strategies have the teacher languages they read, ``train_rows``
-  holds a batch.
+  holds a batch, ``row_languages`` fits the languages and the objective, a soft run's
+  two temperatures agree unless ``separate_temperatures``.
+- :func:`check_removed_keys` (every parse, before the schema): removed settings name
+  their replacement.
 - :func:`check_batches` and :func:`check_model_limits` (once per run, from
   :func:`mwalign.config.check_inputs`): a step's sentence ids fit in the train split;
   students' ``max_seq_length`` and runs' ``freeze_layers`` fit the model's config.json
@@ -23,10 +26,38 @@ from typing import Any
 from mwalign.errors import ConfigError
 from mwalign.jobs import train_jobs
 from mwalign.limits import check_layers, check_seq_length, model_config_at_hand
-from mwalign.train.params import batch_size, run_settings, teacher_labels_per_view, train_params
+from mwalign.train.params import (
+    batch_size,
+    row_languages,
+    run_settings,
+    teacher_labels_per_view,
+    train_params,
+)
 
 # The package each experiment tracker of `train.report_to` needs, where it has another name.
 TRACKER_PACKAGES = {"azure_ml": "azureml"}
+# Train settings that no longer exist -> what replaces them.
+REMOVED_KEYS = {
+    "enx_equal_sentences": "match: sentences (En-X runs encode as many sentences per step as "
+    "multi-way runs; match: pairs matches training pairs instead)",
+}
+
+
+def check_removed_keys(config: dict[str, Any]) -> None:
+    """Before the schema: a removed train setting gets a ConfigError naming its replacement
+    (the schema alone would only call it unknown)."""
+    blocks = [("config.train", config.get("train"))]
+    runs = config.get("runs")
+    if isinstance(runs, dict):
+        blocks += [(f"config.runs.{name}", run) for name, run in runs.items()]
+    for where, block in blocks:
+        if not isinstance(block, dict):
+            continue
+        for key, replacement in REMOVED_KEYS.items():
+            if key in block:
+                raise ConfigError(
+                    f"{where}.{key} = {block[key]!r}: this setting was removed; use {replacement}"
+                )
 
 
 def _check_trackers(trackers: list[str]) -> None:
@@ -51,7 +82,32 @@ def _check_job(config: dict[str, Any], job: str) -> None:
                 f"embeddings of every language, but teacher.languages lacks {missing}; add "
                 "them or use 'priority'"
             )
-    rows = params["train"]["train_rows"]
+    hyper = params["train"]
+    all_languages = len(params["languages"]) + 1
+    k = hyper["row_languages"]
+    if k is not None and k > all_languages:
+        raise ValueError(
+            f"{where}: row_languages = {k}, but the experiment has {all_languages} languages "
+            f"(en + {params['languages']}); allowed: 2 to {all_languages}, or null for all"
+        )
+    k_rows = params["data"] == "multiway" and row_languages(params) < all_languages
+    if k_rows and params["objective"] != "infonce":
+        raise ValueError(
+            f"{where}: row_languages = {k} (k-language rows) works with objective "
+            f"'infonce' only, not {params['objective']!r}: the teacher objectives score "
+            "every language of every row; set row_languages: null for this run"
+        )
+    if (
+        params["objective"] == "soft"
+        and hyper["soft_temperature"] != hyper["teacher_temperature"]
+        and not hyper["separate_temperatures"]
+    ):
+        raise ValueError(
+            f"{where}: soft_temperature = {hyper['soft_temperature']} but teacher_temperature "
+            f"= {hyper['teacher_temperature']}: two temperatures, where IMASCL uses one tau; "
+            "set both to the same value, or set separate_temperatures: true if two are meant"
+        )
+    rows = hyper["train_rows"]
     if rows is not None and rows < batch_size(params):
         raise ValueError(
             f"{where}.train_rows = {rows}: fewer than the {batch_size(params)} rows of one "
@@ -114,7 +170,7 @@ def check_rows_per_step(*, key: str, params: dict[str, Any], rows: int, where: s
     if need <= rows:
         return
     value = params["train"]["batch_ids"]
-    how = "" if need == value else f" (x (languages + 1) / 2 = {need}: enx_equal_sentences)"
+    how = "" if need == value else f" (x k / 2 = {need}: match: sentences)"
     raise ConfigError(
         f"{key} is {value}{how}, but {where} has {rows} training sentences; allowed: a step of "
         f"at most {rows} sentence ids (lower batch_ids, or raise corpus.size)"

@@ -1,5 +1,6 @@
-"""Training data: the multi-way or En-X table as language views, teacher labels, and a
-batch sampler that never puts the same sentence id twice in a batch."""
+"""Training data: the multi-way or En-X table as language views (or as k-language rows,
+``train.row_languages``), teacher labels, and a batch sampler that never puts the same
+sentence id twice in a batch."""
 
 from __future__ import annotations
 
@@ -16,13 +17,45 @@ from datasets import Dataset
 from sentence_transformers.base.sampler import DefaultBatchSampler
 
 from mwalign import files, tables
-from mwalign.assemble import draw_enx_languages
+from mwalign.assemble import draw_enx_languages, draw_row_languages
 from mwalign.paths import SOURCE_LANGUAGE
 from mwalign.provenance import derive_seed
 from mwalign.teacher import read_teacher_table
-from mwalign.train.params import dataset_name, teacher_labels_per_view
+from mwalign.train.params import (
+    dataset_name,
+    k_language_rows,
+    row_languages,
+    teacher_labels_per_view,
+)
 
 log = logging.getLogger(__name__)
+
+
+def slot_columns(k: int) -> list[str]:
+    """Column names of a k-language row's sentences: ``slot_0`` .. ``slot_{k-1}``."""
+    return [f"slot_{j}" for j in range(k)]
+
+
+def row_language_indices(params: dict, ids: list[int]) -> np.ndarray:
+    """The languages of each k-language row: (N, k) indices into [en, *languages], sorted,
+    drawn per row from ``row_languages_seed`` and the id (the same for every run and seed)."""
+    return draw_row_languages(
+        np.array(ids),
+        len(params["languages"]) + 1,
+        row_languages(params),
+        params["train"]["row_english"],
+        params["row_languages_seed"],
+    )
+
+
+def rows_languages(params: dict, rows: dict[str, list]) -> list[list[str]]:
+    """The languages each train row (from :func:`read_train_rows`) holds."""
+    names = [SOURCE_LANGUAGE, *params["languages"]]
+    if params["data"] == "enx":
+        return [[SOURCE_LANGUAGE, lang] for lang in rows["lang"]]
+    if k_language_rows(params):
+        return [[names[i] for i in row] for row in row_language_indices(params, rows["id"])]
+    return [names] * len(rows["id"])
 
 
 def view_languages(data: str, languages: list[str]) -> list[str]:
@@ -123,6 +156,8 @@ def build_dataset(
     """
     data, languages = params["data"], params["languages"]
     rows = read_train_rows(params=params, dataset_path=dataset_path)
+    if k_language_rows(params):
+        return k_language_dataset(params, rows), rows["id"]
     columns = view_languages(data, languages)
     dataset = {column: rows[column] for column in columns}
     if params["teacher"] is not None:
@@ -141,6 +176,29 @@ def build_dataset(
         targets = dict(sorted(Counter(rows["lang"]).items()))
         log.info("En-X targets (%s): %s", params["train"]["enx_targets"], targets)
     return Dataset.from_dict(dataset), rows["id"]
+
+
+def k_language_dataset(params: dict, rows: dict[str, list]) -> Dataset:
+    """k-language rows (``train.row_languages``): k text columns ``slot_j`` holding each
+    row's languages in view order (English first where present), and ``label``, the
+    row's (k,) language indices into [en, *languages], which the loss reads to put every
+    sentence in its language view (:class:`~mwalign.train.losses.MultiwayInfoNCE`)."""
+    names = [SOURCE_LANGUAGE, *params["languages"]]
+    chosen = row_language_indices(params, rows["id"])
+    dataset = {
+        column: [rows[names[lang]][i] for i, lang in enumerate(chosen[:, j].tolist())]
+        for j, column in enumerate(slot_columns(chosen.shape[1]))
+    }
+    dataset["label"] = chosen.tolist()
+    counts = Counter(names[lang] for lang in chosen.ravel().tolist())
+    log.info(
+        "training data: %d multi-way rows of %d languages (%s English), sentences per language %s",
+        len(rows["id"]),
+        chosen.shape[1],
+        params["train"]["row_english"],
+        dict(sorted(counts.items())),
+    )
+    return Dataset.from_dict(dataset)
 
 
 class UniqueIdBatchSampler(DefaultBatchSampler):

@@ -8,8 +8,9 @@ seed is derived from the experiment seed and the replicate index only, so runs t
 differ in data or objective share steps, batch size and seed by default.
 
 :func:`train_params` is what the train rule passes (and what ``mwalign_run.json``
-records); :func:`batch_size`, :func:`dataset_name` and :func:`teacher_labels_per_view`
-read a job's params.
+records); :func:`derived_budget` (steps, rows per step and pairs from ``train.match``),
+:func:`batch_size`, :func:`dataset_name` and :func:`teacher_labels_per_view` read a
+job's params.
 """
 
 from __future__ import annotations
@@ -44,9 +45,9 @@ def train_params(config: dict[str, Any], job: str) -> dict[str, Any]:
     ``job`` is a run name, or ``{run}-seed{k}`` for a run with several seeds (see
     :func:`mwalign.jobs.train_jobs`). The teacher appears only for objectives that read
     it, so changing the teacher reruns only those jobs. Keys: ``job``, ``run``,
-    ``replicate``, ``seed``, ``rows_seed``, ``student`` (its name and settings), ``data``,
-    ``objective``, ``languages``, ``teacher`` (model and languages, or None) and ``train``
-    (:func:`run_settings`).
+    ``replicate``, ``seed``, ``rows_seed``, ``row_languages_seed``, ``student`` (its name
+    and settings), ``data``, ``objective``, ``languages``, ``teacher`` (model and
+    languages, or None) and ``train`` (:func:`run_settings`).
     """
     run_name, replicate = resolve_train_job(config, job)
     run = config["runs"][run_name]
@@ -64,6 +65,8 @@ def train_params(config: dict[str, Any], job: str) -> dict[str, Any]:
             "seed": derive_seed(config["seed"], "train", replicate),
             # orders the train rows for `train_rows`: the same for every run and seed
             "rows_seed": derive_seed(config["seed"], "train_rows"),
+            # draws each k-language row's languages: the same for every run and seed
+            "row_languages_seed": derive_seed(config["seed"], "row_languages"),
             "student": {"name": run["student"], **config["students"][run["student"]]},
             "data": run["data"],
             "objective": run["objective"],
@@ -97,10 +100,58 @@ def teacher_labels_per_view(params: dict[str, Any]) -> bool:
     )
 
 
-def batch_size(params: dict[str, Any]) -> int:
-    """Rows per step: ``batch_ids``; En-X with ``enx_equal_sentences`` takes enough ids to
-    encode as many sentences per step as multi-way (batch_ids * (L + 1) / 2)."""
+def row_languages(params: dict[str, Any]) -> int:
+    """k, the languages per multi-way row of a job's design: ``train.row_languages``, or
+    every language (English plus ``languages``) when it is null."""
+    k = params["train"]["row_languages"]
+    return len(params["languages"]) + 1 if k is None else k
+
+
+def k_language_rows(params: dict[str, Any]) -> bool:
+    """Whether a job trains on multi-way rows of fewer than every language."""
+    k = params["train"]["row_languages"]
+    return params["data"] == "multiway" and k is not None and k < len(params["languages"]) + 1
+
+
+def derived_budget(params: dict[str, Any]) -> dict[str, int]:
+    """A job's optimiser steps, rows per micro-batch and pairs, from ``train.match``.
+
+    A k-language row gives C(k, 2) (unordered) training pairs, an En-X row one (with
+    ``pairs: english``, a multi-way row gives the k - 1 pairs with English; with
+    ``row_english: any`` that is an upper bound, as rows without English give none). Multi-way
+    jobs take ``steps`` and ``batch_ids`` as given. En-X jobs match the multi-way design
+    of the same settings (k = :func:`row_languages`) on
+    ``ids``: the same steps and batch_ids; ``sentences``: batch_ids * k // 2 rows per
+    micro-batch, so both encode as many sentences per step; ``pairs``: steps * C(k, 2)
+    steps of batch_ids rows, so the pair budgets are equal (the paper's protocol).
+
+    Returns ``steps``, ``batch_rows`` (rows per micro-batch), ``pairs_per_row``,
+    ``pairs_per_step`` (with gradient accumulation) and ``pair_budget`` (pairs of the run).
+    """
     hyper = params["train"]
-    if params["data"] == "enx" and hyper["enx_equal_sentences"]:
-        return hyper["batch_ids"] * (len(params["languages"]) + 1) // 2
-    return hyper["batch_ids"]
+    k = row_languages(params)
+    group_pairs = k * (k - 1) // 2
+    steps, rows = hyper["steps"], hyper["batch_ids"]
+    if params["data"] == "multiway":
+        # pairs: english scores only the k - 1 pairs with English (rows holding English)
+        pairs_per_row = k - 1 if hyper["pairs"] == "english" else group_pairs
+    else:
+        pairs_per_row = 1
+        if hyper["match"] == "sentences":
+            rows = hyper["batch_ids"] * k // 2
+        elif hyper["match"] == "pairs":
+            steps = hyper["steps"] * group_pairs
+    pairs_per_step = rows * hyper["gradient_accumulation"] * pairs_per_row
+    return {
+        "steps": steps,
+        "batch_rows": rows,
+        "pairs_per_row": pairs_per_row,
+        "pairs_per_step": pairs_per_step,
+        "pair_budget": steps * pairs_per_step,
+    }
+
+
+def batch_size(params: dict[str, Any]) -> int:
+    """Rows per micro-batch (:func:`derived_budget`): ``batch_ids``, or for En-X with
+    ``match: sentences`` batch_ids * k / 2."""
+    return derived_budget(params)["batch_rows"]

@@ -42,11 +42,12 @@ from mwalign.train.callbacks import (
     write_loss_curve,
 )
 from mwalign.train.card import append_run_section, describe_run
-from mwalign.train.data import UniqueIdBatchSampler, build_dataset
+from mwalign.train.data import UniqueIdBatchSampler, build_dataset, read_train_rows, rows_languages
 from mwalign.train.job import TrainJob
 from mwalign.train.losses import LOSS_SETTINGS, build_loss
 from mwalign.train.packing import packed_training
-from mwalign.train.params import batch_size
+from mwalign.train.params import batch_size, derived_budget
+from mwalign.train.record import sampler_batches, seen_record
 
 log = logging.getLogger(__name__)
 
@@ -186,15 +187,15 @@ def training_arguments(
     report_to: Sequence[str] = (),
 ) -> TrainingArguments:
     """The Trainer's arguments of one job; ``report_to``: experiment trackers to log to."""
-    hyper = params["train"]
+    hyper, budget = params["train"], derived_budget(params)
     checkpoints = hyper["checkpoint_every"] > 0
     return TrainingArguments(
         output_dir=str(work_dir),
-        max_steps=hyper["steps"],
-        per_device_train_batch_size=batch_size(params),
+        max_steps=budget["steps"],  # train.steps, or more for En-X with match: pairs
+        per_device_train_batch_size=budget["batch_rows"],
         gradient_accumulation_steps=hyper["gradient_accumulation"],
         learning_rate=hyper["learning_rate"],
-        warmup_steps=round(hyper["warmup_ratio"] * hyper["steps"]),
+        warmup_steps=round(hyper["warmup_ratio"] * budget["steps"]),
         weight_decay=hyper["weight_decay"],
         max_grad_norm=hyper["max_grad_norm"],
         **checkpointing_flag(hyper["gradient_checkpointing"]),
@@ -307,6 +308,23 @@ def check_job_inputs(
     check_layers(key=f"{run} freeze_layers", value=value, model_config=model_config, model=model)
 
 
+def seen_by_run(params: dict, trainer: SentenceTransformerTrainer, dataset_path: Path) -> dict:
+    """The run's ``seen`` record (:func:`mwalign.train.record.seen_record`): its sampler's
+    batches for the steps it trained, counted over the train rows' ids and languages."""
+    rows = read_train_rows(params=params, dataset_path=Path(dataset_path))
+    sampler = UniqueIdBatchSampler(
+        trainer.train_dataset, batch_size(params), seed=trainer.args.seed, ids=rows["id"]
+    )
+    accumulation = params["train"]["gradient_accumulation"]
+    return seen_record(
+        sampler_batches(sampler, trainer.state.global_step * accumulation),
+        ids=rows["id"],
+        row_languages=rows_languages(params, rows),
+        english_pairs_only=params["train"]["pairs"] == "english",
+        batches_per_step=accumulation,
+    )
+
+
 def run_record(
     params: dict,
     trainer: SentenceTransformerTrainer,
@@ -314,7 +332,9 @@ def run_record(
     resumed_from: str | None,
     metrics: dict,
 ) -> dict:
-    """What mwalign_run.json holds: params, provenance (with input hashes) and results."""
+    """What mwalign_run.json holds: params, provenance (with input hashes), the derived
+    budget (:func:`~mwalign.train.params.derived_budget`), what the run saw
+    (:func:`seen_by_run`) and results."""
     teacher = inputs["teacher"] if params["teacher"] else None
     hashes = {"dataset": files.file_sha256(inputs["dataset"])}
     hashes["teacher"] = files.file_sha256(teacher) if teacher else None
@@ -331,6 +351,8 @@ def run_record(
             student=student_provenance(Path(inputs["student"])),
             inputs=hashes,
         ),
+        "budget": derived_budget(params),
+        "seen": seen_by_run(params, trainer, inputs["dataset"]),
         "result": {
             "steps": trainer.state.global_step,
             "train_rows": len(dataset),
@@ -367,7 +389,8 @@ def train_run(job: TrainJob) -> dict:
     hyper = params["train"]
     frozen = freeze_parameters(model, hyper["freeze_embeddings"], hyper["freeze_layers"])
     log.info("froze %d of %d weights", frozen, count_weights(model.parameters()))
-    teacher_dim = len(dataset[0]["label"][0]) if "label" in dataset.column_names else None
+    # labels are teacher embeddings, or (k-language rows) each row's language indices
+    teacher_dim = len(dataset[0]["label"][0]) if params["teacher"] is not None else None
     loss = build_loss(params, model, teacher_dim)
     precision = training_precision(params)
     kernels = training_kernels(model, params, precision)

@@ -12,6 +12,7 @@ from mwalign.train.losses.multiway_infonce import MultiwayInfoNCE
 from mwalign.train.losses.pairwise import PairwiseViewLoss
 from mwalign.train.losses.similarity_mse import SimilarityMSE
 from mwalign.train.losses.soft_contrastive import SoftContrastive
+from mwalign.train.params import k_language_rows
 
 __all__ = [
     "EmbeddingMSE",
@@ -28,7 +29,7 @@ __all__ = [
 # The train keys each objective's loss reads, as build_loss passes them (train.pairs, which
 # every pairwise loss reads, aside): what the model card states and a failed run names.
 LOSS_SETTINGS = {
-    "infonce": ("temperature",),
+    "infonce": ("temperature", "row_languages"),
     "soft": ("soft_temperature", "teacher_temperature", "label_strategy", "tcm", "tcm_lambda"),
     "similarity_mse": ("soft_temperature", "label_strategy"),
     "embedding_mse": (),
@@ -50,8 +51,13 @@ def build_loss(params: dict, model: SentenceTransformer, teacher_dim: int | None
     """
     hyper, objective = params["train"], params["objective"]
     if objective == "infonce":
-        loss_class = MultiwayInfoNCE if params["data"] == "multiway" else EnXInfoNCE
-        return loss_class(model, temperature=hyper["temperature"], pairs=hyper["pairs"])
+        if params["data"] == "enx":
+            return EnXInfoNCE(model, temperature=hyper["temperature"], pairs=hyper["pairs"])
+        # k-language rows: each row's sentences come with their languages as labels
+        n_languages = len(params["languages"]) + 1 if k_language_rows(params) else None
+        return MultiwayInfoNCE(
+            model, temperature=hyper["temperature"], pairs=hyper["pairs"], n_languages=n_languages
+        )
     if objective == "embedding_mse":
         return EmbeddingMSE(model, model.get_embedding_dimension(), teacher_dim)
     # The teacher objectives have their own tau (IMASCL's 0.1), not InfoNCE's temperature.

@@ -3,11 +3,24 @@ sentence in every other language, and the other sentences of the batch are negat
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 import torch
 import torch.nn.functional as F
+from sentence_transformers import SentenceTransformer
 from torch import Tensor
 
 from mwalign.train.losses.pairwise import PairwiseViewLoss
+from mwalign.train.losses.views import (
+    PairSelection,
+    cosine_matrix,
+    embed_views,
+    gather_labels,
+    gather_views,
+    language_pairs,
+    slot_views,
+)
 
 
 class MultiwayInfoNCE(PairwiseViewLoss):
@@ -19,8 +32,73 @@ class MultiwayInfoNCE(PairwiseViewLoss):
     identity (row i's positive is column i); the loss is the mean over pairs. As (b, a)
     is a pair whenever (a, b) is, the loss is symmetric. With two views it is the En-X
     baseline's symmetric InfoNCE. Options: see :class:`PairwiseViewLoss`.
+
+    k-language rows (``n_languages`` set, ``train.row_languages``): each row holds k of
+    the ``n_languages`` languages. ``sentence_features`` then holds k columns and
+    ``labels`` (B, k) the language index of each row's column (0: English). For an
+    ordered language pair (a, b) the anchors are the rows holding both a and b; each
+    anchor's positive is its own row's sentence in b, its negatives the b sentences of
+    the other rows holding b. A language a row lacks is neither a positive nor a
+    negative. The loss is the mean over all (row, ordered pair of its languages) terms,
+    so every row weighs the same; with every language in every row it equals the
+    full-row loss above (each pair then has B anchors). Fidelity: arXiv 2602.21543's
+    text (as read by a third party) has rows of four languages sharing one positive
+    group, every language an anchor, but gives no normalisation; averaging over terms
+    (not over pairs, whose anchor counts differ per batch) is this project's choice.
+    docs/objectives.md gives the formula; tests/test_row_languages.py compares it with a
+    hand transcription.
     """
+
+    def __init__(
+        self,
+        model: SentenceTransformer | None,
+        temperature: float = 0.05,
+        pairs: PairSelection = "all",
+        gather_across_devices: bool = True,
+        n_languages: int | None = None,
+    ) -> None:
+        super().__init__(model, temperature, pairs, gather_across_devices)
+        if n_languages is not None and n_languages < 2:
+            raise ValueError(f"k-language rows need at least two languages, got {n_languages}")
+        self.n_languages = n_languages
+
+    def forward(
+        self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor | None = None
+    ) -> Tensor:
+        if self.n_languages is None:
+            return super().forward(sentence_features, labels)
+        if labels is None:
+            raise ValueError("k-language rows need each row's languages as labels")
+        slots = embed_views(self.model, sentence_features)  # k x (B, d)
+        if self.gather_across_devices:
+            slots, labels = gather_views(slots), gather_labels(labels)
+        views, present = slot_views(slots, labels, self.n_languages)
+        return self.compute_masked_loss(views, present)
+
+    def compute_masked_loss(self, views: list[Tensor], present: Tensor) -> Tensor:
+        """The loss of language views (B, d) each, ``present`` (V, B) marking the languages
+        each row holds (see the class docstring)."""
+        total, count = views[0].sum() * 0.0, 0
+        for a, b in language_pairs(len(views), self.pairs):
+            anchors = present[a] & present[b]  # (B,)
+            n_anchors = int(anchors.sum())
+            if n_anchors == 0:
+                continue
+            # anchors' own rows first, so row i's positive is column i; then the other
+            # rows holding b (negatives only)
+            others = present[b] & ~present[a]
+            candidates = torch.cat([anchors.nonzero()[:, 0], others.nonzero()[:, 0]])
+            logits = cosine_matrix(views[a][anchors], views[b][candidates]) / self.temperature
+            total = total + self.pair_loss(logits, a, b, None) * n_anchors
+            count += n_anchors
+        return total / max(count, 1)
 
     def pair_loss(self, logits: Tensor, a: int, b: int, labels: Tensor | None) -> Tensor:
         targets = torch.arange(logits.size(0), device=logits.device)  # (B,): the diagonal
         return F.cross_entropy(logits, targets)
+
+    def get_config_dict(self) -> dict[str, Any]:
+        config = super().get_config_dict()
+        if self.n_languages is not None:
+            config["n_languages"] = self.n_languages
+        return config

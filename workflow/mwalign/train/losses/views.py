@@ -5,7 +5,9 @@ A training batch holds B sentence ids. Multi-way data brings every id in V = L +
 language views (English first, then the target languages); En-X data brings two views
 (English and the row's one target). The data collator tokenises each view as one
 column, so a loss receives ``sentence_features``: a list of V feature dicts, view 0
-being English.
+being English. k-language multi-way rows (``train.row_languages``) bring k columns
+whose languages differ per row; :func:`slot_views` turns them into language views and
+a mask of the languages each row holds.
 """
 
 from __future__ import annotations
@@ -56,6 +58,24 @@ def gather_labels(labels: Tensor | None) -> Tensor | None:
     if labels is None or not is_dist_initialized():
         return labels
     return all_gather(labels.contiguous())
+
+
+def slot_views(
+    slots: list[Tensor], languages: Tensor, n_languages: int
+) -> tuple[list[Tensor], Tensor]:
+    """k-language rows as language views: k slot embeddings (B, d) whose languages are
+    ``languages`` (B, k) (indices into [en, *languages]) -> ``n_languages`` views (B, d)
+    and ``present`` (n_languages, B), True where row i holds that language. A view's
+    entry for a row without that language is a placeholder that ``present`` masks out."""
+    stacked = torch.stack(slots)  # (k, B, d)
+    rows = torch.arange(stacked.size(1), device=stacked.device)
+    languages = languages.to(stacked.device).long()
+    views, present = [], []
+    for lang in range(n_languages):
+        hit = languages == lang  # (B, k)
+        views.append(stacked[hit.int().argmax(dim=1), rows])  # (B, d)
+        present.append(hit.any(dim=1))
+    return views, torch.stack(present)
 
 
 def language_pairs(n_views: int, selection: PairSelection = "all") -> list[tuple[int, int]]:
