@@ -3,7 +3,7 @@
 - :func:`check_config` (every parse, from :func:`mwalign.config.validate_config`):
   students and runs exist and name each other, job names are distinct, trackers are
   installed, label strategies have the teacher languages they read, ``train_rows``
-  holds a batch.
+  holds a batch, ``denominator: negatives`` only on infonce runs.
 - :func:`check_batches` and :func:`check_model_limits` (once per run, from
   :func:`mwalign.config.check_inputs`): a step's sentence ids fit in the train split;
   students' ``max_seq_length`` and runs' ``freeze_layers`` fit the model's config.json
@@ -51,6 +51,13 @@ def _check_job(config: dict[str, Any], job: str) -> None:
                 f"embeddings of every language, but teacher.languages lacks {missing}; add "
                 "them or use 'priority'"
             )
+    denominator = params["train"]["denominator"]
+    if denominator != "standard" and params["objective"] != "infonce":
+        raise ValueError(
+            f"{where}: denominator {denominator!r} applies to the infonce objective only, but "
+            f"the run's objective is {params['objective']!r}; allowed for it: 'standard' "
+            "(set denominator in the infonce runs, not in the shared train block)"
+        )
     rows = params["train"]["train_rows"]
     if rows is not None and rows < batch_size(params):
         raise ValueError(

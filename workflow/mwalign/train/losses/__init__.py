@@ -6,6 +6,7 @@ from __future__ import annotations
 from sentence_transformers import SentenceTransformer
 from torch import nn
 
+from mwalign.train.losses.drift import DriftRegularised
 from mwalign.train.losses.embedding_mse import EmbeddingMSE
 from mwalign.train.losses.enx_infonce import EnXInfoNCE
 from mwalign.train.losses.multiway_infonce import MultiwayInfoNCE
@@ -14,6 +15,7 @@ from mwalign.train.losses.similarity_mse import SimilarityMSE
 from mwalign.train.losses.soft_contrastive import SoftContrastive
 
 __all__ = [
+    "DriftRegularised",
     "EmbeddingMSE",
     "EnXInfoNCE",
     "MultiwayInfoNCE",
@@ -28,7 +30,7 @@ __all__ = [
 # The train keys each objective's loss reads, as build_loss passes them (train.pairs, which
 # every pairwise loss reads, aside): what the model card states and a failed run names.
 LOSS_SETTINGS = {
-    "infonce": ("temperature",),
+    "infonce": ("temperature", "denominator"),
     "soft": ("soft_temperature", "teacher_temperature", "label_strategy", "tcm", "tcm_lambda"),
     "similarity_mse": ("soft_temperature", "label_strategy"),
     "embedding_mse": (),
@@ -51,7 +53,12 @@ def build_loss(params: dict, model: SentenceTransformer, teacher_dim: int | None
     hyper, objective = params["train"], params["objective"]
     if objective == "infonce":
         loss_class = MultiwayInfoNCE if params["data"] == "multiway" else EnXInfoNCE
-        return loss_class(model, temperature=hyper["temperature"], pairs=hyper["pairs"])
+        return loss_class(
+            model,
+            temperature=hyper["temperature"],
+            pairs=hyper["pairs"],
+            denominator=hyper["denominator"],
+        )
     if objective == "embedding_mse":
         return EmbeddingMSE(model, model.get_embedding_dimension(), teacher_dim)
     # The teacher objectives have their own tau (IMASCL's 0.1), not InfoNCE's temperature.
