@@ -177,3 +177,13 @@ def test_defaults_keep_todays_params_and_reject_bad_values():
         drift_config(drift_weight=-1)
     with pytest.raises(ConfigError, match="denominator 'negatives' applies to the infonce"):
         drift_config(denominator="negatives")  # the soft run inherits it
+
+
+def test_torchrun_workers_get_the_frozen_file(tmp_path):
+    """A multi-process job hands its files to workers on their command line."""
+    job = TrainJob(
+        params={}, dataset_path="d.parquet", student_path="s", out_dir="o", frozen_path="f.parquet"
+    )
+    params = tmp_path / "params.json"
+    params.write_text("{}")
+    assert TrainJob.from_argv(job.argv(params)).frozen_path == job.frozen_path
