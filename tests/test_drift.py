@@ -10,8 +10,13 @@ import numpy as np
 import pytest
 import torch
 from mwalign.errors import ConfigError
-from mwalign.frozen import embed_frozen, frozen_embeddings, frozen_params, read_frozen_table
-from mwalign.jobs import frozen_jobs
+from mwalign.frozen import (
+    embed_frozen,
+    frozen_embeddings,
+    frozen_jobs,
+    frozen_params,
+    read_frozen_table,
+)
 from mwalign.train.data import build_dataset
 from mwalign.train.drift import with_frozen_labels
 from mwalign.train.job import TrainJob

@@ -26,8 +26,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mwalign import files, tables
+from mwalign.jobs import frozen_job, train_jobs
 from mwalign.paths import MODEL_INFO_FILE, SOURCE_LANGUAGE
 from mwalign.provenance import provenance
+from mwalign.train.params import dataset_name, train_params
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,17 @@ def frozen_params(config: dict[str, Any], student: str, dataset: str) -> dict[st
 
 # Sentences per encode batch: a throughput setting, not an experiment fact (not in params).
 FROZEN_BATCH_SIZE = 64
+
+
+def frozen_jobs(config: dict[str, Any]) -> list[str]:
+    """Frozen-embeddings jobs (:func:`mwalign.jobs.frozen_job`) of the train jobs with
+    ``drift_weight > 0``, once each in config order; empty when no run uses the regulariser."""
+    found: dict[str, None] = {}
+    for job in train_jobs(config):
+        params = train_params(config, job)
+        if params["train"]["drift_weight"] > 0:
+            found[frozen_job(params["student"]["name"], dataset_name(params))] = None
+    return list(found)
 
 
 def frozen_inputs(dataset_path: Path, dataset: str, languages: list[str]) -> pd.DataFrame:

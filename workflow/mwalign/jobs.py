@@ -5,7 +5,8 @@
   train job (one namespace: each name is one folder under ``results/eval/``);
 - translation shards: ``0 .. n-1`` for every language;
 - frozen embeddings: ``{student}/{dataset}`` for each (student, dataset) that a train job
-  with ``drift_weight > 0`` reads (none by default).
+  with ``drift_weight > 0`` reads (none by default; listed by
+  :func:`mwalign.frozen.frozen_jobs`).
 
 The workflow's wildcards take these values (:func:`mwalign.plan.make_plan`); each
 stage's params function (``mwalign.<stage>.params``) resolves a job by its name here.
@@ -95,16 +96,3 @@ def shards(config: dict[str, Any]) -> list[int]:
 def frozen_job(student: str, dataset: str) -> str:
     """The frozen-embeddings job of a student on a dataset: ``{student}/{dataset}``."""
     return f"{student}/{dataset}"
-
-
-def frozen_jobs(config: dict[str, Any]) -> list[str]:
-    """Frozen-embeddings jobs, ``{student}/{dataset}``, of the train jobs with
-    ``drift_weight > 0``, once each in config order; empty when no run uses the regulariser."""
-    from mwalign.train.params import dataset_name, train_params  # it imports this module
-
-    found: dict[str, None] = {}
-    for job in train_jobs(config):
-        params = train_params(config, job)
-        if params["train"]["drift_weight"] > 0:
-            found[frozen_job(params["student"]["name"], dataset_name(params))] = None
-    return list(found)
