@@ -5,12 +5,18 @@
 2. Soft-label training with the precomputed teacher embeddings (what the pipeline does)
    vs the same loss computing the teacher on the fly each step (what the IMASCL code
    does): seconds per step on identical batches.
+3. ``--part drift``: infonce steps with the drift regulariser (``--drift-weight``, frozen
+   embeddings from the frozen stage's code) and without, alternating on the same batches
+   in one process: the step-time ratio. ``--synthetic`` builds a random-weight student of
+   multilingual-e5-small's shape and synthetic multi-way text (bench/synthetic.py) where
+   the materialised model and dataset are absent.
 
     python bench/train.py                       # defaults: the config's student/batch
     python bench/train.py --batch-ids 8 --max-seq-length 64 --steps 3
     python bench/train.py --part data --data multiway --precision fp32 --steps 6 \
         --fp32-kernels blas        # fp32 on a CPU: the BLAS (or onednn), not the probe's pick
     python bench/train.py --part data --data multiway --steps 3 --profile  # costliest ops
+    python bench/train.py --part drift --synthetic --steps 6 --batch-ids 16
 
 Reads results/dataset/*.parquet, results/teacher/*.parquet and the materialised
 models under resources/models/ (run the pipeline up to `teacher` first). Writes a JSON
@@ -73,8 +79,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="datasets of the multi-way vs En-X comparison",
     )  # fmt: skip
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "bench" / "train.json")
-    parser.add_argument("--part", choices=["all", "data", "teacher"], default="all")
-    parser.add_argument("--child", choices=["multiway", "enx", "teacher"], help=argparse.SUPPRESS)
+    parser.add_argument("--drift-weight", type=float, default=0.1, help="--part drift's weight")
+    parser.add_argument(
+        "--synthetic", action="store_true",
+        help="--part drift: a random-weight student of e5-small's shape, synthetic text",
+    )  # fmt: skip
+    parser.add_argument("--part", choices=["all", "data", "teacher", "drift"], default="all")
+    parser.add_argument(
+        "--child", choices=["multiway", "enx", "teacher", "drift"], help=argparse.SUPPRESS
+    )
     return parser.parse_args(argv)
 
 
@@ -300,6 +313,103 @@ def child_teacher(args: argparse.Namespace) -> dict:
     }
 
 
+# multilingual-e5-small's encoder (an XLM-R of 12 layers, 384 wide) for --synthetic.
+E5_SMALL_DIMS = {
+    "vocab_size": 250_037, "hidden_size": 384, "num_hidden_layers": 12,
+    "num_attention_heads": 12, "intermediate_size": 1536, "max_position_embeddings": 514,
+    "type_vocab_size": 1,
+}  # fmt: skip
+
+
+def drift_inputs(args: argparse.Namespace, params: dict, rows: int) -> dict[str, Path]:
+    """The student and multi-way dataset of --part drift: the materialised ones, or with
+    --synthetic a random-weight e5-small-shaped student and ``rows`` synthetic rows."""
+    if not args.synthetic:
+        return paths(params)
+    sys.path.insert(0, str(ROOT / "bench"))
+    from synthetic import TEXT_WORDS, Lengths, build_student, write_multiway
+
+    folder = ROOT / "results" / "bench" / "synthetic"
+    student = build_student(
+        folder / "e5-small-shape", E5_SMALL_DIMS, params["student"]["max_seq_length"]
+    )
+    dataset = folder / f"multiway-{rows}.parquet"
+    if not dataset.exists():
+        write_multiway(dataset, params["languages"], rows, Lengths(), TEXT_WORDS)
+    return {"student": student, "dataset": dataset}
+
+
+def child_drift(args: argparse.Namespace) -> dict:
+    """Seconds per infonce step with and without the drift term, on the same batches."""
+    import torch
+    from mwalign.frozen import embed_frozen, frozen_params
+    from mwalign.students import load_student
+    from mwalign.train.data import build_dataset
+    from mwalign.train.drift import with_frozen_labels
+    from mwalign.train.losses import DriftRegularised, build_loss
+    from mwalign.train.trainer import freeze_parameters
+
+    params = bench_params(args, "multiway")
+    params["train"]["drift_weight"] = args.drift_weight
+    size, student = params["train"]["batch_ids"], params["student"]
+    where = drift_inputs(args, params, rows=(args.steps + 1) * size * 2)
+    with tempfile.TemporaryDirectory() as tmp:
+        frozen = Path(tmp) / "frozen.parquet"
+        config = {"students": {student["name"]: student}, "languages": params["languages"]}
+        embed_frozen(
+            student_path=where["student"], dataset_path=where["dataset"], out_path=frozen,
+            info_path=Path(tmp) / "frozen.json",
+            settings=frozen_params(config, student["name"], "multiway"),
+        )  # fmt: skip
+        dataset, ids = build_dataset(params, where["dataset"])
+        views = len(dataset.column_names)
+        dataset, dim, _ = with_frozen_labels(dataset, ids, params, where["dataset"], frozen)
+    model = load_student(
+        where["student"], pooling=student["pooling"], attention=student["attention"],
+        max_seq_length=student["max_seq_length"],
+    )  # fmt: skip
+    freeze_parameters(model, params["train"]["freeze_embeddings"], params["train"]["freeze_layers"])
+    losses = {
+        "without": build_loss(params, model, None),
+        "with": DriftRegularised(build_loss(params, model, None), args.drift_weight, views, dim),
+    }
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
+    timings: dict[str, list[float]] = {"without": [], "with": []}
+    drift_values = []
+    for step in range(args.steps + 1):  # step 0 warms up both paths
+        rows = dataset.select(range(step * size, (step + 1) * size))
+        features = [
+            model.preprocess(rows[v], prompt=student["prefix"] or None)
+            for v in rows.column_names[:views]
+        ]
+        modes = list(timings) if step % 2 else list(timings)[::-1]  # alternate the order
+        for mode in modes:
+            start = time.perf_counter()
+            labels = torch.stack(list(rows["label"])) if mode == "with" else None
+            optimizer.zero_grad()
+            value = losses[mode](features, labels)
+            if isinstance(value, dict):
+                drift_values.append(value["drift"].item())
+                value = value["objective"] + value["drift"]
+            value.backward()
+            optimizer.step()
+            if step:
+                timings[mode].append(time.perf_counter() - start)
+    without, with_drift = (statistics.median(timings[m]) for m in ("without", "with"))
+    return {
+        "student": str(where["student"]),
+        "synthetic": args.synthetic,
+        "rows_per_step": size,
+        "views": views,
+        "drift_weight": args.drift_weight,
+        "seconds_per_step_without": without,
+        "seconds_per_step_with": with_drift,
+        "ratio": with_drift / without,
+        "drift_terms": drift_values,
+        "steps": args.steps,
+    }
+
+
 def run_child(kind: str, argv: list[str]) -> dict:
     command = [sys.executable, __file__, *argv, "--child", kind]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -319,7 +429,9 @@ def main(argv: list[str] | None = None) -> None:
 
     torch.set_num_threads(args.threads)
     if args.child:
-        result = child_teacher(args) if args.child == "teacher" else child_train(args, args.child)
+        children = {"teacher": child_teacher, "drift": child_drift}
+        child = children.get(args.child, functools.partial(child_train, data=args.child))
+        result = child(args)
         print(json.dumps(result))
         return
     summary = {"settings": vars(args) | {"config": str(args.config), "out": str(args.out)}}
@@ -344,6 +456,14 @@ def main(argv: list[str] | None = None) -> None:
             "on the fly %(seconds_per_step_on_the_fly).2f s/step (labels "
             "%(label_seconds_on_the_fly).3f s): precomputed is %(speedup).2fx faster",
             summary["teacher"],
+        )
+    if args.part == "drift":
+        summary["drift"] = run_child("drift", argv)
+        log.info(
+            "drift (%(rows_per_step)d ids x %(views)d views, weight %(drift_weight)s): "
+            "%(seconds_per_step_with).3f s/step with, %(seconds_per_step_without).3f s/step "
+            "without: ratio %(ratio).3f",
+            summary["drift"],
         )
     summary["load_average_after"] = os.getloadavg()
     from mwalign.files import write_json

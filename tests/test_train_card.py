@@ -16,6 +16,7 @@ TRAIN = {
     "tcm_lambda": 0.5,
     "pairs": "all",
     "row_languages": None,
+    "denominator": "negatives",
     "learning_rate": 5e-5,
 }
 
@@ -42,13 +43,21 @@ def objective_line(objective: str) -> str:
 @pytest.mark.parametrize(
     ("objective", "stated", "not_stated"),
     [
-        ("infonce", ["temperature 0.05"], ["soft_temperature", "teacher_temperature"]),
+        (
+            "infonce",
+            ["temperature 0.05", "denominator negatives"],
+            ["soft_temperature", "teacher_temperature"],
+        ),
         (
             "soft",
             ["soft_temperature 0.2", "teacher_temperature 0.3", "label_strategy priority"],
             ["temperature 0.05"],
         ),
-        ("similarity_mse", ["soft_temperature 0.2"], ["temperature 0.05", "teacher_temp"]),
+        (
+            "similarity_mse",
+            ["soft_temperature 0.2"],
+            ["temperature 0.05", "teacher_temp", "denominator"],
+        ),
         ("embedding_mse", [], ["temperature"]),
     ],
 )

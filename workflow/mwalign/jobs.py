@@ -3,7 +3,10 @@
 - train jobs: a run's name, or ``{run}-seed{k}`` for a run with several seeds;
 - evaluated models: ``base-{student}`` for each student before training, then every
   train job (one namespace: each name is one folder under ``results/eval/``);
-- translation shards: ``0 .. n-1`` for every language.
+- translation shards: ``0 .. n-1`` for every language;
+- frozen embeddings: ``{student}/{dataset}`` for each (student, dataset) that a train job
+  with ``drift_weight > 0`` reads (none by default; listed by
+  :func:`mwalign.frozen.frozen_jobs`).
 
 The workflow's wildcards take these values (:func:`mwalign.plan.make_plan`); each
 stage's params function (``mwalign.<stage>.params``) resolves a job by its name here.
@@ -88,3 +91,8 @@ def model_student(config: dict[str, Any], model: str) -> str:
 def shards(config: dict[str, Any]) -> list[int]:
     """Translation shard indices of the corpus (the same for every language)."""
     return list(range(shard_count(config["corpus"]["size"], config["translate"]["shard_size"])))
+
+
+def frozen_job(student: str, dataset: str) -> str:
+    """The frozen-embeddings job of a student on a dataset: ``{student}/{dataset}``."""
+    return f"{student}/{dataset}"

@@ -97,6 +97,18 @@ def teacher_schema(dim: int) -> pa.Schema:
     )
 
 
+def frozen_schema(dim: int) -> pa.Schema:
+    """results/frozen/{student}/{dataset}.parquet: the pretrained student's embedding of every
+    (id, lang) of the dataset's train split, L2-normalised, fp32 (mwalign.frozen)."""
+    return pa.schema(
+        [
+            pa.field("id", pa.int64(), nullable=False),
+            pa.field("lang", pa.string(), nullable=False),
+            pa.field("embedding", pa.list_(pa.float32(), dim), nullable=False),
+        ]
+    )
+
+
 # report: results/report/scores.parquet: one row per (model, task, split, language, metric).
 #   evaluation: True on the task's evaluation split (mwalign.evaluate.mteb_tasks.evaluation_split),
 #               the only rows aggregates and tests use

@@ -20,6 +20,7 @@ from mwalign import plan, runlock
 from mwalign.assemble import assemble_settings
 from mwalign.config import check_inputs, validate_config
 from mwalign.evaluate.params import evaluate_params
+from mwalign.frozen import frozen_params
 from mwalign.models.ids import model_dir
 from mwalign.models.integrity import check_model_folders
 from mwalign.models.params import fetch_params
@@ -92,6 +93,8 @@ wildcard_constraints:
     run="|".join(map(re.escape, RUNS)),
     model="|".join(map(re.escape, EVAL_MODELS)),
     task="|".join(map(re.escape, TASKS)),
+    student="|".join(map(re.escape, config["students"])),
+    dataset="multiway|enx",
 
 
 def canonical(value):
@@ -188,4 +191,8 @@ def train_inputs(wildcards):
     }
     if params["teacher"]:
         inputs["teacher"] = rules.teacher.output.embeddings
+    if params["train"]["drift_weight"] > 0:
+        inputs["frozen"] = rules.frozen.output.embeddings.format(
+            student=params["student"]["name"], dataset=dataset_name(params)
+        )
     return inputs

@@ -13,6 +13,7 @@ job = TrainJob(
     student_path=snakemake.input.student,
     out_dir=snakemake.output.model,
     teacher_path=snakemake.input.get("teacher"),
+    frozen_path=snakemake.input.get("frozen"),
     log_dir=f"logs/train/{snakemake.wildcards.run}.tensorboard",
     # read from the config, not params: changing the trackers never retrains a model
     report_to=snakemake.config["train"]["report_to"],

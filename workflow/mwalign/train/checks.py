@@ -4,7 +4,8 @@
   students and runs exist and name each other, job names are distinct, trackers are
   installed, label strategies have the teacher languages they read, ``train_rows``
   holds a batch, ``row_languages`` fits the languages and the objective, a soft run's
-  two temperatures agree unless ``separate_temperatures``.
+  two temperatures agree unless ``separate_temperatures``, ``denominator: negatives``
+  only on infonce runs.
 - :func:`check_removed_keys` (every parse, before the schema): removed settings name
   their replacement.
 - :func:`check_batches` and :func:`check_model_limits` (once per run, from
@@ -106,6 +107,13 @@ def _check_job(config: dict[str, Any], job: str) -> None:
             f"{where}: soft_temperature = {hyper['soft_temperature']} but teacher_temperature "
             f"= {hyper['teacher_temperature']}: two temperatures, where IMASCL uses one tau; "
             "set both to the same value, or set separate_temperatures: true if two are meant"
+        )
+    denominator = hyper["denominator"]
+    if denominator != "standard" and params["objective"] != "infonce":
+        raise ValueError(
+            f"{where}: denominator {denominator!r} applies to the infonce objective only, but "
+            f"the run's objective is {params['objective']!r}; allowed for it: 'standard' "
+            "(set denominator in the infonce runs, not in the shared train block)"
         )
     rows = hyper["train_rows"]
     if rows is not None and rows < batch_size(params):

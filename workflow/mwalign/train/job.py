@@ -40,9 +40,11 @@ class TrainJob:
     (:func:`mwalign.train.params.dataset_name`); ``student_path``: the student's
     sentence-transformers folder; ``out_dir``: the trained model's folder;
     ``teacher_path``: the teacher embeddings (the soft, similarity_mse and embedding_mse
-    objectives read them); ``log_dir``: TensorBoard events, when tensorboard is
-    installed; ``report_to``: experiment trackers the Trainer also logs to
-    (``config.train.report_to``). Paths are kept as :class:`~pathlib.Path`.
+    objectives read them); ``frozen_path``: the pretrained student's embeddings of the
+    dataset (:mod:`mwalign.frozen`; runs with ``drift_weight > 0`` read them);
+    ``log_dir``: TensorBoard events, when tensorboard is installed; ``report_to``:
+    experiment trackers the Trainer also logs to (``config.train.report_to``). Paths are
+    kept as :class:`~pathlib.Path`.
     """
 
     params: dict[str, Any]
@@ -50,11 +52,19 @@ class TrainJob:
     student_path: Path
     out_dir: Path
     teacher_path: Path | None = None
+    frozen_path: Path | None = None
     log_dir: Path | None = None
     report_to: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
-        for name in ("dataset_path", "student_path", "out_dir", "teacher_path", "log_dir"):
+        for name in (
+            "dataset_path",
+            "student_path",
+            "out_dir",
+            "teacher_path",
+            "frozen_path",
+            "log_dir",
+        ):
             object.__setattr__(self, name, _path(getattr(self, name)))
         object.__setattr__(self, "report_to", tuple(self.report_to))
 
@@ -65,6 +75,8 @@ class TrainJob:
         args += ["--student", str(self.student_path), "--out", str(self.out_dir)]
         if self.teacher_path is not None:
             args += ["--teacher", str(self.teacher_path)]
+        if self.frozen_path is not None:
+            args += ["--frozen", str(self.frozen_path)]
         if self.log_dir is not None:
             args += ["--log-dir", str(self.log_dir)]
         for tracker in self.report_to:
@@ -81,6 +93,7 @@ class TrainJob:
             student_path=args.student,
             out_dir=args.out,
             teacher_path=args.teacher,
+            frozen_path=args.frozen,
             log_dir=args.log_dir,
             report_to=args.report_to,
         )
@@ -97,6 +110,7 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--student", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--teacher", type=Path, default=None)
+    parser.add_argument("--frozen", type=Path, default=None)
     parser.add_argument("--log-dir", type=Path, default=None)
     parser.add_argument("--report-to", action="append", default=[], help="experiment tracker")
     return parser

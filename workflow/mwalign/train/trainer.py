@@ -338,6 +338,8 @@ def run_record(
     teacher = inputs["teacher"] if params["teacher"] else None
     hashes = {"dataset": files.file_sha256(inputs["dataset"])}
     hashes["teacher"] = files.file_sha256(teacher) if teacher else None
+    if inputs.get("frozen"):
+        hashes["frozen"] = files.file_sha256(inputs["frozen"])
     dataset = trainer.train_dataset
     return {
         "params": params,
@@ -392,6 +394,11 @@ def train_run(job: TrainJob) -> dict:
     # labels are teacher embeddings, or (k-language rows) each row's language indices
     teacher_dim = len(dataset[0]["label"][0]) if params["teacher"] is not None else None
     loss = build_loss(params, model, teacher_dim)
+    views = len(dataset.column_names) - ("label" in dataset.column_names)
+    if hyper["drift_weight"] > 0:
+        from mwalign.train.drift import drift_inputs
+
+        dataset, loss = drift_inputs(job, dataset, ids, loss, views)
     precision = training_precision(params)
     kernels = training_kernels(model, params, precision)
     args = training_arguments(params, work_dir, ids, precision, report_to=job.report_to)
@@ -414,6 +421,7 @@ def train_run(job: TrainJob) -> dict:
     with packed_training(model, device=training_device()) as packing:
         output = trainer.train(resume_from_checkpoint=checkpoint)
     inputs = {"dataset": job.dataset_path, "student": job.student_path, "teacher": job.teacher_path}
+    inputs["frozen"] = job.frozen_path if hyper["drift_weight"] > 0 else None
     record = run_record(params, trainer, inputs, checkpoint, output.metrics)
     record["result"].update(precision.record())
     record["result"].update(kernels)

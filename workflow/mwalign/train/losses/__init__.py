@@ -6,6 +6,7 @@ from __future__ import annotations
 from sentence_transformers import SentenceTransformer
 from torch import nn
 
+from mwalign.train.losses.drift import DriftRegularised
 from mwalign.train.losses.embedding_mse import EmbeddingMSE
 from mwalign.train.losses.enx_infonce import EnXInfoNCE
 from mwalign.train.losses.multiway_infonce import MultiwayInfoNCE
@@ -15,6 +16,7 @@ from mwalign.train.losses.soft_contrastive import SoftContrastive
 from mwalign.train.params import k_language_rows
 
 __all__ = [
+    "DriftRegularised",
     "EmbeddingMSE",
     "EnXInfoNCE",
     "MultiwayInfoNCE",
@@ -29,7 +31,7 @@ __all__ = [
 # The train keys each objective's loss reads, as build_loss passes them (train.pairs, which
 # every pairwise loss reads, aside): what the model card states and a failed run names.
 LOSS_SETTINGS = {
-    "infonce": ("temperature", "row_languages"),
+    "infonce": ("temperature", "denominator", "row_languages"),
     "soft": ("soft_temperature", "teacher_temperature", "label_strategy", "tcm", "tcm_lambda"),
     "similarity_mse": ("soft_temperature", "label_strategy"),
     "embedding_mse": (),
@@ -52,11 +54,20 @@ def build_loss(params: dict, model: SentenceTransformer, teacher_dim: int | None
     hyper, objective = params["train"], params["objective"]
     if objective == "infonce":
         if params["data"] == "enx":
-            return EnXInfoNCE(model, temperature=hyper["temperature"], pairs=hyper["pairs"])
+            return EnXInfoNCE(
+                model,
+                temperature=hyper["temperature"],
+                pairs=hyper["pairs"],
+                denominator=hyper["denominator"],
+            )
         # k-language rows: each row's sentences come with their languages as labels
         n_languages = len(params["languages"]) + 1 if k_language_rows(params) else None
         return MultiwayInfoNCE(
-            model, temperature=hyper["temperature"], pairs=hyper["pairs"], n_languages=n_languages
+            model,
+            temperature=hyper["temperature"],
+            pairs=hyper["pairs"],
+            denominator=hyper["denominator"],
+            n_languages=n_languages,
         )
     if objective == "embedding_mse":
         return EmbeddingMSE(model, model.get_embedding_dimension(), teacher_dim)

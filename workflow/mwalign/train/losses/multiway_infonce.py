@@ -4,13 +4,14 @@ sentence in every other language, and the other sentences of the batch are negat
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
 from sentence_transformers import SentenceTransformer
 from torch import Tensor
 
+from mwalign.train.losses.decoupled import DENOMINATORS, decoupled_infonce
 from mwalign.train.losses.pairwise import PairwiseViewLoss
 from mwalign.train.losses.views import (
     PairSelection,
@@ -27,11 +28,20 @@ class MultiwayInfoNCE(PairwiseViewLoss):
     """Hard-label InfoNCE over every ordered pair of language views.
 
     Inputs: ``sentence_features`` is a list of V >= 2 tokenised views of the same B
-    sentence ids (view 0 English); no labels are needed. For every ordered pair (a, b)
-    the (B, B) cosine matrix S_ab / temperature is scored with cross-entropy against the
-    identity (row i's positive is column i); the loss is the mean over pairs. As (b, a)
-    is a pair whenever (a, b) is, the loss is symmetric. With two views it is the En-X
-    baseline's symmetric InfoNCE. Options: see :class:`PairwiseViewLoss`.
+    sentence ids (view 0 English); no labels are needed.
+
+    ``denominator: standard`` (the default): for every ordered pair (a, b) the (B, B)
+    cosine matrix S_ab / temperature is scored with cross-entropy against the identity
+    (row i's positive is column i, the other B - 1 columns of view b its negatives, the
+    positive itself in the softmax's denominator); the loss is the mean over pairs. As
+    (b, a) is a pair whenever (a, b) is, the loss is symmetric. With two views it is the
+    En-X baseline's symmetric InfoNCE.
+
+    ``denominator: negatives``: the decoupled form (Eq. 1 of the paper; Yeh et al., 2022)
+    of :func:`~mwalign.train.losses.decoupled.decoupled_infonce`: each positive p of
+    anchor i gives -s(i, p) / tau + log sum over the negatives n of exp(s(i, n) / tau),
+    the negatives being every other row's sentence in every language of the batch; the
+    terms are averaged over the anchor's positives, then over the anchors.
 
     k-language rows (``n_languages`` set, ``train.row_languages``): each row holds k of
     the ``n_languages`` languages. ``sentence_features`` then holds k columns and
@@ -47,6 +57,17 @@ class MultiwayInfoNCE(PairwiseViewLoss):
     (not over pairs, whose anchor counts differ per batch) is this project's choice.
     docs/objectives.md gives the formula; tests/test_row_languages.py compares it with a
     hand transcription.
+    With k-language rows the negatives-only denominator masks the languages a row
+    lacks the same way (see :func:`~mwalign.train.losses.decoupled.decoupled_infonce`).
+
+    Options: see :class:`PairwiseViewLoss`.
+
+    Example::
+
+        loss = MultiwayInfoNCE(model, temperature=0.05, denominator="negatives")
+
+    Citation: Yeh, Hong, Hsu, Liu, Chen, LeCun. "Decoupled Contrastive Learning", ECCV
+    2022 (the ``negatives`` denominator).
     """
 
     def __init__(
@@ -56,11 +77,15 @@ class MultiwayInfoNCE(PairwiseViewLoss):
         pairs: PairSelection = "all",
         gather_across_devices: bool = True,
         n_languages: int | None = None,
+        denominator: Literal["standard", "negatives"] = "standard",
     ) -> None:
         super().__init__(model, temperature, pairs, gather_across_devices)
         if n_languages is not None and n_languages < 2:
             raise ValueError(f"k-language rows need at least two languages, got {n_languages}")
+        if denominator not in DENOMINATORS:
+            raise ValueError(f"unknown denominator {denominator!r}; allowed: {list(DENOMINATORS)}")
         self.n_languages = n_languages
+        self.denominator = denominator
 
     def forward(
         self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor | None = None
@@ -73,7 +98,14 @@ class MultiwayInfoNCE(PairwiseViewLoss):
         if self.gather_across_devices:
             slots, labels = gather_views(slots), gather_labels(labels)
         views, present = slot_views(slots, labels, self.n_languages)
+        if self.denominator == "negatives":
+            return decoupled_infonce(views, self.temperature, self.pairs, present=present)
         return self.compute_masked_loss(views, present)
+
+    def compute_loss_from_views(self, views: list[Tensor], labels: Tensor | None = None) -> Tensor:
+        if self.denominator == "negatives":
+            return decoupled_infonce(views, self.temperature, self.pairs)
+        return super().compute_loss_from_views(views, labels)
 
     def compute_masked_loss(self, views: list[Tensor], present: Tensor) -> Tensor:
         """The loss of language views (B, d) each, ``present`` (V, B) marking the languages
@@ -98,7 +130,7 @@ class MultiwayInfoNCE(PairwiseViewLoss):
         return F.cross_entropy(logits, targets)
 
     def get_config_dict(self) -> dict[str, Any]:
-        config = super().get_config_dict()
+        config = {**super().get_config_dict(), "denominator": self.denominator}
         if self.n_languages is not None:
             config["n_languages"] = self.n_languages
         return config
