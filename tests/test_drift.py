@@ -192,3 +192,39 @@ def test_torchrun_workers_get_the_frozen_file(tmp_path):
     params = tmp_path / "params.json"
     params.write_text("{}")
     assert TrainJob.from_argv(job.argv(params)).frozen_path == job.frozen_path
+
+
+@pytest.mark.parametrize("denominator", ["standard", "negatives"])
+def test_k_language_rows_with_the_regulariser(tmp_path, student, data, denominator):
+    """Rows of two languages (the paper's design with fewer languages) with the drift term:
+    each slot's frozen embedding is its own language's, so the step-zero penalty is 0, and a
+    whole run trains with the negatives-only denominator too."""
+    runs = {"multiway": {"student": "tiny", "data": "multiway", "objective": "infonce"}}
+    config = train_config(runs=runs, drift_weight=0.5, row_languages=2, denominator=denominator)
+    params = train_params(config, "multiway")
+    frozen, _ = make_frozen(tmp_path, student, data, "multiway")
+    dataset_rows, ids = build_dataset(params, data["multiway"])
+    views = len(dataset_rows.column_names) - 1  # two slots and the languages label
+    labelled, dim, shape = with_frozen_labels(dataset_rows, ids, params, data["multiway"], frozen)
+    assert (views, shape) == (2, (2,))
+    model = SentenceTransformer(str(student), local_files_only=True).eval()
+    loss = DriftRegularised(
+        build_loss(params, model, None), 0.5, views=views, dim=dim, label_shape=shape
+    )
+    rows = labelled.select(range(8))
+    features = [model.preprocess(rows[c], prompt="query: ") for c in ("slot_0", "slot_1")]
+    with torch.no_grad():
+        terms = loss(features, torch.stack(list(rows["label"])))
+    assert terms["drift"].item() == pytest.approx(0, abs=1e-6)
+    assert np.isfinite(terms["objective"].item())
+    record = train_run(
+        TrainJob(
+            params=params,
+            dataset_path=data["multiway"],
+            student_path=student,
+            out_dir=tmp_path / "model",
+            frozen_path=frozen,
+        )
+    )
+    assert record["loss"]["denominator"] == denominator
+    assert record["result"]["steps"] == 3 and np.isfinite(record["result"]["final_loss"])

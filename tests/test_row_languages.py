@@ -175,7 +175,7 @@ def test_derived_budget(k):
     pairs = big_k * (big_k - 1) // 2
     multiway = derived_budget(train_params(config, "multiway"))
     assert multiway == {
-        "steps": 10, "batch_rows": 4, "pairs_per_row": pairs,
+        "steps": 10, "batch_rows": 4, "train_rows": None, "pairs_per_row": pairs,
         "pairs_per_step": 4 * pairs, "pair_budget": 40 * pairs,
     }  # fmt: skip
     for match, steps, rows in [
@@ -205,6 +205,30 @@ def test_pair_matched_budgets_are_equal_within_one_batch(k, batch_ids, accumulat
     config["runs"]["multiway"]["pairs"] = "english"  # only the k - 1 pairs with English
     english = derived_budget(train_params(config, "multiway"))
     assert english["pairs_per_row"] == k - 1
+
+
+def test_pair_matched_enx_run_reads_c_k_2_times_the_rows():
+    """The paper's N/6 four-language rows against N bilingual rows: an En-X run matched on
+    pairs reads train_rows * C(k, 2) rows (the other matchings the configured rows), and
+    read_train_rows takes the whole split where that is more than it has."""
+    config = budget_config(steps=10, batch_ids=4, row_languages=2, train_rows=6)
+    assert derived_budget(train_params(config, "multiway"))["train_rows"] == 6
+    for match, rows in [("ids", 6), ("sentences", 6)]:
+        config["runs"]["enx"]["match"] = match
+        assert derived_budget(train_params(config, "enx"))["train_rows"] == rows
+    config = budget_config(steps=10, batch_ids=4, train_rows=6)  # k = 3: 3 pairs per row
+    config["runs"]["enx"]["match"] = "pairs"
+    assert derived_budget(train_params(config, "enx"))["train_rows"] == 18
+
+
+def test_pair_matched_rows_are_capped_by_the_split(data):
+    config = budget_config(steps=1, batch_ids=4, train_rows=20)  # asks for 60 of 36 rows
+    config["runs"]["enx"]["match"] = "pairs"
+    rows = read_train_rows(params=train_params(config, "enx"), dataset_path=data["enx"])
+    assert len(rows["id"]) == 36
+    config["runs"]["enx"]["match"] = "ids"  # 20 rows, as configured
+    rows = read_train_rows(params=train_params(config, "enx"), dataset_path=data["enx"])
+    assert len(rows["id"]) == 20
 
 
 # ------------------------------------------------------------------ config errors

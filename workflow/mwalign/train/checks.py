@@ -29,6 +29,7 @@ from mwalign.jobs import train_jobs
 from mwalign.limits import check_layers, check_seq_length, model_config_at_hand
 from mwalign.train.params import (
     batch_size,
+    derived_budget,
     row_languages,
     run_settings,
     teacher_labels_per_view,
@@ -115,7 +116,7 @@ def _check_job(config: dict[str, Any], job: str) -> None:
             f"the run's objective is {params['objective']!r}; allowed for it: 'standard' "
             "(set denominator in the infonce runs, not in the shared train block)"
         )
-    rows = hyper["train_rows"]
+    rows = derived_budget(params)["train_rows"]
     if rows is not None and rows < batch_size(params):
         raise ValueError(
             f"{where}.train_rows = {rows}: fewer than the {batch_size(params)} rows of one "

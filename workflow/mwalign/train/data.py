@@ -23,6 +23,7 @@ from mwalign.provenance import derive_seed
 from mwalign.teacher import read_teacher_table
 from mwalign.train.params import (
     dataset_name,
+    derived_budget,
     k_language_rows,
     row_languages,
     teacher_labels_per_view,
@@ -100,9 +101,17 @@ def read_train_rows(*, params: dict, dataset_path: Path) -> dict[str, list]:
     table = table.filter(pc.equal(table["split"], "train"))
     if table.num_rows == 0:
         raise ValueError(f"{dataset_path}: no rows in the 'train' split")
-    table = take_train_rows(
-        table, count=params["train"]["train_rows"], seed=params["rows_seed"], path=dataset_path
-    )
+    count = derived_budget(params)["train_rows"]
+    if count != params["train"]["train_rows"] and count > table.num_rows:
+        # match: pairs derives train_rows * C(k, 2) En-X rows; the split caps it
+        log.info(
+            "match: pairs asks for %d En-X rows; %s has %d train rows: taking all of them",
+            count,
+            dataset_path,
+            table.num_rows,
+        )
+        count = None
+    table = take_train_rows(table, count=count, seed=params["rows_seed"], path=dataset_path)
     rows = {"id": table["id"].to_pylist(), SOURCE_LANGUAGE: table[SOURCE_LANGUAGE].to_pylist()}
     if data == "multiway":
         rows["lang"] = [None] * table.num_rows

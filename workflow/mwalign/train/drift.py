@@ -19,8 +19,7 @@ from datasets.table import InMemoryTable
 from torch import nn
 
 from mwalign.frozen import frozen_embeddings
-from mwalign.paths import SOURCE_LANGUAGE
-from mwalign.train.data import read_train_rows, view_languages
+from mwalign.train.data import read_train_rows, rows_languages
 from mwalign.train.job import TrainJob
 from mwalign.train.losses import DriftRegularised
 
@@ -29,12 +28,10 @@ log = logging.getLogger(__name__)
 
 def row_view_languages(params: dict, dataset_path: Path) -> tuple[list[int], list[list[str]]]:
     """The job's train row ids and each row's view languages (multi-way: English and every
-    target; En-X: English and the row's target), in the dataset's row order."""
+    target, or a k-language row's languages in slot order; En-X: English and the row's
+    target), in the dataset's row order."""
     rows = read_train_rows(params=params, dataset_path=dataset_path)
-    if params["data"] == "multiway":
-        languages = view_languages("multiway", params["languages"])
-        return rows["id"], [languages] * len(rows["id"])
-    return rows["id"], [[SOURCE_LANGUAGE, lang] for lang in rows["lang"]]
+    return rows["id"], rows_languages(params, rows)
 
 
 def with_frozen_labels(

@@ -123,15 +123,19 @@ def derived_budget(params: dict[str, Any]) -> dict[str, int]:
     of the same settings (k = :func:`row_languages`) on
     ``ids``: the same steps and batch_ids; ``sentences``: batch_ids * k // 2 rows per
     micro-batch, so both encode as many sentences per step; ``pairs``: steps * C(k, 2)
-    steps of batch_ids rows, so the pair budgets are equal (the paper's protocol).
+    steps of batch_ids rows, so the pair budgets are equal (the paper's protocol), on
+    train_rows * C(k, 2) rows when ``train_rows`` is set: the paper's N/6 four-language
+    rows against N bilingual rows, so both see each row about as often (the train split
+    caps it: :func:`mwalign.train.data.read_train_rows`).
 
-    Returns ``steps``, ``batch_rows`` (rows per micro-batch), ``pairs_per_row``,
-    ``pairs_per_step`` (with gradient accumulation) and ``pair_budget`` (pairs of the run).
+    Returns ``steps``, ``batch_rows`` (rows per micro-batch), ``train_rows`` (rows of the
+    train split the job reads; None: all), ``pairs_per_row``, ``pairs_per_step`` (with
+    gradient accumulation) and ``pair_budget`` (pairs of the run).
     """
     hyper = params["train"]
     k = row_languages(params)
     group_pairs = k * (k - 1) // 2
-    steps, rows = hyper["steps"], hyper["batch_ids"]
+    steps, rows, train_rows = hyper["steps"], hyper["batch_ids"], hyper["train_rows"]
     if params["data"] == "multiway":
         # pairs: english scores only the k - 1 pairs with English (rows holding English)
         pairs_per_row = k - 1 if hyper["pairs"] == "english" else group_pairs
@@ -141,10 +145,13 @@ def derived_budget(params: dict[str, Any]) -> dict[str, int]:
             rows = hyper["batch_ids"] * k // 2
         elif hyper["match"] == "pairs":
             steps = hyper["steps"] * group_pairs
+            if train_rows is not None:
+                train_rows *= group_pairs
     pairs_per_step = rows * hyper["gradient_accumulation"] * pairs_per_row
     return {
         "steps": steps,
         "batch_rows": rows,
+        "train_rows": train_rows,
         "pairs_per_row": pairs_per_row,
         "pairs_per_step": pairs_per_step,
         "pair_budget": steps * pairs_per_step,

@@ -3,7 +3,6 @@ sentence in every other language, and the other sentences of the batch are negat
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any, Literal
 
 import torch
@@ -16,9 +15,6 @@ from mwalign.train.losses.pairwise import PairwiseViewLoss
 from mwalign.train.losses.views import (
     PairSelection,
     cosine_matrix,
-    embed_views,
-    gather_labels,
-    gather_views,
     language_pairs,
     slot_views,
 )
@@ -87,22 +83,16 @@ class MultiwayInfoNCE(PairwiseViewLoss):
         self.n_languages = n_languages
         self.denominator = denominator
 
-    def forward(
-        self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor | None = None
-    ) -> Tensor:
-        if self.n_languages is None:
-            return super().forward(sentence_features, labels)
-        if labels is None:
-            raise ValueError("k-language rows need each row's languages as labels")
-        slots = embed_views(self.model, sentence_features)  # k x (B, d)
-        if self.gather_across_devices:
-            slots, labels = gather_views(slots), gather_labels(labels)
-        views, present = slot_views(slots, labels, self.n_languages)
-        if self.denominator == "negatives":
-            return decoupled_infonce(views, self.temperature, self.pairs, present=present)
-        return self.compute_masked_loss(views, present)
-
     def compute_loss_from_views(self, views: list[Tensor], labels: Tensor | None = None) -> Tensor:
+        """The loss from V view embeddings (B, d); with k-language rows, ``views`` are the
+        k slots and ``labels`` (B, k) their language indices (see the class docstring)."""
+        if self.n_languages is not None:
+            if labels is None:
+                raise ValueError("k-language rows need each row's languages as labels")
+            views, present = slot_views(views, labels, self.n_languages)
+            if self.denominator == "negatives":
+                return decoupled_infonce(views, self.temperature, self.pairs, present=present)
+            return self.compute_masked_loss(views, present)
         if self.denominator == "negatives":
             return decoupled_infonce(views, self.temperature, self.pairs)
         return super().compute_loss_from_views(views, labels)
