@@ -104,3 +104,29 @@ def batch_size(params: dict[str, Any]) -> int:
     if params["data"] == "enx" and hyper["enx_equal_sentences"]:
         return hyper["batch_ids"] * (len(params["languages"]) + 1) // 2
     return hyper["batch_ids"]
+
+
+def derived_budget(params: dict[str, Any]) -> dict[str, int]:
+    """What a job is planned to see: ``steps``, ``batch_rows`` (rows per optimiser step:
+    :func:`batch_size` x ``gradient_accumulation``), ``pairs_per_row`` (unordered language
+    pairs a row gives the loss), ``pairs_per_step`` and ``pair_budget`` (over all steps).
+
+    A multi-way row holds English and every language: C(L + 1, 2) pairs, or the L with
+    English under ``pairs: english``; an En-X row one pair.
+    """
+    hyper = params["train"]
+    rows = batch_size(params) * hyper["gradient_accumulation"]
+    views = len(params["languages"]) + 1
+    if params["data"] != "multiway":
+        per_row = 1
+    elif hyper["pairs"] == "english":
+        per_row = views - 1
+    else:
+        per_row = views * (views - 1) // 2
+    return {
+        "steps": hyper["steps"],
+        "batch_rows": rows,
+        "pairs_per_row": per_row,
+        "pairs_per_step": rows * per_row,
+        "pair_budget": hyper["steps"] * rows * per_row,
+    }
