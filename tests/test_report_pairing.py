@@ -4,6 +4,7 @@ matching; what each side saw; the paper's gains only beside the paper's protocol
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 
 import pytest
@@ -295,9 +296,10 @@ def test_summary_states_matching_what_each_side_saw_and_what_is_not_compared(tmp
     assert "| Bitext mining | all | multiway | enx |" in section
     assert "| Bitext mining | all | english | enx |" not in section
     assert (
-        "- multiway vs enx: matched on ids. multiway: planned 30 steps × 16 rows "
-        "(48 pairs per step, 1,440 pairs); counted 1,200 distinct sentences, 1,440 pairs, "
-        "30 steps. enx: planned 30 steps × 16 rows (16 pairs per step, 480 pairs); not counted"
+        "- multiway vs enx: matched on ids (the same sentence ids per step). "
+        "multiway: planned 30 steps × 16 rows (48 pairs per step, 1,440 pairs); "
+        "counted 1,200 distinct sentences, 1,440 pairs, 30 steps. "
+        "enx: planned 30 steps × 16 rows (16 pairs per step, 480 pairs); not counted (no record)"
     ) in section
     assert "Not compared (their training settings differ beyond the data):" in section
     assert "- english vs enx: differ in train.pairs (english vs all)" in section
@@ -332,3 +334,48 @@ def test_planner_settings_decide_over_the_recorded_ones(tmp_path):
     )
     text = (out / "summary.md").read_text()
     assert "- multiway vs enx: differ in train.steps (99 vs 30)" in text
+
+
+def test_a_trained_folder_gives_its_recorded_settings_and_counts(tmp_path):
+    from mwalign.report import describe_model
+
+    params = {"job": "m-seed1", "run": "m", "replicate": 1, "seed": 5, **resolved("multiway")}
+    seen = {"steps": 30, "rows": 480, "distinct_sentences": 1200, "pairs": 1440}
+    record = {"params": params, "provenance": {"student": {}}, "seen": seen}
+    (tmp_path / "mwalign_run.json").write_text(json.dumps(record))
+    info = describe_model("m-seed1", tmp_path)
+    assert info["settings"] == resolved("multiway") and info["seen"] == seen
+    del record["seen"]  # a model trained before the count was recorded
+    (tmp_path / "mwalign_run.json").write_text(json.dumps(record))
+    assert describe_model("m-seed1", tmp_path)["seen"] is None
+
+
+def test_counts_that_differ_over_seeds_show_their_range():
+    from mwalign.report.budget import counted_text
+
+    seen = [{"distinct_sentences": 1200, "pairs": 1440, "steps": 30},
+            {"distinct_sentences": 1180, "pairs": 1440, "steps": 30}]  # fmt: skip
+    assert (
+        counted_text(seen) == "1,180–1,200 distinct sentences, 1,440 pairs, 30 steps (over 2 seeds)"
+    )
+
+
+@pytest.mark.slow
+def test_a_dry_run_lists_the_report_plan(tmp_path):
+    from workflow_helpers import snakemake, tiny_config, tiny_student
+
+    runs = {
+        "multiway": {"student": "tiny", "data": "multiway"},
+        "english": {"student": "tiny", "data": "multiway", "pairs": "english"},
+        "enx": {"student": "tiny", "data": "enx"},
+    }
+    tiny_config(tmp_path, tiny_student(tmp_path / "tiny"), runs=runs)
+    out = snakemake(tmp_path, "--dry-run").stdout
+    plan = out.split("report; its comparisons:\n")[1].split("\nReason:")[0].splitlines()
+    assert [line.strip() for line in plan] == [
+        "compared: multiway vs enx (matched on ids)",
+        "compared: multiway vs base-tiny (against its base student)",
+        "compared: english vs base-tiny (against its base student)",
+        "compared: enx vs base-tiny (against its base student)",
+        "not compared: english vs enx: differ in train.pairs (english vs all)",
+    ]

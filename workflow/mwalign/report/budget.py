@@ -12,6 +12,12 @@ from typing import Any
 
 from mwalign.train.params import derived_budget
 
+# What each matching keeps equal between the two sides (an En-X run's declaration).
+MATCHINGS = {
+    "ids": "the same sentence ids per step",
+    "sentences": "as many sentences encoded per step",
+    "pairs": "as many training pairs in all",
+}
 COUNTED = (("distinct_sentences", "distinct sentences"), ("pairs", "pairs"), ("steps", "steps"))
 
 
@@ -43,9 +49,11 @@ def side_text(run: str, models: dict[str, dict]) -> str:
     settings = infos[0]["settings"]
     text = f"{run}: planned {planned_text(settings)}" if settings else f"{run}: not planned"
     seen = [info["seen"] for info in infos if info.get("seen")]
-    return text + (f"; counted {counted_text(seen)}" if seen else "; not counted")
+    return text + (f"; counted {counted_text(seen)}" if seen else "; not counted (no record)")
 
 
 def sides_text(run_a: str, run_b: str, matching: str, models: dict[str, dict]) -> str:
     """``matched on {matching}. A: ... B: ...`` for one multi-way vs En-X pair."""
-    return f"matched on {matching}. " + ". ".join(side_text(run, models) for run in (run_a, run_b))
+    how = f" ({MATCHINGS[matching]})" if matching in MATCHINGS else ""
+    sides = ". ".join(side_text(run, models) for run in (run_a, run_b))
+    return f"matched on {matching}{how}. {sides}"
