@@ -174,12 +174,12 @@ def build_report(
     records. Returns the PNG figures.
     """
     scores, models = collect_scores(result_paths, model_meta)
+    if scores.empty:
+        raise ValueError(f"no scores in {len(result_paths)} result files; nothing to report")
     _with_run_params(models, run_params)
     plan = plan_comparisons(models)
     for line in plan.lines():
         log.info("report plan: %s", line)
-    if scores.empty:
-        raise ValueError(f"no scores in {len(result_paths)} result files; nothing to report")
     write_table(pa.Table.from_pandas(scores, preserve_index=False), out_scores, SCORES)
     items = read_items(result_paths)
     options = Settings(settings["bootstrap_resamples"], settings["confidence"], seed)

@@ -9,7 +9,7 @@ table); the paper's gains sit only beside a comparison that follows its protocol
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -199,7 +199,7 @@ WITHHELD_NOTE = (
 )
 
 
-def _not_compared(lines: list[str]) -> str:
+def _not_compared(lines: Sequence[str]) -> str:
     if not lines:
         return ""
     items = "\n".join(f"- {line}" for line in lines)
@@ -207,13 +207,13 @@ def _not_compared(lines: list[str]) -> str:
 
 
 def comparison_section(
-    title: str, note: str, table: pd.DataFrame, models: dict, not_compared: list[str] = ()
+    title: str, note: str, table: pd.DataFrame, models: dict, not_compared: Sequence[str] = ()
 ) -> str:
     """One row per (comparison, task type, group) of :func:`.compare.compare_runs` output;
     then each pair's matching and what each side saw (``sides``), how its intervals were
     made, what it left out, and the candidate pairs ``not_compared`` (with why)."""
     if table.empty:
-        return f"## {title}\n\nNo such pair of runs." + _not_compared(list(not_compared))
+        return f"## {title}\n\nNo such pair of runs." + _not_compared(not_compared)
     part = table[table["level"] == "aggregate"]
     model_ids = {info["run"]: info["model_id"] for info in models.values()}
     level = f"{100 * table['confidence'].iloc[0]:g}%"
@@ -255,7 +255,7 @@ def comparison_section(
     text = f"## {title}\n\n{note}\n\n{markdown_table(header, rows)}"
     if part.get("gain_withheld", pd.Series(dtype=bool)).any():
         text += "\n\n" + WITHHELD_NOTE.format(points=100 * NEAR_CHANCE)
-    by_pair = table.groupby(["run_a", "run_b"], sort=False)
+    by_pair = table.groupby(["run_a", "run_b"])
     if "sides" in table:
         sides = "\n".join(f"- {a} vs {b}: {t}" for (a, b), t in by_pair["sides"].first().items())
         text += f"\n\nMatching and what each side saw in training:\n\n{sides}"
@@ -268,7 +268,7 @@ def comparison_section(
         if dropped:
             lines = "\n".join(f"- {a} vs {b}: {notes}" for (a, b), notes in dropped)
             text += f"\n\nLeft out of the comparison (one side lacks them):\n\n{lines}"
-    return text + _not_compared(list(not_compared))
+    return text + _not_compared(not_compared)
 
 
 def language_difference_section(table: pd.DataFrame) -> str:
@@ -390,7 +390,7 @@ def render_summary(
     trained: pd.DataFrame,
     chance: pd.DataFrame,
     experiment: dict | None,
-    not_compared: list[str] = (),
+    not_compared: Sequence[str] = (),
 ) -> str:
     """The whole summary.md text; ``not_compared``: the multi-way and En-X runs left
     uncompared, each with why (:class:`.pairing.NotCompared`)."""
