@@ -425,3 +425,26 @@ def test_what_one_side_lacks_is_named_in_the_notes(tmp_path):
         "BibleBitextMining: 2 of 6 subsets only in multiway (eng_Latn-fra_Latn, fra_Latn-eng_Latn)"
         in section
     )
+
+
+def test_a_subset_one_seed_lacks_is_named_and_left_out():
+    scores = _seed_scores({"multiway": ("multiway", [0, 1, 2]), "enx": ("enx", [0, 1, 2])})
+    lost = (scores["run"] == "enx") & (scores["seed"] == 2) & (scores["subset"] == "fr-en")
+    table = compare_runs(
+        scores=scores[~lost], run_a="multiway", run_b="enx", items={},
+        settings=Settings(10, 0.95, 0),
+    )  # fmt: skip
+    assert set(table.loc[table["level"] == "language", "language"]) == {"de"}
+    assert table["left_out"].iloc[0] == "BibleBitextMining: fr-en lack a seed on one side"
+    section = comparison_section("Multi-way vs En-X", "", table, {})
+    assert "- multiway vs enx: BibleBitextMining: fr-en lack a seed on one side" in section
+
+
+def test_one_seed_against_one_seed_says_its_interval_holds_evaluation_noise_only():
+    scores = _seed_scores({"multiway": ("multiway", [0]), "enx": ("enx", [0])})
+    table = compare_runs(
+        scores=scores, run_a="multiway", run_b="enx", items={}, settings=Settings(10, 0.95, 0)
+    )
+    assert table["method"].eq("bootstrap").all()
+    assert table["description"].iloc[0].endswith("evaluation noise only, one training seed")
+    assert "| items (bootstrap) |" in comparison_section("Multi-way vs En-X", "", table, {})

@@ -3,6 +3,7 @@
     mwalign check config.yaml [experiments/extended.yaml ...]
     mwalign plan config.yaml [...]
     mwalign plan --cost [--gpu h100 | --device cpu] config.yaml [...]
+    mwalign plan --comparisons config.yaml [...]
 
 Several files merge in order, as Snakemake merges several ``--configfile`` arguments.
 Both commands run the same checks as the workflow's parse step, from the current folder.
@@ -42,6 +43,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="print the work per stage and its device time instead of the job table",
     )
+    plan.add_argument(
+        "--comparisons",
+        action="store_true",
+        help="print which runs the report compares and which it does not, and why",
+    )
     plan.add_argument("--gpu", default="h100", help="GPU to estimate for (default h100)")
     plan.add_argument(
         "--device",
@@ -66,6 +72,10 @@ def main(argv: list[str] | None = None) -> int:
         yaml.safe_dump(config, sys.stdout, sort_keys=False, allow_unicode=True)
     elif args.cost:
         return _print_cost(config, gpu=None if args.device == "cpu" else args.gpu)
+    elif args.comparisons:
+        from mwalign.report.pairing import config_comparisons
+
+        print("\n".join(config_comparisons(config).lines()))
     else:
         for row in job_table(config):
             print(json.dumps(row))

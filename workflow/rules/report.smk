@@ -1,4 +1,8 @@
 from mwalign.report.experiment import experiment_facts
+from mwalign.report.pairing import config_comparisons, resolved_runs
+
+# What the report compares, and what it does not and why: shown by `snakemake -n`.
+REPORT_PLAN = config_comparisons(config)
 
 
 rule report:
@@ -30,5 +34,8 @@ rule report:
         models={model: eval_model_dir(model) for model in EVAL_MODELS},
         settings=canonical(config["report"]),
         experiment=canonical(experiment_facts(config)),
+        runs=canonical(resolved_runs(config)),
+    message:
+        REPORT_PLAN.message()
     script:
         "../scripts/report.py"

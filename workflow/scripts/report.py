@@ -18,4 +18,5 @@ build_report(
     settings=snakemake.params.settings,
     experiment=experiment_header(snakemake.params.experiment),
     seed=snakemake.params.experiment["seed"],
+    run_params=snakemake.params.runs,
 )

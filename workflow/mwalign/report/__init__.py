@@ -16,10 +16,11 @@ from mwalign.files import atomic_path, read_table, write_table
 from mwalign.paths import LOSS_CURVE_FILE
 from mwalign.tables import ITEMS, SCORES
 
+from .budget import sides_text
 from .cards import write_cards
 from .compare import Settings, compare_runs
 from .html import markdown_to_html
-from .pairing import MULTIWAY_VS_ENX, plan_comparisons
+from .pairing import MULTIWAY_VS_ENX, ComparisonPlan, plan_comparisons
 from .plots import difference_plot, gain_plot, loss_plot, score_heatmap
 from .scores import BASE, collect_scores, describe_model
 from .stats import model_averages
@@ -91,20 +92,35 @@ def chance_levels(scores: pd.DataFrame, items: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _comparisons(scores, models, items, settings) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(multi-way vs En-X, trained vs base) tables of the comparisons :func:`plan_comparisons`
-    plans."""
+def _comparisons(scores, models, items, settings, plan: ComparisonPlan):
+    """(multi-way vs En-X, trained vs base) tables of the comparisons of ``plan``.
+
+    A multi-way vs En-X table also carries its matching, what each side saw
+    (``sides``) and whether it is the paper's protocol (``paper_protocol``)."""
     chance = subset_chance(scores, items)
     compare = partial(compare_runs, scores=scores, items=items, settings=settings, chance=chance)
     pairs, trained = [], []
-    for pairing in plan_comparisons(models):
+    for pairing in plan.compared:
         table = compare(run_a=pairing.run_a, run_b=pairing.run_b)
-        (pairs if pairing.kind == MULTIWAY_VS_ENX else trained).append(table)
+        if pairing.kind == MULTIWAY_VS_ENX:
+            sides = sides_text(pairing.run_a, pairing.run_b, pairing.matching, models)
+            pairs.append(table.assign(sides=sides, paper_protocol=pairing.paper_protocol))
+        else:
+            trained.append(table)
     empty = pd.DataFrame()
     return (
         pd.concat(pairs, ignore_index=True) if pairs else empty,
         pd.concat(trained, ignore_index=True) if trained else empty,
     )
+
+
+def _with_run_params(models: dict[str, dict], run_params: dict[str, dict] | None) -> None:
+    """Give each model of a run in ``run_params`` (run -> resolved params, the planner's)
+    those settings (in place); others keep what their folder recorded."""
+    run_params = run_params or {}
+    for info in models.values():
+        if info["run"] in run_params:
+            info["settings"] = run_params[info["run"]]
 
 
 def _plots(scores, models, pairs, trained, model_dirs, plot_dir: Path) -> list[Path]:
@@ -140,6 +156,7 @@ def build_report(
     settings: dict[str, Any],
     experiment: dict[str, Any] | None = None,
     seed: int = 0,
+    run_params: dict[str, dict] | None = None,
 ) -> list[Path]:
     """Gather ``results/eval/{model}/{task}.json`` files (and their items) into the report.
 
@@ -151,15 +168,22 @@ def build_report(
     ``out_cards`` a card per trained model with its headline scores (:mod:`.cards`).
     ``settings`` is config.report (bootstrap resamples, confidence level);
     ``experiment`` what the page's header shows (config hash, languages, students,
-    versions, machine). Returns the PNG figures.
+    versions, machine). ``run_params``: each run's resolved params from the planner
+    (:func:`.pairing.resolved_runs`), which decide what is compared
+    (:func:`.pairing.plan_comparisons`); without it, the params each model's folder
+    records. Returns the PNG figures.
     """
     scores, models = collect_scores(result_paths, model_meta)
     if scores.empty:
         raise ValueError(f"no scores in {len(result_paths)} result files; nothing to report")
+    _with_run_params(models, run_params)
+    plan = plan_comparisons(models)
+    for line in plan.lines():
+        log.info("report plan: %s", line)
     write_table(pa.Table.from_pandas(scores, preserve_index=False), out_scores, SCORES)
     items = read_items(result_paths)
     options = Settings(settings["bootstrap_resamples"], settings["confidence"], seed)
-    pairs, trained = _comparisons(scores, models, items, options)
+    pairs, trained = _comparisons(scores, models, items, options, plan)
     model_dirs = {m: v for m, v in model_meta.items() if not isinstance(v, dict)}
     figures = (
         _plots(scores, models, pairs, trained, model_dirs, Path(plot_dir))
@@ -177,6 +201,7 @@ def build_report(
         macro=model_averages(scores[scores["task_type"] == "Classification"], MACRO_F1),
         pairs=pairs,
         trained=trained,
+        not_compared=[f"{n.run_a} vs {n.run_b}: {n.reason}" for n in plan.not_compared],
         chance=chance_levels(scores, items),
         experiment=experiment,
     )

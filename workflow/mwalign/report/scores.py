@@ -1,11 +1,12 @@
 """mteb result JSONs -> one long table (mwalign.tables.SCORES), one row per score.
 
 A result file lies at ``results/eval/{model}/{task}.json``; what the model is (run,
-student, data, objective, seed, training languages) comes from ``model_meta``: per
-model either a dict or the model's folder, whose ``mwalign_run.json`` (trained runs)
-describes it. Each row is tagged ``seen`` when every language of its subset is
-English or a training language of that model; base students count the languages of
-the runs trained from them as seen, so seen/unseen averages compare like with like.
+student, data, objective, seed, training languages, resolved training settings, what it
+saw in training) comes from ``model_meta``: per model either a dict or the model's
+folder, whose ``mwalign_run.json`` (trained runs) describes it. Each row is tagged
+``seen`` when every language of its subset is English or a training language of that
+model; base students count the languages of the runs trained from them as seen, so
+seen/unseen averages compare like with like.
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ from mwalign.files import read_json
 from mwalign.paths import MODEL_INFO_FILE, RUN_INFO_FILE, SOURCE_LANGUAGE
 from mwalign.tables import SCORES
 
+# Keys of a job's train params that name the job (its seed among them), not how it trains.
+JOB_KEYS = ("job", "run", "replicate", "seed")
+
 log = logging.getLogger(__name__)
 
 RUN_FILE = RUN_INFO_FILE
@@ -33,7 +37,9 @@ NOT_METRICS = {"hf_subset", "languages", "mteb_version", "scores_per_experiment"
 
 
 def describe_model(model: str, meta: dict | str | os.PathLike) -> dict[str, Any]:
-    """One ``model_meta`` entry as run, student, data, objective, seed, languages, provenance."""
+    """One ``model_meta`` entry as run, student, data, objective, seed, languages,
+    provenance, ``settings`` (the run's resolved train params without its seed, or None
+    where not recorded) and ``seen`` (what training counted, or None)."""
     if not isinstance(meta, dict):
         meta = _meta_from_folder(model, Path(meta))
     is_base = model.startswith(f"{BASE}-")
@@ -49,6 +55,8 @@ def describe_model(model: str, meta: dict | str | os.PathLike) -> dict[str, Any]
         "languages": list(meta.get("languages") or []),
         "provenance": meta.get("provenance", ""),
         "model_id": _model_id(meta),
+        "settings": meta.get("settings"),
+        "seen": meta.get("seen"),
     }
 
 
@@ -65,6 +73,8 @@ def _meta_from_folder(model: str, folder: Path) -> dict:
         # The train stage's record: {"params": resolved run params, "provenance": {...}}.
         record = read_json(folder / RUN_FILE)
         meta = dict(record.get("params", record))
+        meta["settings"] = {k: v for k, v in meta.items() if k not in JOB_KEYS}
+        meta["seen"] = record.get("seen")  # counted in training, where recorded
         provenance = record.get("provenance")
         student = provenance.get("student", {}) if isinstance(provenance, dict) else {}
         meta["provenance"] = f"trained from {student.get('provenance') or 'the student'}"

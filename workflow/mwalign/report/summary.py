@@ -2,18 +2,20 @@
 
 Scores are shown x100. Every table says how it was averaged and what its intervals
 mean; aggregates use each task's evaluation split only (other splits get their own
-table); the paper's gains sit only beside the students the paper reports them for.
+table); the paper's gains sit only beside a comparison that follows its protocol
+(:data:`.pairing.PAPER_PROTOCOL`), for the students the paper reports them for.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import pandas as pd
 
 from .compare import format_p, language_key
+from .pairing import PAPER_PROTOCOL
 from .stats import (
     GROUPS,
     NEAR_CHANCE,
@@ -32,6 +34,12 @@ METRIC_NAMES = {
     "STS": "Spearman correlation of cosine similarities",
 }
 MACRO_F1 = "f1"  # mteb's classification "f1" is the macro average over classes
+
+
+PROTOCOL_TEXT = "; ".join(
+    f"{side}: " + ", ".join(f"{key} {value}" for key, value in wanted.items())
+    for side, wanted in PAPER_PROTOCOL.items()
+)
 
 
 def markdown_table(header: list[str], rows: Iterable[list]) -> str:
@@ -191,10 +199,21 @@ WITHHELD_NOTE = (
 )
 
 
-def comparison_section(title: str, note: str, table: pd.DataFrame, models: dict) -> str:
-    """One row per (comparison, task type, group) of :func:`.compare.compare_runs` output."""
+def _not_compared(lines: Sequence[str]) -> str:
+    if not lines:
+        return ""
+    items = "\n".join(f"- {line}" for line in lines)
+    return f"\n\nNot compared (their training settings differ beyond the data):\n\n{items}"
+
+
+def comparison_section(
+    title: str, note: str, table: pd.DataFrame, models: dict, not_compared: Sequence[str] = ()
+) -> str:
+    """One row per (comparison, task type, group) of :func:`.compare.compare_runs` output;
+    then each pair's matching and what each side saw (``sides``), how its intervals were
+    made, what it left out, and the candidate pairs ``not_compared`` (with why)."""
     if table.empty:
-        return f"## {title}\n\nNo such pair of runs."
+        return f"## {title}\n\nNo such pair of runs." + _not_compared(not_compared)
     part = table[table["level"] == "aggregate"]
     model_ids = {info["run"]: info["model_id"] for info in models.values()}
     level = f"{100 * table['confidence'].iloc[0]:g}%"
@@ -227,7 +246,7 @@ def comparison_section(title: str, note: str, table: pd.DataFrame, models: dict)
                 fmt_interval(r["low"], r["high"]),
                 *_gain_cells(r),
                 paper_gain(r["task_type"], model_ids.get(r["run_a"], ""))
-                if r["group"] == "all" and title.startswith("Multi-way")
+                if r["group"] == "all" and r.get("paper_protocol", False)
                 else "–",
                 format_p(r["p"], r["p_floor"]),
                 _interval_source(r),
@@ -237,6 +256,9 @@ def comparison_section(title: str, note: str, table: pd.DataFrame, models: dict)
     if part.get("gain_withheld", pd.Series(dtype=bool)).any():
         text += "\n\n" + WITHHELD_NOTE.format(points=100 * NEAR_CHANCE)
     by_pair = table.groupby(["run_a", "run_b"])
+    if "sides" in table:
+        sides = "\n".join(f"- {a} vs {b}: {t}" for (a, b), t in by_pair["sides"].first().items())
+        text += f"\n\nMatching and what each side saw in training:\n\n{sides}"
     methods = "\n".join(
         f"- {a} vs {b}: {d}" for (a, b), d in by_pair["description"].first().items()
     )
@@ -246,7 +268,7 @@ def comparison_section(title: str, note: str, table: pd.DataFrame, models: dict)
         if dropped:
             lines = "\n".join(f"- {a} vs {b}: {notes}" for (a, b), notes in dropped)
             text += f"\n\nLeft out of the comparison (one side lacks them):\n\n{lines}"
-    return text
+    return text + _not_compared(not_compared)
 
 
 def language_difference_section(table: pd.DataFrame) -> str:
@@ -368,8 +390,10 @@ def render_summary(
     trained: pd.DataFrame,
     chance: pd.DataFrame,
     experiment: dict | None,
+    not_compared: Sequence[str] = (),
 ) -> str:
-    """The whole summary.md text."""
+    """The whole summary.md text; ``not_compared``: the multi-way and En-X runs left
+    uncompared, each with why (:class:`.pairing.NotCompared`)."""
     runs = run_averages(averages)
     macro_runs = run_averages(macro) if not macro.empty else macro
     parts = [
@@ -385,12 +409,15 @@ def render_summary(
     parts.append(
         comparison_section(
             "Multi-way vs En-X",
-            "A = the multi-way run, B = the En-X run with the same student and objective. "
-            "Relative gain = (A − B) / B. The paper (arXiv 2602.21543) reports +21.3% bitext "
-            "mining, +5.3% STS and +28.4% classification for its XLM-R and mBERT students and "
-            "only a qualitative bitext-mining gain for mE5; shown only beside those students.",
+            "A = the multi-way run, B = an En-X run with the same student, objective and "
+            "training settings but for the data and its matching. Relative gain = (A − B) / B. "
+            "The paper (arXiv 2602.21543) reports +21.3% bitext mining, +5.3% STS and +28.4% "
+            "classification for its XLM-R and mBERT students and only a qualitative "
+            f"bitext-mining gain for mE5, under its protocol ({PROTOCOL_TEXT}); shown only "
+            "beside a comparison that follows it, for those students.",
             pairs,
             models,
+            not_compared,
         )
     )
     parts.append(
