@@ -3,7 +3,8 @@
 - :func:`check_config` (every parse, from :func:`mwalign.config.validate_config`):
   students and runs exist and name each other, job names are distinct, trackers are
   installed, label strategies have the teacher languages they read, ``train_rows``
-  holds a batch.
+  holds a batch, ``steps`` and ``epochs`` agree, ``patience`` and sweeps have dev
+  evaluations, every sweep point is a valid run.
 - :func:`check_batches` and :func:`check_model_limits` (once per run, from
   :func:`mwalign.config.check_inputs`): a step's sentence ids fit in the train split;
   students' ``max_seq_length`` and runs' ``freeze_layers`` fit the model's config.json
@@ -17,11 +18,12 @@ validation turns into one) naming the key, the value and what is allowed.
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 from typing import Any
 
 from mwalign.errors import ConfigError
-from mwalign.jobs import train_jobs
+from mwalign.jobs import sweep_points, train_jobs
 from mwalign.limits import check_layers, check_seq_length, model_config_at_hand
 from mwalign.train.params import batch_size, run_settings, teacher_labels_per_view, train_params
 
@@ -59,6 +61,54 @@ def _check_job(config: dict[str, Any], job: str) -> None:
         )
 
 
+def _check_training_length(config: dict[str, Any], name: str) -> None:
+    """``steps`` against ``epochs``; ``patience`` and a sweep need dev evaluations."""
+    run = config["runs"][name]
+    where = f"config.runs.{name}"
+    for point in sweep_points(config, name).values() or [{}]:
+        settings = run_settings(config, name, point)
+        if "steps" in run and settings["epochs"] is not None:
+            raise ConfigError(
+                f"{where}.steps = {run['steps']}, but the run trains for epochs = "
+                f"{settings['epochs']}; give one of them: set epochs: null in the run to "
+                "train by steps, or drop its steps"
+            )
+        every = settings["eval_every"]
+        if settings["patience"] is not None and every == 0:
+            raise ConfigError(
+                f"{where}: patience = {settings['patience']} needs dev evaluations, but "
+                "eval_every is 0; set eval_every >= 1 (steps between evaluations) or "
+                "patience: null"
+            )
+        if run.get("sweep") and every == 0:
+            raise ConfigError(
+                f"{where}.sweep chooses its point on dev, but eval_every is 0; set "
+                "eval_every >= 1 (steps between evaluations)"
+            )
+
+
+def _check_sweep(config: dict[str, Any], name: str) -> None:
+    """A sweep's keys are train settings; every point is a valid run."""
+    from mwalign.config import apply_schema
+
+    run = config["runs"][name]
+    allowed = sorted(set(config["train"]) - {"report_to"})
+    for key in run.get("sweep") or {}:
+        if key not in allowed:
+            raise ConfigError(
+                f"config.runs.{name}.sweep.{key}: not a train setting; allowed: {allowed}"
+            )
+    for point_name, point in sweep_points(config, name).items():
+        single = {k: v for k, v in run.items() if k != "sweep"} | point
+        trial = copy.deepcopy({**config, "runs": {name: single}})
+        try:
+            apply_schema(trial)
+        except ConfigError as err:
+            raise ConfigError(
+                f"config.runs.{name}.sweep: point {point_name!r} is not a valid run: {err}"
+            ) from None
+
+
 def check_config(config: dict[str, Any]) -> None:
     """Raise ValueError naming the bad value and what is allowed (students, runs, job names)."""
     if not config["students"]:
@@ -74,6 +124,9 @@ def check_config(config: dict[str, Any]) -> None:
                 f"config.runs.{name}.student = {run['student']!r}: known students: {known}"
             )
     _check_trackers(config["train"]["report_to"])
+    for name in config["runs"]:
+        _check_sweep(config, name)
+        _check_training_length(config, name)
     jobs = train_jobs(config)
     clashes = sorted({job for job in jobs if jobs.count(job) > 1})
     if clashes:

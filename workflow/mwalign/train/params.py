@@ -23,32 +23,40 @@ from mwalign.provenance import derive_seed
 # Objectives whose loss reads the teacher's embeddings (their jobs depend on the teacher).
 TEACHER_OBJECTIVES = ("soft", "similarity_mse", "embedding_mse")
 # Keys of a run that are not training settings (those override the `train` block).
-RUN_KEYS = ("student", "data", "objective", "seeds")
+RUN_KEYS = ("student", "data", "objective", "seeds", "sweep")
 
 
-def run_settings(config: dict[str, Any], run: str) -> dict[str, Any]:
-    """A run's training settings: the (filled) ``train`` block updated by the run's keys.
+def run_settings(
+    config: dict[str, Any], run: str, point: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """A run's training settings: the (filled) ``train`` block updated by the run's keys,
+    then by a sweep ``point``'s (:func:`mwalign.jobs.sweep_points`).
 
     ``train.report_to`` is left out: it names where a run logs, not how it trains, so
     changing it never retrains a model (the train script reads it from the config).
+    ``steps`` is None when the run trains for ``epochs``: it is not used then, so
+    changing it retrains nothing.
     """
     settings = copy.deepcopy(config["train"])
     settings.pop("report_to", None)
     settings.update({k: v for k, v in config["runs"][run].items() if k not in RUN_KEYS})
+    settings.update(copy.deepcopy(point or {}))
+    if settings.get("epochs") is not None:
+        settings["steps"] = None
     return settings
 
 
 def train_params(config: dict[str, Any], job: str) -> dict[str, Any]:
     """Exactly the config slice one train job depends on, fully resolved.
 
-    ``job`` is a run name, or ``{run}-seed{k}`` for a run with several seeds (see
-    :func:`mwalign.jobs.train_jobs`). The teacher appears only for objectives that read
-    it, so changing the teacher reruns only those jobs. Keys: ``job``, ``run``,
+    ``job`` is a run name, or ``{run}-seed{k}`` for a run with several seeds, or a sweep
+    point's job (see :func:`mwalign.jobs.train_jobs`). The teacher appears only for
+    objectives that read it, so changing the teacher reruns only those jobs. Keys: ``job``, ``run``,
     ``replicate``, ``seed``, ``rows_seed``, ``student`` (its name and settings), ``data``,
     ``objective``, ``languages``, ``teacher`` (model and languages, or None) and ``train``
-    (:func:`run_settings`).
+    (:func:`run_settings`), and for a sweep point's job ``sweep_point`` (its settings).
     """
-    run_name, replicate = resolve_train_job(config, job)
+    run_name, replicate, point = resolve_train_job(config, job)
     run = config["runs"][run_name]
     teacher = None
     if run["objective"] in TEACHER_OBJECTIVES:
@@ -69,7 +77,8 @@ def train_params(config: dict[str, Any], job: str) -> dict[str, Any]:
             "objective": run["objective"],
             "languages": list(config["languages"]),
             "teacher": teacher,
-            "train": run_settings(config, run_name),
+            "train": run_settings(config, run_name, point),
+            **({"sweep_point": point} if point else {}),
         }
     )
 

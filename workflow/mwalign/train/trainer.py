@@ -15,7 +15,7 @@ import logging
 import os
 import re
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,23 @@ from mwalign.train.callbacks import (
     write_loss_curve,
 )
 from mwalign.train.card import append_run_section, describe_run
-from mwalign.train.data import UniqueIdBatchSampler, build_dataset
+from mwalign.train.data import (
+    UniqueIdBatchSampler,
+    UniqueIdBatchSamplers,
+    build_dataset,
+    build_dev_dataset,
+)
+from mwalign.train.dev import (
+    DEV_CURVE_FILE,
+    dev_arguments,
+    dev_callbacks,
+    dev_curve_rows,
+    dev_enabled,
+    dev_evaluator,
+    length_arguments,
+    stop_record,
+    write_dev_curve,
+)
 from mwalign.train.job import TrainJob
 from mwalign.train.losses import LOSS_SETTINGS, build_loss
 from mwalign.train.packing import packed_training
@@ -184,17 +200,20 @@ def training_arguments(
     precision: Precision,
     *,
     report_to: Sequence[str] = (),
+    batch_sampler: Callable | None = None,
 ) -> TrainingArguments:
-    """The Trainer's arguments of one job; ``report_to``: experiment trackers to log to."""
+    """The Trainer's arguments of one job; ``ids``: the train rows' sentence ids;
+    ``report_to``: experiment trackers to log to; ``batch_sampler``: the Trainer's batch
+    sampler when it also batches dev rows (:class:`~mwalign.train.data.UniqueIdBatchSamplers`)."""
     hyper = params["train"]
     checkpoints = hyper["checkpoint_every"] > 0
-    return TrainingArguments(
+    steps_per_epoch = max(len(ids) // batch_size(params) // hyper["gradient_accumulation"], 1)
+    arguments = dict(
         output_dir=str(work_dir),
-        max_steps=hyper["steps"],
+        **length_arguments(hyper, steps_per_epoch),
         per_device_train_batch_size=batch_size(params),
         gradient_accumulation_steps=hyper["gradient_accumulation"],
         learning_rate=hyper["learning_rate"],
-        warmup_steps=round(hyper["warmup_ratio"] * hyper["steps"]),
         weight_decay=hyper["weight_decay"],
         max_grad_norm=hyper["max_grad_norm"],
         **checkpointing_flag(hyper["gradient_checkpointing"]),
@@ -204,7 +223,7 @@ def training_arguments(
         seed=params["seed"],
         data_seed=params["seed"],
         prompts=params["student"]["prefix"] or None,
-        batch_sampler=functools.partial(UniqueIdBatchSampler, ids=ids),
+        batch_sampler=batch_sampler or functools.partial(UniqueIdBatchSampler, ids=ids),
         # The sampler makes global batches of distinct ids; each process takes its share.
         accelerator_config={"split_batches": True},
         dataloader_drop_last=True,
@@ -217,6 +236,8 @@ def training_arguments(
         report_to=list(report_to) or "none",
         disable_tqdm=False,
     )
+    arguments.update(dev_arguments(hyper, batch_size(params)))
+    return TrainingArguments(**arguments)
 
 
 def prepare_work_dir(work_dir: Path, params: dict) -> None:
@@ -277,6 +298,8 @@ def save_outputs(trainer: SentenceTransformerTrainer, out_dir: Path, record: dic
     if save_projection is not None and save_projection(tmp / "distill_projection"):
         record["distill_projection"] = "distill_projection"
     write_loss_curve(loss_curve_rows(trainer.state.log_history), tmp / LOSS_CURVE_FILE)
+    if "stopped" in record["result"] and record["result"]["stopped"].get("dev_metric"):
+        write_dev_curve(dev_curve_rows(trainer.state.log_history), tmp / DEV_CURVE_FILE)
     files.write_json(record, tmp / RUN_FILE)
     if out_dir.exists():
         shutil.rmtree(out_dir)
@@ -343,6 +366,17 @@ def run_record(
     }
 
 
+def dev_split(params: dict, job: TrainJob) -> tuple | None:
+    """(Dataset, ids, evaluator) of the dev split when the job evaluates on dev, else None."""
+    if not dev_enabled(params):
+        return None
+    dev, rows = build_dev_dataset(params, job.dataset_path, job.teacher_path)
+    columns = [c for c in dev.column_names if c != "label"]
+    prompt = params["student"]["prefix"] or None
+    evaluator = dev_evaluator(rows, columns, prompt, batch_size(params))
+    return dev, rows["id"], evaluator
+
+
 def train_run(job: TrainJob) -> dict:
     """Train one job in this process and save it as a sentence-transformers folder at
     ``job.out_dir`` (see :class:`mwalign.train.job.TrainJob` for what a job holds).
@@ -371,17 +405,24 @@ def train_run(job: TrainJob) -> dict:
     loss = build_loss(params, model, teacher_dim)
     precision = training_precision(params)
     kernels = training_kernels(model, params, precision)
-    args = training_arguments(params, work_dir, ids, precision, report_to=job.report_to)
+    dev = dev_split(params, job)
+    samplers = UniqueIdBatchSamplers((dataset, ids), *([dev[:2]] if dev else []))
+    args = training_arguments(
+        params, work_dir, ids, precision, report_to=job.report_to, batch_sampler=samplers
+    )
     log.info("training process %d of %d", args.process_index + 1, args.world_size)
     if args.process_index == 0:
         prepare_work_dir(work_dir, params)
+    stoppers = dev_callbacks(params)
     trainer = GuardedTrainer(
         model=model,
         args=args,
         train_dataset=dataset,
+        eval_dataset=dev[0] if dev else None,
+        evaluator=dev[2] if dev else None,
         loss=loss,
         objective=params["objective"],
-        callbacks=[LossStateCallback(loss), *tensorboard_callbacks(job.log_dir)],
+        callbacks=[LossStateCallback(loss), *tensorboard_callbacks(job.log_dir), *stoppers],
     )
     trainer.accelerator.wait_for_everyone()
     checkpoint = last_complete_checkpoint(work_dir, trainer.loss)
@@ -391,7 +432,10 @@ def train_run(job: TrainJob) -> dict:
     with packed_training(model, device=training_device()) as packing:
         output = trainer.train(resume_from_checkpoint=checkpoint)
     inputs = {"dataset": job.dataset_path, "student": job.student_path, "teacher": job.teacher_path}
+    if trainer.state.best_model_checkpoint:  # the best checkpoint's loss weights, too
+        load_loss_state(trainer.loss, trainer.state.best_model_checkpoint)
     record = run_record(params, trainer, inputs, checkpoint, output.metrics)
+    record["result"]["stopped"] = stop_record(params, trainer.state, stoppers)
     record["result"].update(precision.record())
     record["result"].update(kernels)
     record["result"].update(packing)
