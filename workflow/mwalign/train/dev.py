@@ -32,13 +32,11 @@ from transformers import EarlyStoppingCallback, TrainerCallback, TrainerState
 
 from mwalign import files
 from mwalign.paths import SOURCE_LANGUAGE
+from mwalign.train.sweep import DEV_METRICS
 
 log = logging.getLogger(__name__)
 
-DEV_CURVE_FILE = "dev_curve.csv"
 DEV_CURVE_COLUMNS = ("step", "epoch", "dev_loss", "dev_accuracy")
-# train.dev_metric -> (the Trainer's metric name, greater is better)
-DEV_METRICS = {"accuracy": ("eval_dev_accuracy", True), "loss": ("eval_loss", False)}
 
 
 def dev_enabled(params: dict[str, Any]) -> bool:

@@ -27,7 +27,7 @@ from transformers.trainer import TRAINER_STATE_NAME
 
 from mwalign import files
 from mwalign.models.load import apply_student_settings
-from mwalign.paths import LOSS_CURVE_FILE, MODEL_INFO_FILE, RUN_INFO_FILE
+from mwalign.paths import DEV_CURVE_FILE, LOSS_CURVE_FILE, MODEL_INFO_FILE, RUN_INFO_FILE
 from mwalign.precision import Precision, precision_for
 from mwalign.provenance import provenance
 from mwalign.students import load_student
@@ -49,7 +49,6 @@ from mwalign.train.data import (
     build_dev_dataset,
 )
 from mwalign.train.dev import (
-    DEV_CURVE_FILE,
     dev_arguments,
     dev_callbacks,
     dev_curve_rows,
