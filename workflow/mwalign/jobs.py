@@ -49,7 +49,9 @@ def sweep_points(config: dict[str, Any], run: str) -> dict[str, dict[str, Any]]:
     A point is named ``{run}+key=value+...`` with the keys in the order the sweep gives
     them, so a point keeps its name (and its cached model) when values are added.
     """
-    grid = config["runs"][run].get("sweep") or {}
+    grid = config["runs"][run].get("sweep")
+    if not grid:
+        return {}
     points = {}
     for values in itertools.product(*grid.values()):
         point = dict(zip(grid, values, strict=True))

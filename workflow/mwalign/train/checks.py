@@ -87,25 +87,43 @@ def _check_training_length(config: dict[str, Any], name: str) -> None:
             )
 
 
+# Settings that leave the objective itself as it is: a sweep over only these may choose
+# its point on the dev loss.
+LOSS_NEUTRAL_KEYS = (
+    "learning_rate", "warmup_ratio", "weight_decay", "max_grad_norm", "steps", "epochs",
+    "gradient_accumulation", "freeze_embeddings", "freeze_layers", "train_rows", "patience",
+)  # fmt: skip
+
+
 def _check_sweep(config: dict[str, Any], name: str) -> None:
     """A sweep's keys are train settings; every point is a valid run."""
     from mwalign.config import apply_schema
 
     run = config["runs"][name]
-    allowed = sorted(set(config["train"]) - {"report_to"})
+    # every point is chosen on the same metric, and report_to never changes a model
+    allowed = sorted(set(config["train"]) - {"report_to", "dev_metric"})
     for key in run.get("sweep") or {}:
         if key not in allowed:
             raise ConfigError(
                 f"config.runs.{name}.sweep.{key}: not a train setting; allowed: {allowed}"
             )
+    metric = run_settings(config, name)["dev_metric"]
+    shaping = sorted(set(run.get("sweep") or {}) - set(LOSS_NEUTRAL_KEYS))
+    if metric == "loss" and shaping:
+        raise ConfigError(
+            f"config.runs.{name}.sweep varies {shaping}, which change the objective's scale, "
+            "so dev losses of its points are not comparable; use dev_metric: accuracy, or "
+            f"sweep only {list(LOSS_NEUTRAL_KEYS)}"
+        )
     for point_name, point in sweep_points(config, name).items():
         single = {k: v for k, v in run.items() if k != "sweep"} | point
         trial = copy.deepcopy({**config, "runs": {name: single}})
         try:
             apply_schema(trial)
         except ConfigError as err:
+            detail = str(err).removeprefix("invalid config:\n  ").replace("\n  ", "; ")
             raise ConfigError(
-                f"config.runs.{name}.sweep: point {point_name!r} is not a valid run: {err}"
+                f"config.runs.{name}.sweep: point {point_name!r} is not a valid run: {detail}"
             ) from None
 
 
