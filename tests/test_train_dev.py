@@ -241,3 +241,16 @@ def test_stop_record_without_dev_names_the_last_model():
         "reason": "steps", "step": 3, "epoch": 0.3, "max_steps": 3, "patience": None,
         "model": "last",
     }  # fmt: skip
+
+
+def test_dev_batches_take_every_dev_row_when_there_are_fewer_than_a_step():
+    from datasets import Dataset
+    from mwalign.train.data import UniqueIdBatchSamplers
+
+    train = Dataset.from_dict({"en": [f"t{i}" for i in range(12)]})
+    dev_rows = Dataset.from_dict({"en": ["d0", "d1", "d2"]})
+    samplers = UniqueIdBatchSamplers((train, list(range(12))), (dev_rows, [20, 21, 22]))
+    assert [len(b) for b in samplers(train, batch_size=4, drop_last=True)] == [4, 4, 4]
+    assert [sorted(b) for b in samplers(dev_rows, batch_size=4, drop_last=True)] == [[0, 1, 2]]
+    with pytest.raises(ValueError, match="not the train or dev split"):
+        samplers(Dataset.from_dict({"en": ["x"]}), batch_size=1)

@@ -220,13 +220,24 @@ class UniqueIdBatchSampler(DefaultBatchSampler):
 class UniqueIdBatchSamplers:
     """The Trainer's ``batch_sampler``: a :class:`UniqueIdBatchSampler` with the ids of the
     dataset it batches, the train split's or the dev split's (the same Dataset objects
-    given to the Trainer, which batches each with this)."""
+    given to the Trainer, which batches each with this).
 
-    def __init__(self, *datasets: tuple[Dataset, list[int]]) -> None:
-        self.ids = {id(dataset): ids for dataset, ids in datasets}
+    Dev batches take as many rows as a training step, or every dev row where the dev
+    split has fewer (the dev loss then has fewer in-batch negatives than training).
+    """
+
+    def __init__(
+        self, train: tuple[Dataset, list[int]], dev: tuple[Dataset, list[int]] | None = None
+    ) -> None:
+        self.ids = {id(train[0]): train[1]}
+        self.dev = None if dev is None else id(dev[0])
+        if dev is not None:
+            self.ids[id(dev[0])] = dev[1]
 
     def __call__(self, dataset: Dataset, **kwargs) -> UniqueIdBatchSampler:
         ids = self.ids.get(id(dataset))
         if ids is None:
             raise ValueError("no sentence ids for this dataset: not the train or dev split given")
+        if id(dataset) == self.dev:
+            kwargs["batch_size"] = min(kwargs["batch_size"], len(set(ids)))
         return UniqueIdBatchSampler(dataset, ids=ids, **kwargs)

@@ -5,7 +5,8 @@ With ``train.eval_every`` > 0 the Trainer evaluates every ``eval_every`` steps o
 rows of the dataset's ``dev`` split (assemble draws it, ``dataset.dev_fraction``):
 
 - the dev loss (``eval_loss``): the run's own objective on batches of dev rows, as many
-  rows per batch as a training step takes (so with as many in-batch negatives);
+  rows per batch as a training step takes (so with as many in-batch negatives), or all
+  dev rows in one batch where the dev split has fewer;
 - the dev bitext accuracy (``eval_dev_accuracy``, :class:`DevBitextEvaluator`): each
   non-English dev sentence retrieves its English among the dev rows by cosine, the
   accuracy per language, then the mean over languages.
@@ -32,6 +33,8 @@ from transformers import EarlyStoppingCallback, TrainerCallback, TrainerState
 
 from mwalign import files
 from mwalign.paths import SOURCE_LANGUAGE
+from mwalign.train.data import build_dev_dataset
+from mwalign.train.params import batch_size
 from mwalign.train.sweep import DEV_METRICS
 
 log = logging.getLogger(__name__)
@@ -144,6 +147,18 @@ def dev_evaluator(rows: dict[str, list], columns: list[str], prompt: str | None,
             targets.setdefault(lang, []).append((row, text))
     targets = dict(sorted(targets.items()))
     return DevBitextEvaluator(rows[SOURCE_LANGUAGE], targets, prompt=prompt, batch_size=batch_size)
+
+
+def dev_split(
+    params: dict[str, Any], dataset_path: Path, teacher_path: Path | None
+) -> tuple | None:
+    """(Dataset, ids, evaluator) of the dev split when the job evaluates on dev, else None."""
+    if not dev_enabled(params):
+        return None
+    dataset, rows = build_dev_dataset(params, dataset_path, teacher_path)
+    columns = [c for c in dataset.column_names if c != "label"]
+    prompt = params["student"]["prefix"] or None
+    return dataset, rows["id"], dev_evaluator(rows, columns, prompt, batch_size(params))
 
 
 def dev_curve_rows(log_history: list[dict]) -> list[dict]:

@@ -42,18 +42,12 @@ from mwalign.train.callbacks import (
     write_loss_curve,
 )
 from mwalign.train.card import append_run_section, describe_run
-from mwalign.train.data import (
-    UniqueIdBatchSampler,
-    UniqueIdBatchSamplers,
-    build_dataset,
-    build_dev_dataset,
-)
+from mwalign.train.data import UniqueIdBatchSampler, UniqueIdBatchSamplers, build_dataset
 from mwalign.train.dev import (
     dev_arguments,
     dev_callbacks,
     dev_curve_rows,
-    dev_enabled,
-    dev_evaluator,
+    dev_split,
     length_arguments,
     stop_record,
     write_dev_curve,
@@ -365,17 +359,6 @@ def run_record(
     }
 
 
-def dev_split(params: dict, job: TrainJob) -> tuple | None:
-    """(Dataset, ids, evaluator) of the dev split when the job evaluates on dev, else None."""
-    if not dev_enabled(params):
-        return None
-    dev, rows = build_dev_dataset(params, job.dataset_path, job.teacher_path)
-    columns = [c for c in dev.column_names if c != "label"]
-    prompt = params["student"]["prefix"] or None
-    evaluator = dev_evaluator(rows, columns, prompt, batch_size(params))
-    return dev, rows["id"], evaluator
-
-
 def train_run(job: TrainJob) -> dict:
     """Train one job in this process and save it as a sentence-transformers folder at
     ``job.out_dir`` (see :class:`mwalign.train.job.TrainJob` for what a job holds).
@@ -404,8 +387,8 @@ def train_run(job: TrainJob) -> dict:
     loss = build_loss(params, model, teacher_dim)
     precision = training_precision(params)
     kernels = training_kernels(model, params, precision)
-    dev = dev_split(params, job)
-    samplers = UniqueIdBatchSamplers((dataset, ids), *([dev[:2]] if dev else []))
+    dev = dev_split(params, job.dataset_path, job.teacher_path)
+    samplers = UniqueIdBatchSamplers((dataset, ids), dev[:2] if dev else None)
     args = training_arguments(
         params, work_dir, ids, precision, report_to=job.report_to, batch_sampler=samplers
     )
