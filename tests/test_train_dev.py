@@ -254,3 +254,12 @@ def test_dev_batches_take_every_dev_row_when_there_are_fewer_than_a_step():
     assert [sorted(b) for b in samplers(dev_rows, batch_size=4, drop_last=True)] == [[0, 1, 2]]
     with pytest.raises(ValueError, match="not the train or dev split"):
         samplers(Dataset.from_dict({"en": ["x"]}), batch_size=1)
+
+
+def test_the_cost_estimate_counts_every_epoch():
+    from mwalign.cost.work import train_work
+
+    params = train_params(train_config(epochs=2, batch_ids=4), "multiway")
+    assert train_work(params, train_rows=36).steps == 2 * 9
+    params["train"]["train_rows"] = 20  # a run's own subset of the rows wins
+    assert train_work(params, train_rows=36).steps == 2 * 5

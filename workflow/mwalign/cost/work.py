@@ -65,15 +65,21 @@ class TrainWork:
     sentences_per_step: int
 
 
-def train_work(params: dict[str, Any]) -> TrainWork:
+def train_work(params: dict[str, Any], train_rows: int | None = None) -> TrainWork:
     """Steps, rows and sentences per step of the train job with ``params``
     (:func:`mwalign.train.params.train_params`): ``batch_size`` rows per micro-batch times
     ``gradient_accumulation``; a multi-way row is English plus every language, an En-X row
-    English plus one."""
+    English plus one. A job trained for ``epochs`` takes every epoch of ``train_rows``
+    rows (the train split's size, or the job's ``train_rows``), so early stopping can
+    only make it shorter; its dev evaluations are not counted."""
     hyper = params["train"]
     rows = batch_size(params) * hyper["gradient_accumulation"]
     views = 1 + len(params["languages"]) if params["data"] == "multiway" else 2
-    return TrainWork(steps=hyper["steps"], rows_per_step=rows, sentences_per_step=rows * views)
+    steps = hyper["steps"]
+    if hyper.get("epochs") is not None:
+        available = hyper["train_rows"] or train_rows or rows
+        steps = hyper["epochs"] * max(available // rows, 1)
+    return TrainWork(steps=steps, rows_per_step=rows, sentences_per_step=rows * views)
 
 
 class _Shapes:
@@ -143,7 +149,8 @@ def _train(config: dict[str, Any], chars: float, shapes: _Shapes) -> StageWork:
     work = StageWork("train", len(train_jobs), len(train_jobs))
     for job in train_jobs:
         params = train_params(config, job)
-        steps = train_work(params)
+        split = round(config["corpus"]["size"] * (1 - config["dataset"]["dev_fraction"]))
+        steps = train_work(params, train_rows=split)
         student = params["student"]
         per_sentence = texts.tokens(
             chars, prefix=student["prefix"], max_length=student["max_seq_length"]
