@@ -53,9 +53,14 @@ def take_train_rows(table: pa.Table, *, count: int | None, seed: int, path: Path
     return table.take(sorted(order[:count]))
 
 
-def read_train_rows(*, params: dict, dataset_path: Path, split: str = "train") -> dict[str, list]:
-    """A job's train (or ``dev``) rows as columns: ``id``, ``lang`` (En-X target or None),
-    one per view.
+def read_train_rows(*, params: dict, dataset_path: Path) -> dict[str, list]:
+    """A job's train rows (:func:`read_split_rows` of the ``train`` split)."""
+    return read_split_rows(params=params, dataset_path=dataset_path, split="train")
+
+
+def read_split_rows(*, params: dict, dataset_path: Path, split: str) -> dict[str, list]:
+    """A job's rows of ``split`` (``train`` or ``dev``) as columns: ``id``, ``lang`` (En-X
+    target or None), one per view.
 
     ``dataset_path`` is the file :func:`~mwalign.train.params.dataset_name` names. An
     En-X job with ``enx_targets: per_seed`` reads the multi-way table and draws each
@@ -136,7 +141,7 @@ def build_dev_dataset(
 ) -> tuple[Dataset, dict[str, list]]:
     """The dev split as :func:`build_dataset` makes the train split, with its rows'
     columns (for :func:`mwalign.train.dev.dev_evaluator`)."""
-    rows = read_train_rows(params=params, dataset_path=dataset_path, split="dev")
+    rows = read_split_rows(params=params, dataset_path=dataset_path, split="dev")
     return dataset_from_rows(params, rows, teacher_path), rows
 
 
