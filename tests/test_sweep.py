@@ -168,3 +168,43 @@ def test_a_point_without_a_dev_metric_is_an_error(tmp_path):
     _point_models(models, {"multiway+temperature=0.05": 0.5, "multiway+temperature=0.1": None})
     with pytest.raises(ValueError, match=r"multiway\+temperature=0.1: no dev metric recorded"):
         select_point(selection_params(config, "multiway"), models, models / "multiway")
+
+
+# ---------------------------------------------------------------- the report
+
+
+def test_the_report_names_the_chosen_point_and_where_runs_stopped(tmp_path):
+    from mwalign.report.plots import loss_plot
+    from mwalign.report.training import training_section
+
+    swept, plain = tmp_path / "multiway", tmp_path / "enx"
+    for folder, stopped in (
+        (swept, {"reason": "patience", "step": 8, "best_step": 4, "best_metric": 0.5,
+                 "dev_metric": "eval_dev_accuracy", "model": "best"}),
+        (plain, {"reason": "steps", "step": 3, "model": "last"}),
+    ):  # fmt: skip
+        folder.mkdir()
+        (folder / RUN_INFO_FILE).write_text(json.dumps({"result": {"stopped": stopped}}))
+        (folder / "loss_curve.csv").write_text("step,epoch,loss\n1,0.1,2.0\n2,0.2,1.5\n")
+    (swept / "dev_curve.csv").write_text("step,epoch,dev_loss,dev_accuracy\n2,0.2,1.8,0.4\n")
+    sweep = {
+        "chosen": "multiway+temperature=0.1", "settings": {"temperature": 0.1},
+        "dev_metric": "eval_dev_accuracy", "greater_is_better": True,
+        "points": [
+            {"point": "multiway+temperature=0.05", "settings": {"temperature": 0.05},
+             "dev": {"0": 0.4}, "mean": 0.4},
+            {"point": "multiway+temperature=0.1", "settings": {"temperature": 0.1},
+             "dev": {"0": 0.5}, "mean": 0.5},
+        ],
+    }  # fmt: skip
+    (swept / SWEEP_INFO_FILE).write_text(json.dumps(sweep))
+    text = training_section({"multiway": swept, "enx": plain})
+    assert "| multiway | 8 | patience | step 4: eval_dev_accuracy 0.5000 | best |" in text
+    assert "| enx | 3 | steps | – | last |" in text
+    assert "chosen on dev: `multiway+temperature=0.1` (temperature 0.1)" in text
+    assert "| multiway+temperature=0.1 (chosen) | temperature 0.1 | 0.5000 | 0.5000 |" in text
+    assert training_section({}) == ""
+    curves = {name: tmp_path / name / "loss_curve.csv" for name in ("multiway", "enx")}
+    dev_curves = {name: path.with_name("dev_curve.csv") for name, path in curves.items()}
+    figure = loss_plot(curves, tmp_path / "loss-curves.png", dev_curves=dev_curves)
+    assert figure is not None and figure.exists()
