@@ -29,6 +29,7 @@ localrules:
     all,
     fetch_model,
     report,
+    select,
 
 
 include: "workflow/rules/models.smk"

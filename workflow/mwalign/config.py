@@ -148,6 +148,30 @@ def check_model_names(config: dict[str, Any]) -> None:
         first[name] = source
 
 
+def check_sweeps(config: dict[str, Any]) -> None:
+    """A run's ``sweep`` varies train settings only, and every point of its grid is a valid
+    run (checked against the schema as if the run were written with the point's values)."""
+    from mwalign.jobs import sweep_points
+
+    # every point is chosen on the same metric, and report_to never changes a model
+    allowed = sorted(set(config["train"]) - {"report_to", "dev_metric"})
+    for name, run in config["runs"].items():
+        for key in run.get("sweep") or {}:
+            if key not in allowed:
+                raise ConfigError(
+                    f"config.runs.{name}.sweep.{key}: not a train setting; allowed: {allowed}"
+                )
+        for point_name, point in sweep_points(config, name).items():
+            single = {k: v for k, v in run.items() if k != "sweep"} | point
+            try:
+                apply_schema(copy.deepcopy({**config, "runs": {name: single}}))
+            except ConfigError as err:
+                detail = str(err).removeprefix("invalid config:\n  ").replace("\n  ", "; ")
+                raise ConfigError(
+                    f"config.runs.{name}.sweep: point {point_name!r} is not a valid run: {detail}"
+                ) from None
+
+
 def _as_config_error(check: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Run a stage's check; its ValueError (naming key, value, what is allowed) becomes a
     ConfigError with the same message."""
@@ -180,6 +204,7 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
             check_name(kind[:-1], name)
     models.check_config(config)
     check_model_names(config)
+    check_sweeps(config)
     _as_config_error(translate.check_config, config)
     _as_config_error(train.check_config, config)
     _as_config_error(evaluate.check_config, config)

@@ -9,8 +9,9 @@ of the model. A job exists only while some run has ``drift_weight > 0``.
 The student encodes exactly as training does: the student's prefix as its prompt, its
 ``max_seq_length``, pooling and attention, then L2 normalisation; in fp32 on any
 device (the training embeddings they are compared with are normalised the same way).
-Rows: every (id, lang) of the dataset's train split: English and each target language
-of a multi-way row, English and the row's one target of an En-X row.
+Rows: every (id, lang) of the dataset's train and dev splits (the dev rows for the dev
+loss of a run that evaluates on dev, ``train.eval_every``): English and each target
+language of a multi-way row, English and the row's one target of an En-X row.
 """
 
 from __future__ import annotations
@@ -64,10 +65,10 @@ def frozen_jobs(config: dict[str, Any]) -> list[str]:
 
 
 def frozen_inputs(dataset_path: Path, dataset: str, languages: list[str]) -> pd.DataFrame:
-    """Rows (id, lang, text) to embed: each sentence of the dataset's train split."""
+    """Rows (id, lang, text) to embed: each sentence of the dataset's train and dev splits."""
     schema = tables.multiway_schema(languages) if dataset == "multiway" else tables.ENX
     table = files.read_table(dataset_path, schema)
-    table = table.filter(pc.equal(table["split"], "train")).to_pandas()
+    table = table.filter(pc.is_in(table["split"], pa.array(["train", "dev"]))).to_pandas()
     frames = [pd.DataFrame({"id": table["id"], "lang": SOURCE_LANGUAGE, "text": table["en"]})]
     if dataset == "multiway":
         frames += [

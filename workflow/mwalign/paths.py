@@ -22,6 +22,10 @@ MODEL_INFO_FILE = "mwalign_model.json"
 RUN_INFO_FILE = "mwalign_run.json"
 # The training loss per logged step, written by train into every trained model's folder.
 LOSS_CURVE_FILE = "loss_curve.csv"
+# The dev loss and accuracy per evaluation, beside it when the run evaluates on dev.
+DEV_CURVE_FILE = "dev_curve.csv"
+# In a swept run's model folder: every point's dev metric and the point chosen on dev.
+SWEEP_INFO_FILE = "mwalign_sweep.json"
 # Per-item evaluation outputs beside each result JSON: results/eval/{model}/{task}.items.parquet.
 ITEMS_SUFFIX = ".items.parquet"
 # mteb's cache (task names, downloaded datasets) inside the project tree.

@@ -11,6 +11,7 @@ a change elsewhere in the config reruns nothing) is made beside the stage's code
 - assemble: :func:`mwalign.assemble.assemble_settings`
 - teacher: ``config.teacher`` as it is (workflow/rules/teacher.smk)
 - train: :func:`mwalign.train.params.train_params`
+- select (a swept run's point, chosen on dev): :func:`mwalign.train.sweep.selection_params`
 - evaluate: :func:`mwalign.evaluate.params.evaluate_params`
 - report: :func:`mwalign.report.experiment.experiment_facts` and ``config.report``
 """
@@ -35,6 +36,8 @@ class Plan:
     shards: list[int]
     teacher: str  # slug of the teacher model
     train_jobs: list[str]
+    trained_models: list[str]
+    swept_models: dict[str, list[str]]
     base_models: dict[str, str]
     eval_models: list[str]
     tasks: list[str]
@@ -48,6 +51,8 @@ def make_plan(config: dict[str, Any]) -> Plan:
         shards=jobs.shards(config),
         teacher=model_slug(config["teacher"]["model"]),
         train_jobs=jobs.train_jobs(config),
+        trained_models=jobs.trained_models(config),
+        swept_models=jobs.swept_models(config),
         base_models=jobs.base_models(config),
         eval_models=list(jobs.eval_models(config)),
         tasks=list(config["evaluate"]["tasks"]),
@@ -73,21 +78,29 @@ def job_table(config: dict[str, Any]) -> list[dict[str, Any]]:
     rows += [{"stage": "assemble", "job": "dataset"}, {"stage": "teacher", "job": plan.teacher}]
     for job in plan.train_jobs:
         params = train_params(config, job)
+        row = {
+            "stage": "train",
+            "job": job,
+            "student": params["student"]["name"],
+            "data": params["data"],
+            "objective": params["objective"],
+            "seed": params["seed"],
+        }
         rows.append(
-            {
-                "stage": "train",
-                "job": job,
-                "student": params["student"]["name"],
-                "data": params["data"],
-                "objective": params["objective"],
-                "seed": params["seed"],
+            row
+            | {
                 # the rows' languages and what the run trains on (train.match)
                 "row_languages": row_languages(params),
                 "row_english": params["train"]["row_english"],
                 "match": params["train"]["match"],
                 **derived_budget(params),
             }
+            | ({"sweep_point": params["sweep_point"]} if "sweep_point" in params else {})
         )
+    rows += [
+        {"stage": "select", "job": model, "chosen_on": "dev", "among": len(points)}
+        for model, points in plan.swept_models.items()
+    ]
     rows += [
         {"stage": "evaluate", "job": f"{model}/{task}"}
         for model in plan.eval_models

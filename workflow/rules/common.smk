@@ -27,6 +27,7 @@ from mwalign.models.params import fetch_params
 from mwalign.paths import CT2_DIR, MODELS_DIR, SIMILARITY_SUFFIX, SOURCE_LANGUAGE
 from mwalign.schedule import PRIORITY, job_threads
 from mwalign.train.params import dataset_name, train_params
+from mwalign.train.sweep import selection_params
 from mwalign.translate.params import (
     convert_params,
     ctranslate2_models,
@@ -54,7 +55,8 @@ PLAN = plan.make_plan(config)
 LANGUAGES = PLAN.languages
 SHARDS = PLAN.shards
 TEACHER = PLAN.teacher
-RUNS = PLAN.train_jobs  # a run's name, or {run}-seed{k} for runs with several seeds
+RUNS = PLAN.train_jobs  # a run's (or sweep point's) name, or that with -seed{k}
+SWEPT = PLAN.swept_models  # a swept run's model -> the point jobs it is chosen among
 BASE_MODELS = PLAN.base_models
 EVAL_MODELS = PLAN.eval_models
 TASKS = PLAN.tasks
@@ -79,7 +81,9 @@ def planned_cores():
 
 # Threads and priorities: the critical path first, no idle cores (see mwalign.schedule).
 WHOLE_MACHINE = job_threads(cores=planned_cores())
-RUN_EVAL_THREADS = job_threads(cores=planned_cores(), side_by_side=len(RUNS) * len(TASKS) or 1)
+RUN_EVAL_THREADS = job_threads(
+    cores=planned_cores(), side_by_side=len(PLAN.trained_models) * len(TASKS) or 1
+)
 TEACHER_PRIORITY = PRIORITY[
     "train" if any(train_params(config, run)["teacher"] for run in RUNS) else "teacher"
 ]
@@ -91,6 +95,7 @@ wildcard_constraints:
     slug="|".join(map(re.escape, MODEL_IDS)),
     translator="|".join(map(re.escape, CT2_MODELS)),
     run="|".join(map(re.escape, RUNS)),
+    swept="|".join(map(re.escape, SWEPT)),
     model="|".join(map(re.escape, EVAL_MODELS)),
     task="|".join(map(re.escape, TASKS)),
     student="|".join(map(re.escape, config["students"])),

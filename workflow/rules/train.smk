@@ -19,3 +19,24 @@ rule train:
         settings=lambda wc: canonical(train_params(config, wc.run)),
     script:
         "../scripts/train.py"
+
+
+rule select:
+    input:
+        points=lambda wc: [f"results/models/{job}" for job in SWEPT[wc.swept]],
+    output:
+        model=directory("results/models/{swept}"),
+    log:
+        "logs/select/{swept}.log",
+    benchmark:
+        "benchmarks/select/{swept}.tsv"
+    conda:
+        "../../envs/cpu.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        settings=lambda wc: canonical(selection_params(config, wc.swept)),
+    script:
+        "../scripts/select.py"

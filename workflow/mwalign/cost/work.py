@@ -65,16 +65,25 @@ class TrainWork:
     sentences_per_step: int
 
 
-def train_work(params: dict[str, Any]) -> TrainWork:
+def train_work(params: dict[str, Any], train_rows: int | None = None) -> TrainWork:
     """Steps, rows and sentences per step of the train job with ``params``
     (:func:`mwalign.train.params.train_params`): ``batch_size`` rows per micro-batch times
     ``gradient_accumulation`` (:func:`mwalign.train.params.derived_budget`, which also
     gives the steps); a multi-way row is its k languages (``row_languages``, every
-    language by default), an En-X row English plus one."""
+    language by default), an En-X row English plus one. A job trained for ``epochs``
+    takes every epoch of its train rows (``train_rows``, derived by the matching, or the
+    train split's size ``train_rows`` given here), so early stopping can only make it
+    shorter; its dev evaluations are not counted."""
     hyper, budget = params["train"], derived_budget(params)
     rows = budget["batch_rows"] * hyper["gradient_accumulation"]
     views = row_languages(params) if params["data"] == "multiway" else 2
-    return TrainWork(steps=budget["steps"], rows_per_step=rows, sentences_per_step=rows * views)
+    steps = budget["steps"]
+    if hyper.get("epochs") is not None:
+        available = budget["train_rows"] or train_rows or rows
+        if train_rows is not None:
+            available = min(available, train_rows)
+        steps = hyper["epochs"] * max(available // rows, 1)
+    return TrainWork(steps=steps, rows_per_step=rows, sentences_per_step=rows * views)
 
 
 class _Shapes:
@@ -144,7 +153,8 @@ def _train(config: dict[str, Any], chars: float, shapes: _Shapes) -> StageWork:
     work = StageWork("train", len(train_jobs), len(train_jobs))
     for job in train_jobs:
         params = train_params(config, job)
-        steps = train_work(params)
+        split = round(config["corpus"]["size"] * (1 - config["dataset"]["dev_fraction"]))
+        steps = train_work(params, train_rows=split)
         student = params["student"]
         per_sentence = texts.tokens(
             chars, prefix=student["prefix"], max_length=student["max_seq_length"]

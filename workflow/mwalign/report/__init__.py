@@ -13,7 +13,7 @@ import pyarrow as pa
 
 from mwalign.evaluate.items import items_path
 from mwalign.files import atomic_path, read_table, write_table
-from mwalign.paths import LOSS_CURVE_FILE
+from mwalign.paths import DEV_CURVE_FILE, LOSS_CURVE_FILE
 from mwalign.tables import ITEMS, SCORES
 
 from .budget import sides_text
@@ -25,6 +25,7 @@ from .plots import difference_plot, gain_plot, loss_plot, score_heatmap
 from .scores import BASE, collect_scores, describe_model
 from .stats import model_averages
 from .summary import MACRO_F1, render_summary
+from .training import training_section
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +141,8 @@ def _plots(scores, models, pairs, trained, model_dirs, plot_dir: Path) -> list[P
         for model, folder in model_dirs.items()
         if models[model]["data"] != BASE
     }
-    figures.append(loss_plot(curves, plot_dir / "loss-curves.png"))
+    dev_curves = {model: path.with_name(DEV_CURVE_FILE) for model, path in curves.items()}
+    figures.append(loss_plot(curves, plot_dir / "loss-curves.png", dev_curves=dev_curves))
     return [figure for figure in figures if figure is not None]
 
 
@@ -204,6 +206,7 @@ def build_report(
         not_compared=[f"{n.run_a} vs {n.run_b}: {n.reason}" for n in plan.not_compared],
         chance=chance_levels(scores, items),
         experiment=experiment,
+        training=training_section(model_dirs),
     )
     with atomic_path(out_summary) as tmp:
         tmp.write_text(text)

@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from mwalign.jobs import base_models, train_table
+from mwalign.jobs import base_models, model_table
 from mwalign.train.params import train_params
 
 from .scores import BASE, JOB_KEYS
@@ -223,13 +223,16 @@ def plan_comparisons(models: dict[str, dict]) -> ComparisonPlan:
 
 def resolved_runs(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Each run's resolved params (:func:`~mwalign.train.params.train_params` of its first
-    job, seeds left out): what the report plans its comparisons from."""
+    trained model, seeds left out): what the report plans its comparisons from. A swept
+    run's params are its settings without a point plus its ``sweep`` grid, so two swept
+    runs compare when their grids are equal (each model is then its point chosen on dev)."""
     first = {}
-    for job, run, _ in train_table(config):
-        first.setdefault(run, job)
+    for model, run, _ in model_table(config):
+        first.setdefault(run, model)
     return {
-        run: {k: v for k, v in train_params(config, job).items() if k not in JOB_KEYS}
-        for run, job in first.items()
+        run: {k: v for k, v in train_params(config, model).items() if k not in JOB_KEYS}
+        | {"sweep": config["runs"][run].get("sweep") or None}
+        for run, model in first.items()
     }
 
 

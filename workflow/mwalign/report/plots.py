@@ -4,7 +4,8 @@
   minus En-X, each trained run minus its base) as points with confidence intervals,
   seen and unseen languages grouped and labelled.
 - :func:`score_heatmap`: scores of every model on every language of a task, values printed.
-- :func:`loss_plot`: the training loss of every run on one figure.
+- :func:`loss_plot`: the training loss of every run on one figure, with the dev loss and
+  the dev bitext accuracy beside it for runs that evaluated on dev.
 - :func:`gain_plot`: relative gain of multi-way over En-X per task type with intervals,
   beside the paper's value where the paper reports one for that student (gains
   withheld over a baseline near chance are left out).
@@ -148,22 +149,58 @@ def read_loss_curve(path: Path) -> pd.DataFrame:
     )
 
 
-def loss_plot(curves: dict[str, Path], path: Path) -> Path | None:
-    """Training loss against step of every run (``curves``: model -> loss_curve.csv)."""
+def read_dev_curve(path: Path) -> pd.DataFrame:
+    """A run's dev_curve.csv: step, dev_loss, dev_accuracy (NaN where not measured)."""
+    frame = pd.read_csv(path)
+    return frame[["step", "dev_loss", "dev_accuracy"]].astype(float)
+
+
+def loss_plot(
+    curves: dict[str, Path], path: Path, dev_curves: dict[str, Path] | None = None
+) -> Path | None:
+    """Training loss against step of every run (``curves``: model -> loss_curve.csv); with
+    ``dev_curves`` (model -> dev_curve.csv, where a run evaluated on dev) the dev loss is
+    drawn dashed over each run's training loss and the dev bitext accuracy beside it."""
     frames = {
         name: read_loss_curve(csv_path) for name, csv_path in curves.items() if csv_path.exists()
     }
     frames = {name: frame for name, frame in frames.items() if not frame.empty}
     if not frames:
         return None
-    figure, axes = plt.subplots(figsize=(PAGE_WIDTH * 0.8, 4.5), layout="constrained")
+    dev = {
+        name: read_dev_curve(csv_path)
+        for name, csv_path in (dev_curves or {}).items()
+        if name in frames and csv_path.exists()
+    }
+    dev = {name: frame for name, frame in dev.items() if not frame.empty}
+    if dev:
+        figure, (axes, dev_axes) = plt.subplots(
+            1, 2, figsize=(PAGE_WIDTH, 4.5), layout="constrained"
+        )
+    else:
+        figure, axes = plt.subplots(figsize=(PAGE_WIDTH * 0.8, 4.5), layout="constrained")
     for name, frame in frames.items():
-        axes.plot(frame["step"], frame["loss"], marker="." if len(frame) < 60 else None, label=name)
+        (line,) = axes.plot(
+            frame["step"], frame["loss"], marker="." if len(frame) < 60 else None, label=name
+        )
+        if name in dev:
+            color = line.get_color()
+            axes.plot(dev[name]["step"], dev[name]["dev_loss"], "--", color=color, marker="x")
+            dev_axes.plot(
+                dev[name]["step"], 100 * dev[name]["dev_accuracy"], color=color, marker="x",
+                label=name,
+            )  # fmt: skip
     axes.set_xlabel("training step")
-    axes.set_ylabel("training loss (each run's own objective)")
-    axes.set_title("Training loss of every run")
+    axes.set_ylabel("loss (each run's own objective)")
+    axes.set_title("Training loss" + (" (dashed: dev loss)" if dev else " of every run"))
     axes.grid(alpha=0.3)
     axes.legend(frameon=False)
+    if dev:
+        dev_axes.set_xlabel("training step")
+        dev_axes.set_ylabel("dev bitext accuracy × 100")
+        dev_axes.set_title("Dev bitext accuracy (dataset's dev split)")
+        dev_axes.grid(alpha=0.3)
+        dev_axes.legend(frameon=False)
     return save_figure(figure, path)
 
 

@@ -391,9 +391,11 @@ def render_summary(
     chance: pd.DataFrame,
     experiment: dict | None,
     not_compared: Sequence[str] = (),
+    training: str = "",
 ) -> str:
     """The whole summary.md text; ``not_compared``: the multi-way and En-X runs left
-    uncompared, each with why (:class:`.pairing.NotCompared`)."""
+    uncompared, each with why (:class:`.pairing.NotCompared`); ``training``: the section on
+    training length and sweeps (:func:`mwalign.report.training.training_section`)."""
     runs = run_averages(averages)
     macro_runs = run_averages(macro) if not macro.empty else macro
     parts = [
@@ -425,6 +427,7 @@ def render_summary(
             "Trained runs vs base", "A = a trained run, B = its base student.", trained, models
         )
     )
+    parts.append(training)
     parts.append("## Figures\n\n" + "\n\n".join(figure_lines) if figure_lines else "")
     for kind in runs["task_type"].unique():
         tasks = sorted(scores.loc[scores["task_type"] == kind, "task"].unique())

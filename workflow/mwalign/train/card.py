@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from mwalign.paths import SOURCE_LANGUAGE
+from mwalign.train.dev import stop_text
 from mwalign.train.losses import loss_settings
 
 OBJECTIVE_TEXT = {
@@ -77,12 +78,18 @@ def run_section(record: dict[str, Any]) -> str:
         f"- **Steps:** {result['steps']} of {result['rows_per_step']} sentence ids "
         f"({result['views']} views each), learning rate {hyper['learning_rate']}; "
         f"final loss {result['final_loss']:.4f}",
+        *([f"- **Stopped:** {stop_text(result['stopped'])}"] if "stopped" in result else []),
         f"- **Scores:** written after evaluation: this card with the headline scores in "
         f"`results/report/cards/{job}.md`, every score in `results/eval/{job}/` (mteb result "
         "JSON per task) and the report `results/report/summary.md`",
         "",
         "The full resolved settings and provenance are in `mwalign_run.json`; the loss per "
-        "step in `loss_curve.csv`.",
+        "step in `loss_curve.csv`"
+        + (
+            ", the dev loss and accuracy per evaluation in `dev_curve.csv`."
+            if result.get("stopped", {}).get("dev_metric")
+            else "."
+        ),
         "",
     ]
     return "\n".join(lines)

@@ -5,7 +5,8 @@
   installed, label strategies have the teacher languages they read, ``train_rows``
   holds a batch, ``row_languages`` fits the languages and the objective, a soft run's
   two temperatures agree unless ``separate_temperatures``, ``denominator: negatives``
-  only on infonce runs.
+  only on infonce runs, ``steps`` and ``epochs`` agree, ``patience`` and sweeps have dev
+  evaluations, every sweep point is a valid run.
 - :func:`check_removed_keys` (every parse, before the schema): removed settings name
   their replacement.
 - :func:`check_batches` and :func:`check_model_limits` (once per run, from
@@ -25,7 +26,7 @@ import importlib.util
 from typing import Any
 
 from mwalign.errors import ConfigError
-from mwalign.jobs import train_jobs
+from mwalign.jobs import sweep_points, train_jobs
 from mwalign.limits import check_layers, check_seq_length, model_config_at_hand
 from mwalign.train.params import (
     batch_size,
@@ -124,6 +125,54 @@ def _check_job(config: dict[str, Any], job: str) -> None:
         )
 
 
+def _check_training_length(config: dict[str, Any], name: str) -> None:
+    """``steps`` against ``epochs``; ``patience`` and a sweep need dev evaluations."""
+    run = config["runs"][name]
+    where = f"config.runs.{name}"
+    for point in sweep_points(config, name).values() or [{}]:
+        settings = run_settings(config, name, point)
+        if "steps" in run and settings["epochs"] is not None:
+            raise ConfigError(
+                f"{where}.steps = {run['steps']}, but the run trains for epochs = "
+                f"{settings['epochs']}; give one of them: set epochs: null in the run to "
+                "train by steps, or drop its steps"
+            )
+        every = settings["eval_every"]
+        if settings["patience"] is not None and every == 0:
+            raise ConfigError(
+                f"{where}: patience = {settings['patience']} needs dev evaluations, but "
+                "eval_every is 0; set eval_every >= 1 (steps between evaluations) or "
+                "patience: null"
+            )
+        if run.get("sweep") and every == 0:
+            raise ConfigError(
+                f"{where}.sweep chooses its point on dev, but eval_every is 0; set "
+                "eval_every >= 1 (steps between evaluations)"
+            )
+
+
+# Settings that leave the objective itself as it is: a sweep over only these may choose
+# its point on the dev loss.
+LOSS_NEUTRAL_KEYS = (
+    "learning_rate", "warmup_ratio", "weight_decay", "max_grad_norm", "steps", "epochs",
+    "gradient_accumulation", "freeze_embeddings", "freeze_layers", "train_rows", "patience",
+)  # fmt: skip
+
+
+def _check_sweep(config: dict[str, Any], name: str) -> None:
+    """A sweep chosen on the dev loss varies only settings that keep the objective's scale
+    (its keys and every point are checked with the schema, :func:`mwalign.config.check_sweeps`)."""
+    run = config["runs"][name]
+    metric = run_settings(config, name)["dev_metric"]
+    shaping = sorted(set(run.get("sweep") or {}) - set(LOSS_NEUTRAL_KEYS))
+    if metric == "loss" and shaping:
+        raise ConfigError(
+            f"config.runs.{name}.sweep varies {shaping}, which change the objective's scale, "
+            "so dev losses of its points are not comparable; use dev_metric: accuracy, or "
+            f"sweep only {list(LOSS_NEUTRAL_KEYS)}"
+        )
+
+
 def check_config(config: dict[str, Any]) -> None:
     """Raise ValueError naming the bad value and what is allowed (students, runs, job names)."""
     if not config["students"]:
@@ -139,6 +188,9 @@ def check_config(config: dict[str, Any]) -> None:
                 f"config.runs.{name}.student = {run['student']!r}: known students: {known}"
             )
     _check_trackers(config["train"]["report_to"])
+    for name in config["runs"]:
+        _check_sweep(config, name)
+        _check_training_length(config, name)
     jobs = train_jobs(config)
     clashes = sorted({job for job in jobs if jobs.count(job) > 1})
     if clashes:

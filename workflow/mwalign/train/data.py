@@ -88,30 +88,41 @@ def take_train_rows(table: pa.Table, *, count: int | None, seed: int, path: Path
 
 
 def read_train_rows(*, params: dict, dataset_path: Path) -> dict[str, list]:
-    """A job's train rows as columns: ``id``, ``lang`` (En-X target or None), one per view.
+    """A job's train rows (:func:`read_split_rows` of the ``train`` split)."""
+    return read_split_rows(params=params, dataset_path=dataset_path, split="train")
+
+
+def read_split_rows(*, params: dict, dataset_path: Path, split: str) -> dict[str, list]:
+    """A job's rows of ``split`` (``train`` or ``dev``) as columns: ``id``, ``lang`` (En-X
+    target or None), one per view.
 
     ``dataset_path`` is the file :func:`~mwalign.train.params.dataset_name` names. An
     En-X job with ``enx_targets: per_seed`` reads the multi-way table and draws each
     row's target as assemble does, but with the job's seed, so its seeds vary the draw.
+    ``train_rows`` limits the train split only: the dev split is always read whole.
     """
     data, languages = params["data"], params["languages"]
     source = dataset_name(params)
     schema = tables.multiway_schema(languages) if source == "multiway" else tables.ENX
     table = files.read_table(dataset_path, schema)
-    table = table.filter(pc.equal(table["split"], "train"))
+    table = table.filter(pc.equal(table["split"], split))
     if table.num_rows == 0:
-        raise ValueError(f"{dataset_path}: no rows in the 'train' split")
-    count = derived_budget(params)["train_rows"]
-    if count != params["train"]["train_rows"] and count > table.num_rows:
-        # match: pairs derives train_rows * C(k, 2) En-X rows; the split caps it
-        log.info(
-            "match: pairs asks for %d En-X rows; %s has %d train rows: taking all of them",
-            count,
-            dataset_path,
-            table.num_rows,
+        raise ValueError(
+            f"{dataset_path}: no rows in the {split!r} split"
+            + (" (raise dataset.dev_fraction or corpus.size)" if split == "dev" else "")
         )
-        count = None
-    table = take_train_rows(table, count=count, seed=params["rows_seed"], path=dataset_path)
+    if split == "train":
+        count = derived_budget(params)["train_rows"]
+        if count != params["train"]["train_rows"] and count > table.num_rows:
+            # match: pairs derives train_rows * C(k, 2) En-X rows; the split caps it
+            log.info(
+                "match: pairs asks for %d En-X rows; %s has %d train rows: taking all of them",
+                count,
+                dataset_path,
+                table.num_rows,
+            )
+            count = None
+        table = take_train_rows(table, count=count, seed=params["rows_seed"], path=dataset_path)
     rows = {"id": table["id"].to_pylist(), SOURCE_LANGUAGE: table[SOURCE_LANGUAGE].to_pylist()}
     if data == "multiway":
         rows["lang"] = [None] * table.num_rows
@@ -163,10 +174,24 @@ def build_dataset(
     stay outside the dataset (the collator would tokenise them) and go to
     :class:`UniqueIdBatchSampler`.
     """
-    data, languages = params["data"], params["languages"]
     rows = read_train_rows(params=params, dataset_path=dataset_path)
+    return dataset_from_rows(params, rows, teacher_path), rows["id"]
+
+
+def build_dev_dataset(
+    params: dict, dataset_path: Path, teacher_path: Path | None = None
+) -> tuple[Dataset, dict[str, list]]:
+    """The dev split as :func:`build_dataset` makes the train split, with its rows'
+    columns (for :func:`mwalign.train.dev.dev_evaluator`)."""
+    rows = read_split_rows(params=params, dataset_path=dataset_path, split="dev")
+    return dataset_from_rows(params, rows, teacher_path), rows
+
+
+def dataset_from_rows(params: dict, rows: dict[str, list], teacher_path: Path | None) -> Dataset:
+    """:func:`build_dataset`'s Dataset of ``rows``."""
     if k_language_rows(params):
-        return k_language_dataset(params, rows), rows["id"]
+        return k_language_dataset(params, rows)
+    data, languages = params["data"], params["languages"]
     columns = view_languages(data, languages)
     dataset = {column: rows[column] for column in columns}
     if params["teacher"] is not None:
@@ -184,7 +209,7 @@ def build_dataset(
     if data == "enx":
         targets = dict(sorted(Counter(rows["lang"]).items()))
         log.info("En-X targets (%s): %s", params["train"]["enx_targets"], targets)
-    return Dataset.from_dict(dataset), rows["id"]
+    return Dataset.from_dict(dataset)
 
 
 def k_language_dataset(params: dict, rows: dict[str, list]) -> Dataset:
@@ -215,8 +240,8 @@ class UniqueIdBatchSampler(DefaultBatchSampler):
     negative for every contrastive loss). A row whose id is already in the batch waits for
     a later batch. Incomplete last batches are dropped, so every batch has ``batch_size``.
 
-    The trainer's ``batch_sampler`` argument takes ``functools.partial(UniqueIdBatchSampler,
-    ids=ids)``; it reshuffles every epoch from ``seed + epoch``.
+    The trainer's ``batch_sampler`` argument takes :class:`UniqueIdBatchSamplers`; it
+    reshuffles every epoch from ``seed + epoch``.
     """
 
     def __init__(
@@ -262,3 +287,29 @@ class UniqueIdBatchSampler(DefaultBatchSampler):
 
     def __len__(self) -> int:
         return len(self.ids) // self.batch_size
+
+
+class UniqueIdBatchSamplers:
+    """The Trainer's ``batch_sampler``: a :class:`UniqueIdBatchSampler` with the ids of the
+    dataset it batches, the train split's or the dev split's (the same Dataset objects
+    given to the Trainer, which batches each with this).
+
+    Dev batches take as many rows as a training step, or every dev row where the dev
+    split has fewer (the dev loss then has fewer in-batch negatives than training).
+    """
+
+    def __init__(
+        self, train: tuple[Dataset, list[int]], dev: tuple[Dataset, list[int]] | None = None
+    ) -> None:
+        self.ids = {id(train[0]): train[1]}
+        self.dev = None if dev is None else id(dev[0])
+        if dev is not None:
+            self.ids[id(dev[0])] = dev[1]
+
+    def __call__(self, dataset: Dataset, **kwargs) -> UniqueIdBatchSampler:
+        ids = self.ids.get(id(dataset))
+        if ids is None:
+            raise ValueError("no sentence ids for this dataset: not the train or dev split given")
+        if id(dataset) == self.dev:
+            kwargs["batch_size"] = min(kwargs["batch_size"], len(set(ids)))
+        return UniqueIdBatchSampler(dataset, ids=ids, **kwargs)

@@ -19,27 +19,35 @@ from datasets.table import InMemoryTable
 from torch import nn
 
 from mwalign.frozen import frozen_embeddings
-from mwalign.train.data import read_train_rows, rows_languages
+from mwalign.train.data import read_split_rows, rows_languages
 from mwalign.train.job import TrainJob
 from mwalign.train.losses import DriftRegularised
 
 log = logging.getLogger(__name__)
 
 
-def row_view_languages(params: dict, dataset_path: Path) -> tuple[list[int], list[list[str]]]:
+def row_view_languages(
+    params: dict, dataset_path: Path, split: str = "train"
+) -> tuple[list[int], list[list[str]]]:
     """The job's train row ids and each row's view languages (multi-way: English and every
     target, or a k-language row's languages in slot order; En-X: English and the row's
     target), in the dataset's row order."""
-    rows = read_train_rows(params=params, dataset_path=dataset_path)
+    rows = read_split_rows(params=params, dataset_path=dataset_path, split=split)
     return rows["id"], rows_languages(params, rows)
 
 
 def with_frozen_labels(
-    dataset: Dataset, ids: list[int], params: dict, dataset_path: Path, frozen_path: Path
+    dataset: Dataset,
+    ids: list[int],
+    params: dict,
+    dataset_path: Path,
+    frozen_path: Path,
+    split: str = "train",
 ) -> tuple[Dataset, int, tuple[int, int] | None]:
-    """``dataset`` whose ``label`` holds each row's frozen embeddings (V * d floats), then
-    its teacher labels flattened, if any. Returns it, d and the teacher labels' shape."""
-    row_ids, languages = row_view_languages(params, Path(dataset_path))
+    """``dataset`` (of the ``split`` rows) whose ``label`` holds each row's frozen
+    embeddings (V * d floats), then its teacher labels flattened, if any. Returns it, d
+    and the teacher labels' shape."""
+    row_ids, languages = row_view_languages(params, Path(dataset_path), split)
     if row_ids != list(ids):
         raise ValueError(f"{dataset_path}: the train rows changed while the job read them")
     frozen = frozen_embeddings(frozen_path, row_ids, languages)  # (N, V, d)
@@ -73,3 +81,12 @@ def drift_inputs(
         dataset, ids, job.params, job.dataset_path, job.frozen_path
     )
     return dataset, DriftRegularised(loss, weight, views=views, dim=dim, label_shape=shape)
+
+
+def drift_dev_dataset(job: TrainJob, dataset: Dataset, ids: list[int]) -> Dataset:
+    """The dev split's dataset with the frozen embeddings joined to its labels, as
+    :func:`drift_inputs` does for the train split, so the dev loss is the training loss."""
+    dev, _, _ = with_frozen_labels(
+        dataset, ids, job.params, job.dataset_path, job.frozen_path, split="dev"
+    )
+    return dev

@@ -24,32 +24,41 @@ from mwalign.provenance import derive_seed
 # Objectives whose loss reads the teacher's embeddings (their jobs depend on the teacher).
 TEACHER_OBJECTIVES = ("soft", "similarity_mse", "embedding_mse")
 # Keys of a run that are not training settings (those override the `train` block).
-RUN_KEYS = ("student", "data", "objective", "seeds")
+RUN_KEYS = ("student", "data", "objective", "seeds", "sweep")
 
 
-def run_settings(config: dict[str, Any], run: str) -> dict[str, Any]:
-    """A run's training settings: the (filled) ``train`` block updated by the run's keys.
+def run_settings(
+    config: dict[str, Any], run: str, point: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """A run's training settings: the (filled) ``train`` block updated by the run's keys,
+    then by a sweep ``point``'s (:func:`mwalign.jobs.sweep_points`).
 
     ``train.report_to`` is left out: it names where a run logs, not how it trains, so
     changing it never retrains a model (the train script reads it from the config).
+    ``steps`` is None when the run trains for ``epochs``: it is not used then, so
+    changing it retrains nothing.
     """
     settings = copy.deepcopy(config["train"])
     settings.pop("report_to", None)
     settings.update({k: v for k, v in config["runs"][run].items() if k not in RUN_KEYS})
+    settings.update(copy.deepcopy(point or {}))
+    if settings.get("epochs") is not None:
+        settings["steps"] = None
     return settings
 
 
 def train_params(config: dict[str, Any], job: str) -> dict[str, Any]:
     """Exactly the config slice one train job depends on, fully resolved.
 
-    ``job`` is a run name, or ``{run}-seed{k}`` for a run with several seeds (see
-    :func:`mwalign.jobs.train_jobs`). The teacher appears only for objectives that read
-    it, so changing the teacher reruns only those jobs. Keys: ``job``, ``run``,
-    ``replicate``, ``seed``, ``rows_seed``, ``row_languages_seed``, ``student`` (its name
-    and settings), ``data``, ``objective``, ``languages``, ``teacher`` (model and
-    languages, or None) and ``train`` (:func:`run_settings`).
+    ``job`` is a run name, or ``{run}-seed{k}`` for a run with several seeds, or a sweep
+    point's job (see :func:`mwalign.jobs.train_jobs`). The teacher appears only for
+    objectives that read it, so changing the teacher reruns only those jobs. Keys:
+    ``job``, ``run``, ``replicate``, ``seed``, ``rows_seed``, ``row_languages_seed``,
+    ``student`` (its name and settings), ``data``, ``objective``, ``languages``,
+    ``teacher`` (model and languages, or None) and ``train`` (:func:`run_settings`), and
+    for a sweep point's job ``sweep_point`` (its settings).
     """
-    run_name, replicate = resolve_train_job(config, job)
+    run_name, replicate, point = resolve_train_job(config, job)
     run = config["runs"][run_name]
     teacher = None
     if run["objective"] in TEACHER_OBJECTIVES:
@@ -72,7 +81,8 @@ def train_params(config: dict[str, Any], job: str) -> dict[str, Any]:
             "objective": run["objective"],
             "languages": list(config["languages"]),
             "teacher": teacher,
-            "train": run_settings(config, run_name),
+            "train": run_settings(config, run_name, point),
+            **({"sweep_point": point} if point else {}),
         }
     )
 
@@ -113,7 +123,7 @@ def k_language_rows(params: dict[str, Any]) -> bool:
     return params["data"] == "multiway" and k is not None and k < len(params["languages"]) + 1
 
 
-def derived_budget(params: dict[str, Any]) -> dict[str, int]:
+def derived_budget(params: dict[str, Any]) -> dict[str, int | None]:
     """A job's optimiser steps, rows per micro-batch and pairs, from ``train.match``.
 
     A k-language row gives C(k, 2) (unordered) training pairs, an En-X row one (with
@@ -128,6 +138,10 @@ def derived_budget(params: dict[str, Any]) -> dict[str, int]:
     rows against N bilingual rows, so both see each row about as often (the train split
     caps it: :func:`mwalign.train.data.read_train_rows`).
 
+    A run trained for ``epochs`` has no fixed steps (``steps`` and ``pair_budget`` are
+    None): its steps follow from its rows, so matching on pairs is then the rows'
+    C(k, 2) factor alone, at the same epochs.
+
     Returns ``steps``, ``batch_rows`` (rows per micro-batch), ``train_rows`` (rows of the
     train split the job reads; None: all), ``pairs_per_row``, ``pairs_per_step`` (with
     gradient accumulation) and ``pair_budget`` (pairs of the run).
@@ -136,6 +150,7 @@ def derived_budget(params: dict[str, Any]) -> dict[str, int]:
     k = row_languages(params)
     group_pairs = k * (k - 1) // 2
     steps, rows, train_rows = hyper["steps"], hyper["batch_ids"], hyper["train_rows"]
+    by_epochs = hyper.get("epochs") is not None  # steps follow from the rows: None here
     if params["data"] == "multiway":
         # pairs: english scores only the k - 1 pairs with English (rows holding English)
         pairs_per_row = k - 1 if hyper["pairs"] == "english" else group_pairs
@@ -144,7 +159,8 @@ def derived_budget(params: dict[str, Any]) -> dict[str, int]:
         if hyper["match"] == "sentences":
             rows = hyper["batch_ids"] * k // 2
         elif hyper["match"] == "pairs":
-            steps = hyper["steps"] * group_pairs
+            if not by_epochs:
+                steps = hyper["steps"] * group_pairs
             if train_rows is not None:
                 train_rows *= group_pairs
     pairs_per_step = rows * hyper["gradient_accumulation"] * pairs_per_row
@@ -154,7 +170,7 @@ def derived_budget(params: dict[str, Any]) -> dict[str, int]:
         "train_rows": train_rows,
         "pairs_per_row": pairs_per_row,
         "pairs_per_step": pairs_per_step,
-        "pair_budget": steps * pairs_per_step,
+        "pair_budget": None if by_epochs else steps * pairs_per_step,
     }
 
 

@@ -15,7 +15,7 @@ import logging
 import os
 import re
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from transformers.trainer import TRAINER_STATE_NAME
 
 from mwalign import files
 from mwalign.models.load import apply_student_settings
-from mwalign.paths import LOSS_CURVE_FILE, MODEL_INFO_FILE, RUN_INFO_FILE
+from mwalign.paths import DEV_CURVE_FILE, LOSS_CURVE_FILE, MODEL_INFO_FILE, RUN_INFO_FILE
 from mwalign.precision import Precision, precision_for
 from mwalign.provenance import provenance
 from mwalign.students import load_student
@@ -42,7 +42,22 @@ from mwalign.train.callbacks import (
     write_loss_curve,
 )
 from mwalign.train.card import append_run_section, describe_run
-from mwalign.train.data import UniqueIdBatchSampler, build_dataset, read_train_rows, rows_languages
+from mwalign.train.data import (
+    UniqueIdBatchSampler,
+    UniqueIdBatchSamplers,
+    build_dataset,
+    read_train_rows,
+    rows_languages,
+)
+from mwalign.train.dev import (
+    dev_arguments,
+    dev_callbacks,
+    dev_curve_rows,
+    dev_split,
+    length_arguments,
+    stop_record,
+    write_dev_curve,
+)
 from mwalign.train.job import TrainJob
 from mwalign.train.losses import LOSS_SETTINGS, build_loss
 from mwalign.train.packing import packed_training
@@ -185,17 +200,21 @@ def training_arguments(
     precision: Precision,
     *,
     report_to: Sequence[str] = (),
+    batch_sampler: Callable | None = None,
 ) -> TrainingArguments:
-    """The Trainer's arguments of one job; ``report_to``: experiment trackers to log to."""
+    """The Trainer's arguments of one job; ``ids``: the train rows' sentence ids;
+    ``report_to``: experiment trackers to log to; ``batch_sampler``: the Trainer's batch
+    sampler when it also batches dev rows (:class:`~mwalign.train.data.UniqueIdBatchSamplers`)."""
     hyper, budget = params["train"], derived_budget(params)
     checkpoints = hyper["checkpoint_every"] > 0
-    return TrainingArguments(
+    steps_per_epoch = max(len(ids) // batch_size(params) // hyper["gradient_accumulation"], 1)
+    arguments = dict(
         output_dir=str(work_dir),
-        max_steps=budget["steps"],  # train.steps, or more for En-X with match: pairs
+        # train.steps (more for En-X with match: pairs), or epochs over the rows
+        **length_arguments(hyper, budget["steps"], steps_per_epoch),
         per_device_train_batch_size=budget["batch_rows"],
         gradient_accumulation_steps=hyper["gradient_accumulation"],
         learning_rate=hyper["learning_rate"],
-        warmup_steps=round(hyper["warmup_ratio"] * budget["steps"]),
         weight_decay=hyper["weight_decay"],
         max_grad_norm=hyper["max_grad_norm"],
         **checkpointing_flag(hyper["gradient_checkpointing"]),
@@ -205,7 +224,7 @@ def training_arguments(
         seed=params["seed"],
         data_seed=params["seed"],
         prompts=params["student"]["prefix"] or None,
-        batch_sampler=functools.partial(UniqueIdBatchSampler, ids=ids),
+        batch_sampler=batch_sampler or functools.partial(UniqueIdBatchSampler, ids=ids),
         # The sampler makes global batches of distinct ids; each process takes its share.
         accelerator_config={"split_batches": True},
         dataloader_drop_last=True,
@@ -218,6 +237,8 @@ def training_arguments(
         report_to=list(report_to) or "none",
         disable_tqdm=False,
     )
+    arguments.update(dev_arguments(hyper, batch_size(params)))
+    return TrainingArguments(**arguments)
 
 
 def prepare_work_dir(work_dir: Path, params: dict) -> None:
@@ -278,6 +299,8 @@ def save_outputs(trainer: SentenceTransformerTrainer, out_dir: Path, record: dic
     if save_projection is not None and save_projection(tmp / "distill_projection"):
         record["distill_projection"] = "distill_projection"
     write_loss_curve(loss_curve_rows(trainer.state.log_history), tmp / LOSS_CURVE_FILE)
+    if "stopped" in record["result"] and record["result"]["stopped"].get("dev_metric"):
+        write_dev_curve(dev_curve_rows(trainer.state.log_history), tmp / DEV_CURVE_FILE)
     files.write_json(record, tmp / RUN_FILE)
     if out_dir.exists():
         shutil.rmtree(out_dir)
@@ -401,17 +424,28 @@ def train_run(job: TrainJob) -> dict:
         dataset, loss = drift_inputs(job, dataset, ids, loss, views)
     precision = training_precision(params)
     kernels = training_kernels(model, params, precision)
-    args = training_arguments(params, work_dir, ids, precision, report_to=job.report_to)
+    dev = dev_split(params, job.dataset_path, job.teacher_path)
+    if dev and hyper["drift_weight"] > 0:
+        from mwalign.train.drift import drift_dev_dataset
+
+        dev = (drift_dev_dataset(job, dev[0], dev[1]), *dev[1:])
+    samplers = UniqueIdBatchSamplers((dataset, ids), dev[:2] if dev else None)
+    args = training_arguments(
+        params, work_dir, ids, precision, report_to=job.report_to, batch_sampler=samplers
+    )
     log.info("training process %d of %d", args.process_index + 1, args.world_size)
     if args.process_index == 0:
         prepare_work_dir(work_dir, params)
+    stoppers = dev_callbacks(params)
     trainer = GuardedTrainer(
         model=model,
         args=args,
         train_dataset=dataset,
+        eval_dataset=dev[0] if dev else None,
+        evaluator=dev[2] if dev else None,
         loss=loss,
         objective=params["objective"],
-        callbacks=[LossStateCallback(loss), *tensorboard_callbacks(job.log_dir)],
+        callbacks=[LossStateCallback(loss), *tensorboard_callbacks(job.log_dir), *stoppers],
     )
     trainer.accelerator.wait_for_everyone()
     checkpoint = last_complete_checkpoint(work_dir, trainer.loss)
@@ -422,7 +456,10 @@ def train_run(job: TrainJob) -> dict:
         output = trainer.train(resume_from_checkpoint=checkpoint)
     inputs = {"dataset": job.dataset_path, "student": job.student_path, "teacher": job.teacher_path}
     inputs["frozen"] = job.frozen_path if hyper["drift_weight"] > 0 else None
+    if trainer.state.best_model_checkpoint:  # the best checkpoint's loss weights, too
+        load_loss_state(trainer.loss, trainer.state.best_model_checkpoint)
     record = run_record(params, trainer, inputs, checkpoint, output.metrics)
+    record["result"]["stopped"] = stop_record(params, trainer.state, stoppers)
     record["result"].update(precision.record())
     record["result"].update(kernels)
     record["result"].update(packing)
