@@ -213,15 +213,16 @@ PAPER_COMPARED = [
     "me5-multiway-soft-tcm vs me5-enx-soft-tcm (matched on ids)",
     "me5-multiway-similarity-mse vs me5-enx-similarity-mse (matched on ids)",
 ]
+_GRID = "temperature: 0.05 0.1; drift_weight: 0.1 1.0"
 _SMALL = (
-    "train.steps (1000 vs 3000), train.batch_ids (128 vs 32), train.temperature (0.05 vs "
-    "0.1), train.row_languages (4 vs null), train.train_rows (10000 vs null), "
-    "train.denominator (negatives vs standard), train.drift_weight (1.0 vs 0)"
+    "train.batch_ids (128 vs 32), train.temperature (0.05 vs 0.1), train.row_languages (4 vs "
+    "null), train.train_rows (10000 vs null), train.denominator (negatives vs standard), "
+    f"train.drift_weight (1.0 vs 0), sweep ({_GRID} vs null)"
 )
 _FULL = (
-    "train.steps (3000 vs 1000), train.batch_ids (32 vs 128), train.temperature (0.1 vs "
-    "0.05), train.row_languages (null vs 4), train.train_rows (null vs 10000), "
-    "train.denominator (standard vs negatives), train.drift_weight (0 vs 1.0)"
+    "train.batch_ids (32 vs 128), train.temperature (0.1 vs 0.05), train.row_languages (null "
+    "vs 4), train.train_rows (null vs 10000), train.denominator (standard vs negatives), "
+    f"train.drift_weight (0 vs 1.0), sweep (null vs {_GRID})"
 )
 PAPER_NOT_COMPARED = [
     *(

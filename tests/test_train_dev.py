@@ -62,6 +62,7 @@ def test_epochs_replace_steps_in_the_params():
         ({"patience": 3}, {}, r"patience = 3 needs dev evaluations, but eval_every is 0"),
         ({"epochs": 0}, {}, r"epochs: 0 is less than the minimum of 1"),
         ({"dev_metric": "f1"}, {}, r"dev_metric: 'f1' is not one of \['accuracy', 'loss'\]"),
+        ({"eval_every": "epoch"}, {}, r"eval_every = 'epoch' needs a run trained by epochs"),
     ],
 )
 def test_training_length_mistakes_are_config_errors(train, runs, message):
@@ -96,6 +97,15 @@ def test_epochs_and_dev_become_the_trainers_arguments(tmp_path):
     assert (args.save_strategy, args.save_steps) == ("steps", 2)  # the best is on disk
     assert args.load_best_model_at_end and args.metric_for_best_model == "eval_dev_accuracy"
     assert args.greater_is_better and args.per_device_eval_batch_size == 4
+
+
+def test_one_evaluation_and_checkpoint_per_epoch(tmp_path):
+    """eval_every: epoch evaluates runs with different steps per epoch (matched on pairs)
+    alike: at the end of each epoch, with a checkpoint there."""
+    params = train_params(train_config(epochs=3, eval_every="epoch", patience=2), "multiway")
+    args = training_arguments(params, tmp_path, list(range(36)), FP32)
+    assert (args.eval_strategy, args.save_strategy) == ("epoch", "epoch")
+    assert args.load_best_model_at_end
 
 
 def test_dev_loss_is_lower_is_better(tmp_path):

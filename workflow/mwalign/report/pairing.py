@@ -231,9 +231,16 @@ def resolved_runs(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
         first.setdefault(run, model)
     return {
         run: {k: v for k, v in train_params(config, model).items() if k not in JOB_KEYS}
-        | {"sweep": config["runs"][run].get("sweep") or None}
+        | {"sweep": grid_text(config["runs"][run].get("sweep"))}
         for run, model in first.items()
     }
+
+
+def grid_text(grid: dict[str, list] | None) -> str | None:
+    """A run's ``sweep`` grid as one comparable value, ``key: v1 v2; ...`` (None: no sweep)."""
+    if not grid:
+        return None
+    return "; ".join(f"{key}: {' '.join(map(str, values))}" for key, values in grid.items())
 
 
 def config_comparisons(config: dict[str, Any]) -> ComparisonPlan:

@@ -138,16 +138,21 @@ def _check_training_length(config: dict[str, Any], name: str) -> None:
                 "train by steps, or drop its steps"
             )
         every = settings["eval_every"]
+        if every == "epoch" and settings["epochs"] is None:
+            raise ConfigError(
+                f"{where}: eval_every = 'epoch' needs a run trained by epochs, but epochs is "
+                "null; set epochs, or give eval_every in steps"
+            )
         if settings["patience"] is not None and every == 0:
             raise ConfigError(
                 f"{where}: patience = {settings['patience']} needs dev evaluations, but "
-                "eval_every is 0; set eval_every >= 1 (steps between evaluations) or "
-                "patience: null"
+                "eval_every is 0; set eval_every >= 1 (steps between evaluations) or 'epoch', "
+                "or patience: null"
             )
         if run.get("sweep") and every == 0:
             raise ConfigError(
                 f"{where}.sweep chooses its point on dev, but eval_every is 0; set "
-                "eval_every >= 1 (steps between evaluations)"
+                "eval_every >= 1 (steps between evaluations) or 'epoch'"
             )
 
 

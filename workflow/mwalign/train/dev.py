@@ -1,7 +1,8 @@
 """Training length and the dev split: epochs, evaluations on dev, early stopping, the best
 checkpoint, and what a run records about where it stopped and why.
 
-With ``train.eval_every`` > 0 the Trainer evaluates every ``eval_every`` steps on the
+With ``train.eval_every`` > 0 the Trainer evaluates every ``eval_every`` steps (or, with
+``epoch``, at the end of every epoch) on the
 rows of the dataset's ``dev`` split (assemble draws it, ``dataset.dev_fraction``):
 
 - the dev loss (``eval_loss``): the run's own objective on batches of dev rows, as many
@@ -43,8 +44,9 @@ DEV_CURVE_COLUMNS = ("step", "epoch", "dev_loss", "dev_accuracy")
 
 
 def dev_enabled(params: dict[str, Any]) -> bool:
-    """Whether a job evaluates on dev (``train.eval_every`` > 0)."""
-    return params["train"]["eval_every"] > 0
+    """Whether a job evaluates on dev (``train.eval_every``: ``epoch`` or > 0)."""
+    every = params["train"]["eval_every"]
+    return every == "epoch" or every > 0
 
 
 def length_arguments(
@@ -69,12 +71,18 @@ def dev_arguments(hyper: dict[str, Any], rows_per_step: int) -> dict[str, Any]:
     if not every:
         return {}
     metric, greater = DEV_METRICS[hyper["dev_metric"]]
+    # a checkpoint at every evaluation: the best one is then always on disk
+    if every == "epoch":
+        when = {"eval_strategy": "epoch", "save_strategy": "epoch"}
+    else:
+        when = {
+            "eval_strategy": "steps",
+            "eval_steps": every,
+            "save_strategy": "steps",
+            "save_steps": every,
+        }
     return {
-        "eval_strategy": "steps",
-        "eval_steps": every,
-        # a checkpoint at every evaluation: the best one is then always on disk
-        "save_strategy": "steps",
-        "save_steps": every,
+        **when,
         "load_best_model_at_end": True,
         "metric_for_best_model": metric,
         "greater_is_better": greater,
