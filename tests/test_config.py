@@ -112,7 +112,10 @@ def translator(**settings) -> dict:
         ({"translate__shard_size": -3}, r"translate.shard_size: -3 is less than the minimum of 1"),
         ({"evaluate__bible__size": 0}, r"evaluate.bible.size: 0 is less than the minimum of 2"),
         ({"evaluate__classification__samples_per_label": 0}, r"samples_per_label: 0 is less"),
-        ({"dataset__dev_fraction": 1}, r"dev_fraction: 1 is greater than or equal to the maximum"),
+        (
+            {"dataset__dev_fraction": 1},
+            r"dev_fraction: 1(\.0)? is greater than or equal to the maximum",
+        ),
         ({"seed": -1}, r"config key seed: -1 is less than the minimum of 0"),
         # model ids: no paths out of the project, no shell text, wherever a model is named
         ({"students__e5-small__model": "../../etc/passwd"}, STUDENT_MSG + r"'../../etc/passwd'"),

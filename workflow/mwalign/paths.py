@@ -9,7 +9,11 @@ import re
 
 # What a name must look like to become a file or folder name (runs, students, GGUF path
 # parts): letters, digits, '.', '_' and '-', starting with a letter or digit.
-SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+# Matched whole (fullmatch, \Z): "abc\n" is not a name.
+SAFE_NAME = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9._-]*\Z")
+# Longest run or student name: it becomes file names ({run}-seed{k}, .{run}.work, ...)
+# that must stay under the file systems' 255 bytes.
+MAX_NAME_LENGTH = 64
 
 # The language every corpus sentence is written in; the target languages are configured.
 SOURCE_LANGUAGE = "en"

@@ -18,7 +18,7 @@ if workflow.is_main_process:
 
 from mwalign import plan, runlock
 from mwalign.assemble import assemble_settings
-from mwalign.config import check_inputs, validate_config
+from mwalign.config import check_inputs, or_exit, validate_config
 from mwalign.evaluate.params import evaluate_params
 from mwalign.models.ids import model_dir
 from mwalign.models.integrity import check_model_folders
@@ -44,10 +44,10 @@ onstart:
     runlock.hold(".")
 
 
-validate_config(config)
+or_exit(validate_config, config)
 # Sizes against the data, lengths against the models, the hub when offline: once per run.
 if workflow.is_main_process:
-    check_inputs(config)
+    or_exit(check_inputs, config)
 
 PLAN = plan.make_plan(config)
 LANGUAGES = PLAN.languages
