@@ -36,6 +36,8 @@ BASE_PREFIX = "base-"
 GPU_SLOTS_DIR = ".snakemake/gpu-slots"
 # Held (flock) by the run that executes jobs in a working folder (mwalign.runlock).
 RUN_LOCK_FILE = ".snakemake/mwalign-run.lock"
+# What each job wrote under results/ (size, rows, sha256, made from): mwalign.products.
+PRODUCT_RECORDS_DIR = ".snakemake/mwalign-records"
 # CTranslate2 copies of translators (rule convert_ctranslate2), one folder per model_slug.
 CT2_DIR = "resources/ctranslate2"
 # The similarity check's side file of a translation shard: {shard}.similarity.parquet.

@@ -4,9 +4,10 @@
 import re
 
 from snakemake.exceptions import WorkflowError
+from snakemake.logging import logger
 
 from mwalign.devices import export_gpu_slots
-from mwalign.runner import point_caches_into
+from mwalign.runner import point_caches_into, remove_leftovers
 
 # Hugging Face and mteb caches inside the project tree, set before anything imports them.
 point_caches_into(".")
@@ -23,6 +24,7 @@ from mwalign.evaluate.params import evaluate_params
 from mwalign.models.ids import model_dir
 from mwalign.models.integrity import check_model_folders
 from mwalign.models.params import fetch_params
+from mwalign.products import find_damaged
 from mwalign.paths import CT2_DIR, MODELS_DIR, SIMILARITY_SUFFIX, SOURCE_LANGUAGE
 from mwalign.schedule import PRIORITY, job_threads
 from mwalign.train.params import dataset_name, train_params
@@ -42,6 +44,10 @@ if workflow.is_main_process:
 
 onstart:
     runlock.hold(".")
+    # What killed jobs left (temporary files and folders); no job of another run is
+    # running: this process holds the folder's run lock.
+    for leftover in remove_leftovers("."):
+        logger.info(f"removed {leftover}, left by a job that was killed")
 
 
 or_exit(validate_config, config)
@@ -189,3 +195,67 @@ def train_inputs(wildcards):
     if params["teacher"]:
         inputs["teacher"] = rules.teacher.output.embeddings
     return inputs
+
+
+def products():
+    """Every file and folder of the experiment that a user reads: the sample, translations,
+    dataset tables, teacher embeddings, trained models, evaluation results and the report.
+    Rule all asks for each, so a missing one is made again by a plain run."""
+    paths = ["results/corpus/en.parquet", "results/corpus/stats.json"]
+    for lang in LANGUAGES:
+        paths += translation_shards(lang) + translation_stats(lang) + similarity_files(lang)
+        if SIMILARITY is not None:
+            paths += [f"results/translations/{lang}/{s}.similarity.json" for s in SHARDS]
+    paths += [
+        f"results/dataset/{name}" for name in ("multiway.parquet", "enx.parquet", "card.json")
+    ]
+    paths += [f"results/teacher/{TEACHER}.parquet", f"results/teacher/{TEACHER}.json"]
+    paths += [f"results/models/{run}" for run in RUNS]
+    for model in EVAL_MODELS:
+        for task in TASKS:
+            paths += [
+                f"results/eval/{model}/{task}.json",
+                f"results/eval/{model}/{task}.items.parquet",
+            ]
+    report_files = ("scores.parquet", "summary.md", "summary.html", "plots", "cards")
+    paths += [f"results/report/{name}" for name in report_files]
+    return paths
+
+
+PRODUCTS = products()
+# Damaged products (size, rows or content unlike what their job wrote: mwalign.products)
+# are made again in this run, before any job reads them; missing ones too (rule all).
+DAMAGED = {}
+if workflow.is_main_process:
+    DAMAGED = find_damaged(PRODUCTS)
+    for path, why in DAMAGED.items():
+        logger.warning(
+            f"{path} is damaged: {why}; the job that makes it runs again now, "
+            "then the jobs that depend on it"
+        )
+
+
+def rebuild_damaged():
+    """Make Snakemake rerun the jobs of the damaged products, as ``--forcerun`` of those
+    files would, and the jobs an interrupted run left incomplete, as
+    ``--rerun-incomplete`` would (no other run is using them: the run lock). Called while
+    the DAG is built (from rule all's input function), the only moment the run's own
+    settings can take more."""
+    settings = workflow.dag_settings
+    if hasattr(settings, "force_incomplete") and not settings.force_incomplete:
+        settings.force_incomplete = True
+    if not DAMAGED:
+        return
+    dag = getattr(workflow, "_dag", None)
+    forced = getattr(dag, "forcefiles", None)
+    if not isinstance(forced, set):
+        raise WorkflowError(
+            "damaged products cannot be rebuilt automatically with this Snakemake; run: "
+            f"snakemake --forcerun {' '.join(DAMAGED)}"
+        )
+    forced.update(DAMAGED)
+
+
+def all_inputs(wildcards):
+    rebuild_damaged()
+    return PRODUCTS
