@@ -226,3 +226,78 @@ def test_corpus_file_format_and_reference_backend_checked_at_parse_time(tmp_path
     hub = {"source": "huggingface", "huggingface": {"name": "owner/sentences"}}
     with pytest.raises(ConfigError, match=r"corpus.source is 'huggingface'"):
         make_config({"corpus": hub})
+
+
+def test_every_config_file_is_read_with_file_line_and_column(tmp_path):
+    """Duplicate keys (any depth), empty files, lists, non-UTF-8 bytes, tabs and alias
+    bombs are refused with the file, line and column; anchors and merge keys still work."""
+    import time
+
+    from mwalign.cli import main
+    from mwalign.config import read_config_file
+
+    cases = {
+        "seed: 1\nseed: 2\n": r"line 2, column 1: key 'seed' is given twice .*first at line 1",
+        "runs:\n  a: {student: s}\n  b: {}\n  a: {student: t}\n": r"line 4, column 3: key 'a'",
+        "": r"the file is empty",
+        "- seed\n- 1\n": r"line 1, column 1: the file holds a list",
+        "train:\n\tsteps: 3\n": r"line 2, column 1: .*indented with spaces",
+    }
+    for text, message in cases.items():
+        path = tmp_path / "overlay.yaml"
+        path.write_text(text)
+        with pytest.raises(ConfigError, match=message):
+            read_config_file(path)
+        assert main(["check", str(path)]) == 1
+    path.write_bytes(b"seed: 1\nname: caf\xe9\n")
+    with pytest.raises(ConfigError, match=r"line 2, column 10: not UTF-8 text \(byte 0xe9\)"):
+        read_config_file(path)
+    bomb = "a0: &a0 [1, 2, 3, 4, 5, 6, 7, 8, 9]\n" + "".join(
+        f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]\n" for i in range(1, 10)
+    )
+    path.write_text(bomb)
+    started = time.monotonic()
+    with pytest.raises(ConfigError, match="expand to more than 100000 values"):
+        read_config_file(path)
+    assert time.monotonic() - started < 1.0
+    path.write_text("base: &b {x: 1, y: 2}\nrun:\n  <<: *b\n  y: 3\n")  # a merge key overridden
+    assert read_config_file(path)["run"] == {"x": 1, "y": 3}
+    assert read_config_file(ROOT / "experiments" / "raw-student.yaml")
+
+
+def test_names_are_matched_whole_and_bounded_and_near_misses_suggested(tmp_path):
+    from mwalign.bible import check_edition
+    from mwalign.config import check_name
+
+    with pytest.raises(ConfigError, match="not allowed"):
+        check_name("run", "abc\n")
+    with pytest.raises(ConfigError, match=r"has 300 characters; at most 64 are allowed"):
+        check_name("run", "r" * 300)
+    check_name("run", "r" * 64)
+    with pytest.raises(
+        ValueError, match=r"translate.reference.editions.de: .*'zz'.*edition is 'e'"
+    ):
+        check_edition("zz", key="translate.reference.editions.de", lang="de")
+    with pytest.raises(ValueError, match=r"did you mean 'de'\?"):
+        from mwalign.languages import language
+
+        language("dee")
+
+
+def test_the_same_value_written_differently_is_the_same_config(tmp_path):
+    """3.0 for an integer key is 3, 1 for a number key is 1.0; languages are sorted (their
+    order changes no draw), except with a pair_priority run, where it ranks them."""
+    base = yaml.safe_load((ROOT / "config.yaml").read_text())
+    other = copy.deepcopy(base)
+    other["seed"] = float(base["seed"])
+    other["train"]["steps"] = float(base["train"]["steps"])
+    other["train"]["max_grad_norm"] = 1
+    other["languages"] = list(reversed(base["languages"]))
+    assert validate_config(other) == validate_config(copy.deepcopy(base))
+    assert validate_config(copy.deepcopy(base))["languages"] == base["languages"]  # sorted
+    ranked = copy.deepcopy(base)
+    ranked["languages"] = list(reversed(base["languages"]))
+    ranked["runs"]["multiway"]["objective"] = "soft"
+    ranked["train"]["label_strategy"] = "pair_priority"
+    ranked["teacher"]["languages"] = ["en", *base["languages"]]
+    assert validate_config(ranked)["languages"] == list(reversed(base["languages"]))
