@@ -60,7 +60,9 @@ def start_job(log_path: str | Path | None, threads: int = 1, *, gpus: int = 0) -
 
         torch.set_num_threads(max(1, int(threads)))
     logger.info("mwalign code from %s", code_folder())
-    end_with_workflow()
+    watched = end_with_workflow()
+    if watched is not None:
+        logger.info("this job stops if the workflow process %d ends", watched)
     return logger
 
 
