@@ -99,7 +99,11 @@ def snakemake(
 def planned_jobs(workdir: Path, *args: str) -> dict[str, int]:
     """Rule name -> job count that a dry run (with extra snakemake ``args``) would execute now."""
     result = snakemake(workdir, "--dry-run", *args)
-    output = result.stdout + result.stderr
+    return job_counts(result.stdout + result.stderr)
+
+
+def job_counts(output: str) -> dict[str, int]:
+    """Rule name -> job count in the job stats of a dry run's ``output``."""
     if "Nothing to be done" in output:
         return {}
     table = output.split("Job stats:")[1]
