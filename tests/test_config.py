@@ -278,6 +278,15 @@ def test_names_are_matched_whole_and_bounded_and_near_misses_suggested(tmp_path)
         ValueError, match=r"translate.reference.editions.de: .*'zz'.*edition is 'e'"
     ):
         check_edition("zz", key="translate.reference.editions.de", lang="de")
+    from mwalign.errors import suggestion
+
+    assert suggestion("tatoeba", ["BibleBitextMining", "Tatoeba"]) == " (did you mean 'Tatoeba'?)"
+    assert suggestion("xyz", ["BibleBitextMining", "Tatoeba"]) == ""
+    bad = copy.deepcopy(DEFAULT)
+    bad["corpus"]["source"] = "Bible"
+    bad["train"]["stepz"] = 3
+    with pytest.raises(ConfigError, match=r"(?s)did you mean 'bible'\?.*did you mean 'steps'\?"):
+        validate_config(bad)
     with pytest.raises(ValueError, match=r"did you mean 'de'\?"):
         from mwalign.languages import language
 

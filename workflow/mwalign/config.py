@@ -23,7 +23,7 @@ import yaml
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from mwalign.errors import ConfigError
+from mwalign.errors import ConfigError, suggestion
 from mwalign.hub import hub_offline
 from mwalign.languages import language
 from mwalign.paths import (
@@ -124,16 +124,6 @@ def _as_declared(value: Any, schema: dict[str, Any]) -> Any:
 
 def _key_path(error: jsonschema.ValidationError) -> str:
     return ".".join(str(part) for part in error.absolute_path) or "(top level)"
-
-
-def suggestion(value: Any, allowed: Any) -> str:
-    """``"; did you mean 'X'?"`` for the allowed value closest to ``value`` (case aside),
-    or an empty string when none is close."""
-    from difflib import get_close_matches
-
-    choices = {str(choice).lower(): str(choice) for choice in allowed}
-    close = get_close_matches(str(value).lower(), list(choices), n=1, cutoff=0.75)
-    return f" (did you mean {choices[close[0]]!r}?)" if close else ""
 
 
 def _message(error: jsonschema.ValidationError) -> str:

@@ -121,7 +121,7 @@ def check_mteb_task_names(names: list[str]) -> None:
     known = mteb_task_names(Path(os.environ.get("MTEB_CACHE", MTEB_CACHE_DIR)))
     unknown = [name for name in names if name not in known]
     if unknown:
-        from mwalign.config import suggestion
+        from mwalign.errors import suggestion
 
         hint = suggestion(unknown[0], sorted(known | set(OFFLINE_TASKS)))
         raise ValueError(
