@@ -192,7 +192,9 @@ def test_config_names_and_order_and_interrupted_runs(completed, tmp_path):
     for path in leftovers:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(b"partial")
-    assert planned_jobs(workdir) == {"report": 1, "all": 1}
+    planned, output = dry_run(workdir)
+    assert planned == {"report": 1, "all": 1}, output
+    assert f"{summary} was left incomplete by an interrupted run" in output
     snakemake(workdir)
     assert not any(path.exists() for path in leftovers)
     assert not leftovers[1].parent.exists()

@@ -184,6 +184,22 @@ def find_damaged(products: list[str], root: str | os.PathLike = ".") -> dict[str
     return damaged
 
 
+def incomplete_outputs(root: str | os.PathLike = ".") -> list[str]:
+    """Outputs Snakemake marked incomplete (``.snakemake/incomplete/``, one file per output,
+    named by its urlsafe base64): what an interrupted run left, to be made again."""
+    import base64
+
+    folder = Path(root, ".snakemake", "incomplete")
+    found = []
+    for marker in sorted(folder.rglob("*")) if folder.is_dir() else []:
+        if marker.is_file() and not marker.name.startswith("@"):
+            try:
+                found.append(base64.urlsafe_b64decode(marker.name).decode())
+            except ValueError:
+                continue
+    return found
+
+
 def verify_folder(path: str | os.PathLike, root: str | os.PathLike = ".") -> None:
     """Raise RuntimeError unless every file of the product folder ``path`` recorded with a
     sha256 still has it (a job calls this before it loads a trained model)."""

@@ -24,7 +24,7 @@ from mwalign.evaluate.params import evaluate_params
 from mwalign.models.ids import model_dir
 from mwalign.models.integrity import check_model_folders
 from mwalign.models.params import fetch_params
-from mwalign.products import find_damaged
+from mwalign.products import find_damaged, incomplete_outputs
 from mwalign.paths import CT2_DIR, MODELS_DIR, SIMILARITY_SUFFIX, SOURCE_LANGUAGE
 from mwalign.schedule import PRIORITY, job_threads
 from mwalign.train.params import dataset_name, train_params
@@ -232,6 +232,11 @@ if workflow.is_main_process:
         logger.warning(
             f"{path} is damaged: {why}; the job that makes it runs again now, "
             "then the jobs that depend on it"
+        )
+    for path in incomplete_outputs():
+        logger.warning(
+            f"{path} was left incomplete by an interrupted run: a plain snakemake runs its "
+            "job again"
         )
 
 
