@@ -10,13 +10,16 @@ min_version("9.0")
 # starts with workflow/scripts/mwalign_job.py, which does the same in the job's process.
 sys.path.insert(0, os.path.join(workflow.basedir, "workflow"))
 
-from mwalign.config import check_config_file
+from mwalign.config import check_config_file, or_exit
 
 # The default experiment, unless --configfile names another one: an experiment file
 # replaces config.yaml instead of being merged into it (no runs leak between them).
-# A YAML syntax error in it is reported with its line and column.
+# Every config file gets the same reading (mwalign.config.read_config_file): a syntax
+# error, a key given twice, an alias bomb are reported with file, line and column.
+for overlay in workflow.overwrite_configfiles:
+    or_exit(check_config_file, overlay)
 if not workflow.overwrite_configfiles:
-    check_config_file("config.yaml")
+    or_exit(check_config_file, "config.yaml")
 
     configfile: "config.yaml"
 
@@ -43,8 +46,8 @@ include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
 
 
+# Every product (mwalign.products): a missing one is made again, a damaged one too.
 rule all:
     default_target: True
     input:
-        rules.report.output,
-        rules.teacher.output,
+        all_inputs,

@@ -441,3 +441,31 @@ def test_centred_interval_keeps_the_spread_around_a_point_its_replicates_sit_bel
     assert (low + high) / 2 == pytest.approx(11.0, abs=0.02)
     assert centred_interval(np.zeros(100), 0.0, 0.025) == (0.0, 0.0)
     assert centred_interval(np.array([np.nan, 1.0, 3.0]), 2.0, 0.0) == (1.0, 3.0)
+
+
+def test_report_page_shows_raw_html_as_text_and_embeds_only_its_own_pngs(tmp_path):
+    """<script> and <img onerror> come out as text; an image path outside the report's
+    folder (``..``, absolute, a symlink out) or not a PNG is never read."""
+    from mwalign.report.html import markdown_to_html
+
+    report = tmp_path / "report"
+    (report / "plots").mkdir(parents=True)
+    (report / "plots" / "fig.png").write_bytes(b"\x89PNG own figure")
+    secret = tmp_path / "secret.png"
+    secret.write_bytes(b"SECRET-BYTES")
+    (report / "plots" / "link.png").symlink_to(secret)
+    (report / "notes.txt").write_text("not an image")
+    text = (
+        "<script>alert(1)</script>\n\nhi <img src=x onerror=alert(1)>\n\n"
+        "![up](../secret.png)\n\n![abs](" + str(secret) + ")\n\n![link](plots/link.png)\n\n"
+        "![txt](notes.txt)\n\n![own](plots/fig.png)\n"
+    )
+    page = markdown_to_html(text, report)
+    assert "<script>alert" not in page and "onerror=alert(1)>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    import base64
+
+    assert base64.b64encode(b"SECRET-BYTES").decode() not in page
+    assert base64.b64encode(b"not an image").decode() not in page
+    assert base64.b64encode(b"\x89PNG own figure").decode() in page
+    assert page.count("data:image/png;base64,") == 1

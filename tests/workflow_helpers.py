@@ -99,7 +99,11 @@ def snakemake(
 def planned_jobs(workdir: Path, *args: str) -> dict[str, int]:
     """Rule name -> job count that a dry run (with extra snakemake ``args``) would execute now."""
     result = snakemake(workdir, "--dry-run", *args)
-    output = result.stdout + result.stderr
+    return job_counts(result.stdout + result.stderr)
+
+
+def job_counts(output: str) -> dict[str, int]:
+    """Rule name -> job count in the job stats of a dry run's ``output``."""
     if "Nothing to be done" in output:
         return {}
     table = output.split("Job stats:")[1]
@@ -172,3 +176,29 @@ def side_file_contents(workdir: Path) -> dict[str, Any]:
             data = json.loads(path.read_text())
             contents[str(path.relative_to(workdir))] = without_timings(data)
     return contents
+
+
+# What a repaired run must give byte-identical to the first run.
+REPORT_FILES = ("results/report/summary.md", "results/report/scores.parquet")
+
+
+def report_bytes(workdir: Path) -> dict[str, bytes]:
+    """The bytes of the report's summary and scores: a repaired run must give the same."""
+    return {name: (workdir / name).read_bytes() for name in REPORT_FILES}
+
+
+def flip_bytes(path: Path, count: int = 16) -> None:
+    """Overwrite ``count`` bytes in the middle of ``path`` (its size stays the same)."""
+    size = path.stat().st_size
+    with open(path, "r+b") as handle:
+        handle.seek(size // 2)
+        old = handle.read(count)
+        handle.seek(size // 2)
+        handle.write(bytes(b ^ 0xFF for b in old))
+
+
+def dry_run(workdir: Path, *args: str) -> tuple[dict[str, int], str]:
+    """Jobs a plain dry run plans, and its whole output."""
+    result = snakemake(workdir, "--dry-run", *args)
+    output = result.stdout + result.stderr
+    return job_counts(output), output

@@ -58,9 +58,21 @@ def editions() -> tuple[str, ...]:
     return tuple(row[0] for row in rows)
 
 
-def check_edition(edition: str) -> None:
+def check_edition(edition: str, key: str | None = None, lang: str | None = None) -> None:
+    """ValueError unless ``edition`` is in the corpus; the message starts with the config
+    ``key`` and names the edition the language table gives ``lang``."""
     if edition not in editions():
-        raise ValueError(f"unknown Bible edition {edition!r}; known: {', '.join(editions())}")
+        where = f"{key}: " if key else ""
+        hint = ""
+        if lang is not None:
+            from mwalign.languages import language
+
+            entry = language(lang)
+            if entry.bible is not None:
+                hint = f"; the {entry.name} ({lang}) edition is {entry.bible!r}"
+        raise ValueError(
+            f"{where}unknown Bible edition {edition!r}{hint}; known: {', '.join(editions())}"
+        )
 
 
 def verse_ref(book: int, chapter: int, verse: int) -> str:

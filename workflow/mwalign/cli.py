@@ -22,12 +22,12 @@ import yaml
 def _merged(paths: list[Path]) -> dict:
     from snakemake.utils import update_config
 
-    from mwalign.config import check_config_file
+    from mwalign.config import read_config_file
 
     config: dict = {}
     for path in paths:
-        check_config_file(path)  # a YAML syntax error with its line and column
-        update_config(config, yaml.safe_load(path.read_text()) or {})
+        # the file, line and column of a syntax error, a key given twice, an alias bomb
+        update_config(config, read_config_file(path))
     return config
 
 

@@ -13,6 +13,7 @@ each stage's checks. Tests call :func:`load_config` on a YAML file without Snake
 from __future__ import annotations
 
 import copy
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,16 +23,29 @@ import yaml
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from mwalign.errors import ConfigError
+from mwalign.errors import ConfigError, suggestion
 from mwalign.hub import hub_offline
 from mwalign.languages import language
-from mwalign.paths import BASE_PREFIX, CHECKS_CACHE_DIR, SAFE_NAME, SOURCE_LANGUAGE
+from mwalign.paths import (
+    BASE_PREFIX,
+    CHECKS_CACHE_DIR,
+    MAX_NAME_LENGTH,
+    SAFE_NAME,
+    SOURCE_LANGUAGE,
+)
 
 SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
 SCHEMA_FILE = SCHEMA_DIR / "config.schema.yaml"
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
-__all__ = ["ConfigError", "check_config_file", "check_inputs", "load_config", "validate_config"]
+__all__ = [
+    "ConfigError",
+    "check_config_file",
+    "check_inputs",
+    "load_config",
+    "read_config_file",
+    "validate_config",
+]
 
 
 def load_schema(name: str) -> dict[str, Any]:
@@ -56,8 +70,13 @@ def _registry() -> Registry:
     return Registry(retrieve=retrieve)
 
 
-def _with_defaults(validator_class: type) -> type:
-    """jsonschema's default-filling validator (its FAQ): fill each ``default``, then validate."""
+def _with_defaults(validator_class: type, retyped: list | None = None) -> type:
+    """jsonschema's default-filling validator (its FAQ): fill each ``default``, then validate.
+
+    A value written as another type than its key declares (3.0 for an integer, 1 for a
+    number) is appended to ``retyped`` as (mapping, key, value as declared), for
+    :func:`apply_schema` to write once the config is valid (messages show it as written).
+    """
     validate_properties = validator_class.VALIDATORS["properties"]
 
     def set_defaults(validator, properties, instance, schema):
@@ -65,9 +84,42 @@ def _with_defaults(validator_class: type) -> type:
             for name, subschema in properties.items():
                 if "default" in subschema and name not in instance:
                     instance[name] = copy.deepcopy(subschema["default"])
+                elif name in instance and retyped is not None:
+                    declared = _as_declared(instance[name], _resolved(validator, subschema))
+                    if repr(declared) != repr(instance[name]):
+                        retyped.append((instance, name, declared))
         yield from validate_properties(validator, properties, instance, schema)
 
     return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
+
+
+def _resolved(validator: Any, schema: Any) -> dict[str, Any]:
+    """``schema`` with a ``$ref`` (followed through jsonschema's resolver) merged in; the
+    schema as it is where the reference cannot be followed."""
+    for _ in range(5):
+        if not isinstance(schema, dict) or "$ref" not in schema:
+            break
+        try:
+            target = validator._resolver.lookup(schema["$ref"]).contents
+        except Exception:  # noqa: BLE001 - only the type hint is lost
+            break
+        schema = {**target, **{k: v for k, v in schema.items() if k != "$ref"}}
+    return schema if isinstance(schema, dict) else {}
+
+
+def _as_declared(value: Any, schema: dict[str, Any]) -> Any:
+    """``value`` as its schema's type writes it: 3.0 for an integer key is 3 (and so in a
+    list of integers), so that the same value written two ways reruns nothing."""
+    if isinstance(value, list) and isinstance(schema.get("items"), dict):
+        return [_as_declared(item, schema["items"]) for item in value]
+    types = schema.get("type")
+    types = types if isinstance(types, list) else [types]
+    if "integer" in types and isinstance(value, float) and value.is_integer():
+        return int(value)
+    number = "number" in types and "integer" not in types
+    if number and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
 
 
 def _key_path(error: jsonschema.ValidationError) -> str:
@@ -75,11 +127,16 @@ def _key_path(error: jsonschema.ValidationError) -> str:
 
 
 def _message(error: jsonschema.ValidationError) -> str:
-    """jsonschema's message, plus the allowed keys or the repeated items where it omits them."""
+    """jsonschema's message, plus the allowed keys or the repeated items where it omits
+    them, and the closest allowed key or value of a near miss."""
     if error.validator == "additionalProperties" and isinstance(error.schema, dict):
         allowed = sorted(error.schema.get("properties", {}))
         if allowed:
-            return f"{error.message}; allowed keys: {allowed}"
+            extra = [key for key in error.instance if key not in allowed]
+            hint = suggestion(extra[0], allowed) if extra else ""
+            return f"{error.message}; allowed keys: {allowed}{hint}"
+    if error.validator == "enum" and isinstance(error.validator_value, list):
+        return f"{error.message}{suggestion(error.instance, error.validator_value)}"
     if error.validator == "uniqueItems" and isinstance(error.instance, list):
         items = error.instance
         repeated = [item for i, item in enumerate(items) if item in items[:i]]
@@ -91,11 +148,15 @@ def apply_schema(config: dict[str, Any]) -> dict[str, Any]:
     """Fill defaults into ``config`` (in place) and validate it against the schema."""
     schema = load_schema(SCHEMA_FILE.name)
     schema.setdefault("$id", SCHEMA_FILE.as_uri())
-    validator = _with_defaults(jsonschema.Draft202012Validator)(schema, registry=_registry())
+    retyped: list[tuple[dict, str, Any]] = []
+    validator_class = _with_defaults(jsonschema.Draft202012Validator, retyped)
+    validator = validator_class(schema, registry=_registry())
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:
         lines = [f"config key {_key_path(err)}: {_message(err)}" for err in errors[:10]]
         raise ConfigError("invalid config:\n  " + "\n  ".join(lines))
+    for mapping, name, value in retyped:
+        mapping[name] = value
     return config
 
 
@@ -123,12 +184,39 @@ def check_languages(config: dict[str, Any]) -> None:
             )
 
 
+def canonical_languages(config: dict[str, Any]) -> None:
+    """Sort ``languages`` and ``teacher.languages`` (English first) in place: they are sets,
+    so their order changes no draw, no file and no job.
+
+    The one exception: a run with ``label_strategy: pair_priority`` ranks languages in the
+    order en, then ``languages`` as written; an experiment with such a run keeps that
+    order, and there reordering ``languages`` reruns its jobs. The default experiment's
+    list is already sorted, so its draws are unchanged.
+    """
+    from mwalign.train.params import run_settings
+
+    ranked = any(
+        run_settings(config, name)["label_strategy"] == "pair_priority" for name in config["runs"]
+    )
+    if not ranked:
+        config["languages"] = sorted(config["languages"])
+    teacher = config["teacher"]["languages"]
+    config["teacher"]["languages"] = sorted(
+        teacher, key=lambda code: (code != SOURCE_LANGUAGE, code)
+    )
+
+
 def check_name(kind: str, name: str) -> None:
     """Run, student and task names become file names: letters, digits, '.', '_', '-'."""
-    if not SAFE_NAME.match(name):
+    if not isinstance(name, str) or not SAFE_NAME.fullmatch(name):
         raise ConfigError(
             f"{kind} name {name!r} is not allowed; use letters, digits, '.', '_' and '-' "
             "(starting with a letter or digit)"
+        )
+    if len(name) > MAX_NAME_LENGTH:
+        raise ConfigError(
+            f"{kind} name {name[:20]!r}... has {len(name)} characters; at most "
+            f"{MAX_NAME_LENGTH} are allowed (mwalign.paths.MAX_NAME_LENGTH): it becomes file names"
         )
 
 
@@ -196,6 +284,7 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
     from mwalign.translate import checks as translate
 
     train.check_removed_keys(config)
+    check_config_size(config)
     apply_schema(config)
     check_languages(config)
     sample.check_config(config["corpus"])
@@ -205,6 +294,7 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
     models.check_config(config)
     check_model_names(config)
     check_sweeps(config)
+    canonical_languages(config)
     _as_config_error(translate.check_config, config)
     _as_config_error(train.check_config, config)
     _as_config_error(evaluate.check_config, config)
@@ -243,32 +333,188 @@ def check_inputs(config: dict[str, Any], *, cache_dir: str | Path = CHECKS_CACHE
     train.check_model_limits(config)
 
 
-def check_config_file(path: str | Path) -> None:
-    """Raise ConfigError naming the file, line and column of a YAML syntax error in ``path``.
+# At most this many values (mapping entries and list items, counted after every alias is
+# expanded) in a config file or a merged config: the largest experiment file has a few
+# hundred; a "billion laughs" of nested aliases has billions and would exhaust memory.
+MAX_CONFIG_VALUES = 100_000
 
-    Snakemake reports such an error only as "Config file is not valid JSON or YAML"; the
-    Snakefile calls this before its ``configfile:`` directive reads the file.
+
+def _where(path: str | Path, mark: yaml.Mark | None) -> str:
+    return f"{path}, line {mark.line + 1}, column {mark.column + 1}" if mark else str(path)
+
+
+class _ConfigLoader(yaml.SafeLoader):
+    """PyYAML's safe loader that refuses a key given twice in one mapping (any depth).
+
+    Keys brought in by a merge key (``<<: *anchor``) may be given again beside it: that is
+    what a merge is for (experiments/raw-student.yaml). ``path`` names the file in errors.
     """
+
+    path: str = "<config>"
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, yaml.Mark] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    first = seen.get(key)
+                except TypeError:
+                    continue  # an unhashable key: SafeLoader's own error follows
+                if first is not None:
+                    raise ConfigError(
+                        f"{_where(self.path, key_node.start_mark)}: key {key!r} is given twice "
+                        f"in one mapping (first at line {first.line + 1}); YAML would keep "
+                        "only the last one: remove or rename one of them"
+                    )
+                seen[key] = key_node.start_mark
+        return super().construct_mapping(node, deep=deep)
+
+
+def _expanded_size(node: yaml.Node, sizes: dict[int, int]) -> int:
+    """Values under ``node`` with every alias expanded; each node counted once (``sizes``
+    memoises), so an alias bomb is measured in the time of its written size."""
+    if id(node) in sizes:
+        return sizes[id(node)]
+    sizes[id(node)] = 1  # a recursive alias counts once rather than looping
+    if isinstance(node, yaml.MappingNode):
+        size = 1 + sum(_expanded_size(v, sizes) + 1 for _, v in node.value)
+    elif isinstance(node, yaml.SequenceNode):
+        size = 1 + sum(_expanded_size(v, sizes) for v in node.value)
+    else:
+        size = 1
+    sizes[id(node)] = size
+    return size
+
+
+def _largest_over(node: yaml.Node, sizes: dict[int, int], limit: int) -> yaml.Node:
+    """The innermost node under ``node`` that still expands to more than ``limit`` values."""
+    while True:
+        children = (
+            [v for _, v in node.value]
+            if isinstance(node, yaml.MappingNode)
+            else node.value
+            if isinstance(node, yaml.SequenceNode)
+            else []
+        )
+        over = [child for child in children if sizes.get(id(child), 0) > limit]
+        if not over:
+            return node
+        node = over[0]
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """The mapping a config file holds; ConfigError names the file, the line and the column.
+
+    The one reader of every config file (config.yaml, each ``--configfile`` overlay,
+    ``mwalign check``): UTF-8 text, YAML without syntax errors or tabs, no key given twice
+    at any depth, aliases that expand to at most :data:`MAX_CONFIG_VALUES` values
+    (anchors and merge keys are fine), and a mapping at the top.
+    """
+    path = Path(path)
     try:
-        yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        raw = path.read_bytes()
     except FileNotFoundError:
-        return  # Snakemake says which file is missing
+        raise ConfigError(f"{path}: no such config file") from None
+    try:
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
-        raise ConfigError(f"{path}: not UTF-8 text (byte {err.start}): {err.reason}") from None
+        line = raw[: err.start].count(b"\n") + 1
+        column = err.start - (raw.rfind(b"\n", 0, err.start) + 1) + 1
+        raise ConfigError(
+            f"{path}, line {line}, column {column}: not UTF-8 text (byte 0x{raw[err.start]:02x}); "
+            "save the file as UTF-8"
+        ) from None
+    loader = _ConfigLoader(text)
+    loader.path = str(path)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            raise ConfigError(
+                f"{path}: the file is empty; a config file is a mapping of keys "
+                "(seed:, languages:, runs:, ...)"
+            )
+        sizes: dict[int, int] = {}
+        if _expanded_size(node, sizes) > MAX_CONFIG_VALUES:
+            where = _largest_over(node, sizes, MAX_CONFIG_VALUES).start_mark
+            raise ConfigError(
+                f"{_where(path, where)}: its aliases (*name) expand to more than "
+                f"{MAX_CONFIG_VALUES} values; a config needs far fewer: write the values out "
+                "or use fewer nested aliases"
+            )
+        if not isinstance(node, yaml.MappingNode):
+            kind = "a list" if isinstance(node, yaml.SequenceNode) else "a single value"
+            raise ConfigError(
+                f"{_where(path, node.start_mark)}: the file holds {kind}; a config file is a "
+                "mapping of keys (seed:, languages:, runs:, ...)"
+            )
+        return loader.construct_document(node)
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
         what = "; ".join(str(part) for part in (err.context, err.problem) if part)
         if "'\\t'" in what:
             what += " (a tab: YAML is indented with spaces only)"
-        raise ConfigError(f"{path}, {where}: YAML syntax error: {what}") from None
+        raise ConfigError(f"{_where(path, mark)}: YAML syntax error: {what}") from None
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: YAML syntax error: {err}") from None
+    finally:
+        loader.dispose()
+
+
+def check_config_file(path: str | Path) -> None:
+    """Raise ConfigError naming the file, line and column of what is wrong in ``path``
+    (:func:`read_config_file`); a missing file is left to Snakemake, which names it.
+
+    Snakemake reports a YAML syntax error only as "Config file is not valid JSON or YAML";
+    the Snakefile calls this before its ``configfile:`` directive reads the file, and on
+    every ``--configfile`` overlay (read by Snakemake already: a duplicate key or an alias
+    bomb gets here; a syntax error stops in Snakemake, and ``mwalign check FILE`` names
+    its line and column).
+    """
+    if Path(path).is_file():
+        read_config_file(path)
+
+
+def or_exit(check: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run ``check``; a ConfigError ends the process with its message alone (exit code 1),
+    without the Python stack Snakemake would print for an error in a Snakefile."""
+    try:
+        return check(*args, **kwargs)
+    except ConfigError as err:
+        print(f"ConfigError: {err}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+def check_config_size(config: Any, *, limit: int = MAX_CONFIG_VALUES) -> None:
+    """Raise ConfigError when ``config`` (as loaded: aliases are shared objects) would
+    expand to more than ``limit`` values: before anything walks or copies it."""
+    sizes: dict[int, int] = {}
+
+    def size(value: Any) -> int:
+        if id(value) in sizes:
+            return sizes[id(value)]
+        sizes[id(value)] = 1
+        if isinstance(value, dict):
+            total = 1 + sum(size(v) + 1 for v in value.values())
+        elif isinstance(value, list):
+            total = 1 + sum(size(v) for v in value)
+        else:
+            total = 1
+        sizes[id(value)] = total
+        return total
+
+    if size(config) > limit:
+        big = [key for key, value in config.items() if sizes.get(id(value), 0) > limit]
+        raise ConfigError(
+            f"config key {'.'.join(map(str, big[:1])) or '(top level)'}: expands to more "
+            f"than {limit} values (nested YAML aliases?); a config needs far fewer"
+        )
 
 
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Read, merge ``overrides`` (top-level keys) and validate a config file."""
-    check_config_file(path)
-    config = yaml.safe_load(Path(path).read_text()) or {}
+    config = read_config_file(path)
     config.update(overrides or {})
     return validate_config(config)

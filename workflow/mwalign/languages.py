@@ -61,5 +61,9 @@ def language(code: str) -> Language:
     try:
         return LANGUAGES[code]
     except KeyError:
+        from difflib import get_close_matches
+
         known = ", ".join(sorted(LANGUAGES))
-        raise ValueError(f"unknown language {code!r}; known: {known}") from None
+        close = get_close_matches(str(code).lower(), list(LANGUAGES), n=1, cutoff=0.5)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValueError(f"unknown language {code!r}{hint}; known: {known}") from None

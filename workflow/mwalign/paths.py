@@ -9,7 +9,11 @@ import re
 
 # What a name must look like to become a file or folder name (runs, students, GGUF path
 # parts): letters, digits, '.', '_' and '-', starting with a letter or digit.
-SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+# Matched whole (fullmatch, \Z): "abc\n" is not a name.
+SAFE_NAME = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9._-]*\Z")
+# Longest run or student name: it becomes file names ({run}-seed{k}, .{run}.work, ...)
+# that must stay under the file systems' 255 bytes.
+MAX_NAME_LENGTH = 64
 
 # The language every corpus sentence is written in; the target languages are configured.
 SOURCE_LANGUAGE = "en"
@@ -36,6 +40,8 @@ BASE_PREFIX = "base-"
 GPU_SLOTS_DIR = ".snakemake/gpu-slots"
 # Held (flock) by the run that executes jobs in a working folder (mwalign.runlock).
 RUN_LOCK_FILE = ".snakemake/mwalign-run.lock"
+# What each job wrote under results/ (size, rows, sha256, made from): mwalign.products.
+PRODUCT_RECORDS_DIR = ".snakemake/mwalign-records"
 # CTranslate2 copies of translators (rule convert_ctranslate2), one folder per model_slug.
 CT2_DIR = "resources/ctranslate2"
 # The similarity check's side file of a translation shard: {shard}.similarity.parquet.

@@ -60,7 +60,103 @@ def start_job(log_path: str | Path | None, threads: int = 1, *, gpus: int = 0) -
 
         torch.set_num_threads(max(1, int(threads)))
     logger.info("mwalign code from %s", code_folder())
+    watched = end_with_workflow()
+    if watched is not None:
+        logger.info("this job stops if the workflow process %d ends", watched)
     return logger
+
+
+def workflow_pid(start: int | None = None, levels: int = 6) -> int | None:
+    """The pid of the snakemake process that started this job: the nearest ancestor whose
+    command runs snakemake (``python -m snakemake``, ``.../bin/snakemake``); None if none."""
+    pid = os.getppid() if start is None else start
+    for _ in range(levels):
+        if pid <= 1:
+            return None
+        try:
+            args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return None
+        names = [Path(arg.decode(errors="replace")).name for arg in args if arg]
+        if "snakemake" in names or any(
+            a == "-m" and b == "snakemake" for a, b in zip(names, names[1:], strict=False)
+        ):
+            return pid
+        pid = int(stat.rsplit(")", 1)[1].split()[1])
+    return None
+
+
+def end_with_workflow(interval: float = 1.0) -> int | None:
+    """Stop this job (SIGTERM to itself, and to its process group when it leads one) once
+    the snakemake process that started it is gone, e.g. killed with SIGKILL: a job never
+    runs on as an orphan. Returns the watched pid (None: not started by snakemake)."""
+    import signal
+    import threading
+    import time
+
+    pid = workflow_pid()
+    if pid is None:
+        return None
+
+    def watch() -> None:
+        while Path(f"/proc/{pid}").exists():
+            time.sleep(interval)
+        logging.getLogger("mwalign").error(
+            "the workflow process %d ended: stopping this job (a rerun starts it again)", pid
+        )
+        if os.getpgrp() == os.getpid():
+            os.killpg(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="end-with-workflow", daemon=True).start()
+    return pid
+
+
+def remove_leftovers(root: str | Path = ".") -> list[Path]:
+    """Delete what killed jobs leave under ``root``/results: temporary files of atomic writes
+    (``.{name}.*.tmp``) and the evaluations' temporary folders (results/eval/.cache/*/tmp*).
+    Only the process that holds the run lock calls it, before any job starts."""
+    import shutil
+
+    results = Path(root, "results")
+    removed = []
+    for path in sorted(results.glob("**/.*.tmp")):
+        if path.is_file():
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    for path in sorted(results.glob("eval/.cache/*/tmp*")):
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
+def record_outputs_at_exit(outputs: list[str], params: dict) -> None:
+    """When the job's process ends without an uncaught exception, record each of its
+    outputs under results/ (:func:`mwalign.products.write_records`): what the workflow's
+    parse step checks every product against."""
+    import atexit
+
+    failed = []
+    previous = sys.excepthook
+
+    def note_failure(kind, value, traceback):
+        failed.append(kind)
+        previous(kind, value, traceback)
+
+    def record() -> None:
+        if failed:
+            return
+        from mwalign.products import write_records
+
+        try:
+            write_records(outputs, params)
+        except Exception as err:  # noqa: BLE001 - a missing record only weakens a later check
+            logging.getLogger("mwalign").warning("could not record the outputs: %s", err)
+
+    sys.excepthook = note_failure
+    atexit.register(record)
 
 
 def code_folder() -> Path:

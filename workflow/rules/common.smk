@@ -4,9 +4,10 @@
 import re
 
 from snakemake.exceptions import WorkflowError
+from snakemake.logging import logger
 
 from mwalign.devices import export_gpu_slots
-from mwalign.runner import point_caches_into
+from mwalign.runner import point_caches_into, remove_leftovers
 
 # Hugging Face and mteb caches inside the project tree, set before anything imports them.
 point_caches_into(".")
@@ -18,12 +19,13 @@ if workflow.is_main_process:
 
 from mwalign import plan, runlock
 from mwalign.assemble import assemble_settings
-from mwalign.config import check_inputs, validate_config
+from mwalign.config import check_inputs, or_exit, validate_config
 from mwalign.evaluate.params import evaluate_params
-from mwalign.frozen import frozen_params
+from mwalign.frozen import frozen_jobs, frozen_params
 from mwalign.models.ids import model_dir
 from mwalign.models.integrity import check_model_folders
 from mwalign.models.params import fetch_params
+from mwalign.products import find_damaged, incomplete_outputs
 from mwalign.paths import CT2_DIR, MODELS_DIR, SIMILARITY_SUFFIX, SOURCE_LANGUAGE
 from mwalign.schedule import PRIORITY, job_threads
 from mwalign.train.params import dataset_name, train_params
@@ -44,12 +46,16 @@ if workflow.is_main_process:
 
 onstart:
     runlock.hold(".")
+    # What killed jobs left (temporary files and folders); no job of another run is
+    # running: this process holds the folder's run lock.
+    for leftover in remove_leftovers("."):
+        logger.info(f"removed {leftover}, left by a job that was killed")
 
 
-validate_config(config)
+or_exit(validate_config, config)
 # Sizes against the data, lengths against the models, the hub when offline: once per run.
 if workflow.is_main_process:
-    check_inputs(config)
+    or_exit(check_inputs, config)
 
 PLAN = plan.make_plan(config)
 LANGUAGES = PLAN.languages
@@ -89,13 +95,19 @@ TEACHER_PRIORITY = PRIORITY[
 ]
 
 
+def one_of(names):
+    """A wildcard's constraint: exactly one of ``names`` (nothing when there are none: an
+    empty alternation would let the wildcard take any value)."""
+    return "|".join(map(re.escape, names)) or "(?!)"
+
+
 wildcard_constraints:
     lang="|".join(LANGUAGES),
     shard=r"\d+",
     slug="|".join(map(re.escape, MODEL_IDS)),
-    translator="|".join(map(re.escape, CT2_MODELS)),
+    translator=one_of(CT2_MODELS),
     run="|".join(map(re.escape, RUNS)),
-    swept="|".join(map(re.escape, SWEPT)),
+    swept=one_of(SWEPT),
     model="|".join(map(re.escape, EVAL_MODELS)),
     task="|".join(map(re.escape, TASKS)),
     student="|".join(map(re.escape, config["students"])),
@@ -201,3 +213,78 @@ def train_inputs(wildcards):
             student=params["student"]["name"], dataset=dataset_name(params)
         )
     return inputs
+
+
+def products():
+    """Every file and folder of the experiment that a user reads: the sample, translations,
+    dataset tables, teacher and frozen embeddings, trained models (every sweep point and
+    each swept run's choice), evaluation results and the report.
+    Rule all asks for each, so a missing one is made again by a plain run."""
+    paths = ["results/corpus/en.parquet", "results/corpus/stats.json"]
+    for lang in LANGUAGES:
+        paths += translation_shards(lang) + translation_stats(lang) + similarity_files(lang)
+        if SIMILARITY is not None:
+            paths += [f"results/translations/{lang}/{s}.similarity.json" for s in SHARDS]
+    paths += [
+        f"results/dataset/{name}" for name in ("multiway.parquet", "enx.parquet", "card.json")
+    ]
+    paths += [f"results/teacher/{TEACHER}.parquet", f"results/teacher/{TEACHER}.json"]
+    paths += [
+        f"results/frozen/{job}.{suffix}"
+        for job in frozen_jobs(config)
+        for suffix in ("parquet", "json")
+    ]
+    paths += [f"results/models/{run}" for run in [*RUNS, *SWEPT]]
+    for model in EVAL_MODELS:
+        for task in TASKS:
+            paths += [
+                f"results/eval/{model}/{task}.json",
+                f"results/eval/{model}/{task}.items.parquet",
+            ]
+    report_files = ("scores.parquet", "summary.md", "summary.html", "plots", "cards")
+    paths += [f"results/report/{name}" for name in report_files]
+    return paths
+
+
+PRODUCTS = products()
+# Damaged products (size, rows or content unlike what their job wrote: mwalign.products)
+# are made again in this run, before any job reads them; missing ones too (rule all).
+DAMAGED = {}
+if workflow.is_main_process:
+    DAMAGED = find_damaged(PRODUCTS)
+    for path, why in DAMAGED.items():
+        logger.warning(
+            f"{path} is damaged: {why}; the job that makes it runs again now, "
+            "then the jobs that depend on it"
+        )
+    for path in incomplete_outputs():
+        logger.warning(
+            f"{path} was left incomplete by an interrupted run: a plain snakemake runs its "
+            "job again"
+        )
+
+
+def rebuild_damaged():
+    """Make Snakemake rerun the jobs of the damaged products, as ``--forcerun`` of those
+    files would, and the jobs an interrupted run left incomplete, as
+    ``--rerun-incomplete`` would (no other run is using them: the run lock). Called while
+    the DAG is built (from rule all's input function), the only moment the run's own
+    settings can take more."""
+    settings = workflow.dag_settings
+    if hasattr(settings, "force_incomplete") and not settings.force_incomplete:
+        settings.force_incomplete = True
+    if not DAMAGED:
+        return
+    dag = getattr(workflow, "_dag", None)
+    forced = getattr(dag, "forcefiles", None)
+    if not isinstance(forced, set):
+        raise WorkflowError(
+            "damaged products cannot be rebuilt automatically with this Snakemake; run: "
+            f"snakemake --forcerun {' '.join(DAMAGED)}"
+        )
+    forced.update(DAMAGED)
+
+
+def all_inputs(wildcards):
+    rebuild_damaged()
+    return PRODUCTS

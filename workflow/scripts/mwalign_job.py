@@ -19,11 +19,13 @@ if sys.path[:1] != [WORKFLOW_DIR]:
 
 def start(snakemake) -> None:
     """Log to the rule's log file, take its GPUs (``resources: gpu``) and threads, point the
-    caches into the project (:func:`mwalign.runner.start_job`).
+    caches into the project (:func:`mwalign.runner.start_job`); record the job's outputs
+    when it ends without an error (:func:`mwalign.runner.record_outputs_at_exit`).
 
     Call it before importing the stage's code: the job takes its GPUs before anything
     can initialise CUDA.
     """
-    from mwalign.runner import start_job
+    from mwalign.runner import record_outputs_at_exit, start_job
 
     start_job(snakemake.log[0], snakemake.threads, gpus=snakemake.resources.get("gpu", 0))
+    record_outputs_at_exit(list(snakemake.output), dict(snakemake.params))

@@ -62,7 +62,9 @@ def _check_unseen(unseen: list[str], languages: list[str]) -> None:
 
 
 def _check_bible(settings: dict[str, Any], config: dict[str, Any]) -> None:
-    bible.check_edition(settings["english_edition"])
+    bible.check_edition(
+        settings["english_edition"], key="evaluate.bible.english_edition", lang="en"
+    )
     books = settings["books"]
     if books[0] > books[1]:
         raise ValueError(f"config.evaluate.bible.books {books}: first book after last book")
@@ -119,9 +121,12 @@ def check_mteb_task_names(names: list[str]) -> None:
     known = mteb_task_names(Path(os.environ.get("MTEB_CACHE", MTEB_CACHE_DIR)))
     unknown = [name for name in names if name not in known]
     if unknown:
+        from mwalign.errors import suggestion
+
+        hint = suggestion(unknown[0], sorted(known | set(OFFLINE_TASKS)))
         raise ValueError(
-            f"unknown task(s) {unknown} in config.evaluate.tasks; allowed: the offline tasks "
-            f"{sorted(OFFLINE_TASKS)} or any mteb task name (mteb.get_tasks())"
+            f"unknown task(s) {unknown} in config.evaluate.tasks{hint}; allowed: the offline "
+            f"tasks {sorted(OFFLINE_TASKS)} or any mteb task name (mteb.get_tasks())"
         )
 
 

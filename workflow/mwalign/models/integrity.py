@@ -87,9 +87,13 @@ def check_model_folders(paths: list[str | os.PathLike]) -> None:
 
 def verify_model_folder(path: str | os.PathLike) -> None:
     """Raise RuntimeError unless the weights of the materialised folder ``path`` have the
-    sha256 recorded in its ``mwalign_model.json`` (a folder without one is not checked)."""
+    sha256 recorded in its ``mwalign_model.json``; a folder without one (a trained model)
+    is checked against the record its job wrote (:func:`mwalign.products.verify_folder`)."""
     path = Path(path)
     if not (path / INFO_FILE).is_file():
+        from mwalign.products import verify_folder
+
+        verify_folder(path)  # a trained model: the record its train job wrote
         return
     problem = damaged_model_folder(path)
     info = read_model_info(path)

@@ -58,22 +58,41 @@ document.querySelectorAll("table").forEach(function (table) {
 """
 
 
+def _own_image(base_dir: Path, src: str) -> Path | None:
+    """The PNG file ``src`` names inside ``base_dir`` (or a folder below it); None for any
+    other path: absolute, leaving the folder (``..``, a symlink out), a URL, not a PNG."""
+    if not src or "://" in src or src.startswith(("/", "\\", "data:")):
+        return None
+    root = base_dir.resolve()
+    path = (root / src).resolve()
+    if not path.is_relative_to(root) or path.suffix.lower() != ".png" or not path.is_file():
+        return None
+    return path
+
+
 def _embed_images(tokens, base_dir: Path) -> None:
-    """Point every image token at its file, embedded as a data URI (missing: a note)."""
+    """Point every image token at its file, embedded as a data URI. Only PNG files inside
+    the report's own folder are read; any other path gets a note and no ``src``."""
     for token in tokens:
         for child in token.children or []:
             if child.type == "image":
-                path = base_dir / child.attrGet("src")
-                if path.exists():
+                src = child.attrGet("src") or ""
+                path = _own_image(base_dir, src)
+                if path is not None:
                     data = base64.b64encode(path.read_bytes()).decode()
                     child.attrSet("src", f"data:image/png;base64,{data}")
                 else:
-                    child.attrSet("alt", f"missing figure {child.attrGet('src')}")
+                    child.attrSet("src", "")
+                    child.attrSet("alt", f"missing figure {src}")
 
 
 def markdown_to_html(text: str, base_dir: str | Path, title: str = "multiway-align results") -> str:
-    """HTML page of a summary.md; images are read relative to ``base_dir`` and embedded."""
-    parser = MarkdownIt("commonmark").enable("table")
+    """HTML page of a summary.md; images are read relative to ``base_dir`` and embedded.
+
+    Raw HTML in the Markdown is shown as text, never passed through (``html: False``), and
+    only PNG files inside ``base_dir`` are embedded: a report is opened in browsers and shared.
+    """
+    parser = MarkdownIt("commonmark", {"html": False}).enable("table")
     tokens = parser.parse(text)
     _embed_images(tokens, Path(base_dir))
     body = parser.renderer.render(tokens, parser.options, {})

@@ -67,7 +67,7 @@ def _check_reference(settings: dict, languages: list[str]) -> None:
                 f"translate.reference.editions.{lang} to one of the Bible editions "
                 f"{', '.join(bible.editions())}"
             )
-        bible.check_edition(edition)
+        bible.check_edition(edition, key=f"translate.reference.editions.{lang}", lang=lang)
 
 
 def _check_transformers(settings: dict, languages: list[str]) -> None:
