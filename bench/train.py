@@ -381,7 +381,9 @@ def child_drift(args: argparse.Namespace) -> dict:
         )  # fmt: skip
         dataset, ids = build_dataset(params, where["dataset"])
         views = len(dataset.column_names)
-        dataset, dim, _ = with_frozen_labels(dataset, ids, params, where["dataset"], frozen)
+        dataset, dim, _ = with_frozen_labels(
+            dataset, ids, params, where["dataset"], frozen, split="train"
+        )
     model = load_student(
         where["student"], pooling=student["pooling"], attention=student["attention"],
         max_seq_length=student["max_seq_length"],

@@ -116,7 +116,9 @@ def test_frozen_embeddings_are_what_training_encodes_at_step_zero(tmp_path, stud
     params = train_params(drift_config(drift_weight=0.5), dataset)
     dataset_rows, ids = build_dataset(params, data[dataset])
     views = len(dataset_rows.column_names)
-    labelled, dim, shape = with_frozen_labels(dataset_rows, ids, params, data[dataset], out)
+    labelled, dim, shape = with_frozen_labels(
+        dataset_rows, ids, params, data[dataset], out, split="train"
+    )
     assert (dim, shape) == (32, None)
     model = SentenceTransformer(str(student), local_files_only=True).eval()
     loss = DriftRegularised(build_loss(params, model, None), 0.5, views=views, dim=dim)
@@ -205,7 +207,9 @@ def test_k_language_rows_with_the_regulariser(tmp_path, student, data, denominat
     frozen, _ = make_frozen(tmp_path, student, data, "multiway")
     dataset_rows, ids = build_dataset(params, data["multiway"])
     views = len(dataset_rows.column_names) - 1  # two slots and the languages label
-    labelled, dim, shape = with_frozen_labels(dataset_rows, ids, params, data["multiway"], frozen)
+    labelled, dim, shape = with_frozen_labels(
+        dataset_rows, ids, params, data["multiway"], frozen, split="train"
+    )
     assert (views, shape) == (2, (2,))
     model = SentenceTransformer(str(student), local_files_only=True).eval()
     loss = DriftRegularised(

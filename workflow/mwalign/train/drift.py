@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 
 def row_view_languages(
-    params: dict, dataset_path: Path, split: str = "train"
+    params: dict, dataset_path: Path, *, split: str
 ) -> tuple[list[int], list[list[str]]]:
     """The job's train row ids and each row's view languages (multi-way: English and every
     target, or a k-language row's languages in slot order; En-X: English and the row's
@@ -42,12 +42,13 @@ def with_frozen_labels(
     params: dict,
     dataset_path: Path,
     frozen_path: Path,
-    split: str = "train",
+    *,
+    split: str,
 ) -> tuple[Dataset, int, tuple[int, int] | None]:
     """``dataset`` (of the ``split`` rows) whose ``label`` holds each row's frozen
     embeddings (V * d floats), then its teacher labels flattened, if any. Returns it, d
     and the teacher labels' shape."""
-    row_ids, languages = row_view_languages(params, Path(dataset_path), split)
+    row_ids, languages = row_view_languages(params, Path(dataset_path), split=split)
     if row_ids != list(ids):
         raise ValueError(f"{dataset_path}: the train rows changed while the job read them")
     frozen = frozen_embeddings(frozen_path, row_ids, languages)  # (N, V, d)
@@ -78,7 +79,7 @@ def drift_inputs(
             f"train.drift_weight = {weight} needs the frozen embeddings file (rule frozen's output)"
         )
     dataset, dim, shape = with_frozen_labels(
-        dataset, ids, job.params, job.dataset_path, job.frozen_path
+        dataset, ids, job.params, job.dataset_path, job.frozen_path, split="train"
     )
     return dataset, DriftRegularised(loss, weight, views=views, dim=dim, label_shape=shape)
 
