@@ -232,3 +232,14 @@ def test_k_language_rows_with_the_regulariser(tmp_path, student, data, denominat
     )
     assert record["loss"]["denominator"] == denominator
     assert record["result"]["steps"] == 3 and np.isfinite(record["result"]["final_loss"])
+
+
+def test_mwalign_plan_lists_the_frozen_jobs():
+    from mwalign.plan import job_table
+
+    rows = [row for row in job_table(drift_config(drift_weight=0.1)) if row["stage"] == "frozen"]
+    assert rows == [
+        {"stage": "frozen", "job": "tiny/multiway"},
+        {"stage": "frozen", "job": "tiny/enx"},
+    ]
+    assert not [row for row in job_table(drift_config()) if row["stage"] == "frozen"]

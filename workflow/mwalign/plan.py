@@ -10,6 +10,7 @@ a change elsewhere in the config reruns nothing) is made beside the stage's code
 - translate, similarity, convert_ctranslate2: :mod:`mwalign.translate.params`
 - assemble: :func:`mwalign.assemble.assemble_settings`
 - teacher: ``config.teacher`` as it is (workflow/rules/teacher.smk)
+- frozen (only for runs with ``drift_weight > 0``): :func:`mwalign.frozen.frozen_params`
 - train: :func:`mwalign.train.params.train_params`
 - select (a swept run's point, chosen on dev): :func:`mwalign.train.sweep.selection_params`
 - evaluate: :func:`mwalign.evaluate.params.evaluate_params`
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mwalign import jobs
+from mwalign.frozen import frozen_jobs
 from mwalign.models.ids import model_slug
 from mwalign.models.params import model_ids
 from mwalign.paths import SOURCE_LANGUAGE
@@ -76,6 +78,7 @@ def job_table(config: dict[str, Any]) -> list[dict[str, Any]]:
         for shard in plan.shards
     ]
     rows += [{"stage": "assemble", "job": "dataset"}, {"stage": "teacher", "job": plan.teacher}]
+    rows += [{"stage": "frozen", "job": job} for job in frozen_jobs(config)]
     for job in plan.train_jobs:
         params = train_params(config, job)
         row = {
