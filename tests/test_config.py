@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import copy
+import json
 import re
+from functools import partial
 from pathlib import Path
 
 import pytest
 import yaml
 from mwalign.config import ConfigError, validate_config
 from mwalign.models.checks import config_model_ids
+from mwalign.train.params import train_params
 from mwalign.trust import remote_code_allowed
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -359,15 +362,24 @@ def test_names_are_matched_whole_and_bounded_and_near_misses_suggested(tmp_path)
 
 
 def test_the_same_value_written_differently_is_the_same_config(tmp_path):
-    """3.0 for an integer key is 3, 1 for a number key is 1.0; languages are sorted (their
+    """3.0 for an integer key is 3, 1 for a number key is 1.0, and so is a default; a value
+    written out equals the default it repeats; languages are sorted (their
     order changes no draw), except with a pair_priority run, where it ranks them."""
     base = yaml.safe_load((ROOT / "config.yaml").read_text())
     other = copy.deepcopy(base)
     other["seed"] = float(base["seed"])
     other["train"]["steps"] = float(base["train"]["steps"])
     other["train"]["max_grad_norm"] = 1
+    other["train"]["drift_weight"] = 0  # a number key's default (0) written out
+    other["runs"]["enx"]["warmup_ratio"] = 0.1
     other["languages"] = list(reversed(base["languages"]))
-    assert validate_config(other) == validate_config(copy.deepcopy(base))
+    # as text, not ==: 0 == 0.0, but Snakemake's params record tells them apart and reruns
+    as_text = partial(json.dumps, sort_keys=True)
+    filled, filled_base = validate_config(other), validate_config(copy.deepcopy(base))
+    for run in base["runs"]:
+        assert as_text(train_params(filled, run)) == as_text(train_params(filled_base, run))
+    del filled["runs"]["enx"]["warmup_ratio"]  # the one key written out at run level
+    assert as_text(filled) == as_text(filled_base)
     assert validate_config(copy.deepcopy(base))["languages"] == base["languages"]  # sorted
     ranked = copy.deepcopy(base)
     ranked["languages"] = list(reversed(base["languages"]))

@@ -73,7 +73,9 @@ def _registry() -> Registry:
 def _with_defaults(validator_class: type, retyped: list | None = None) -> type:
     """jsonschema's default-filling validator (its FAQ): fill each ``default``, then validate.
 
-    A value written as another type than its key declares (3.0 for an integer, 1 for a
+    A default is filled in as its key's type writes it (a number key's default 0 is 0.0),
+    as a value written in a config file is: a key left to its default and the same value
+    written out give the same params, so neither reruns a job. A value written as another type than its key declares (3.0 for an integer, 1 for a
     number) is appended to ``retyped`` as (mapping, key, value as declared), for
     :func:`apply_schema` to write once the config is valid (messages show it as written).
     """
@@ -83,7 +85,8 @@ def _with_defaults(validator_class: type, retyped: list | None = None) -> type:
         if isinstance(instance, dict):
             for name, subschema in properties.items():
                 if "default" in subschema and name not in instance:
-                    instance[name] = copy.deepcopy(subschema["default"])
+                    default = copy.deepcopy(subschema["default"])
+                    instance[name] = _as_declared(default, _resolved(validator, subschema))
                 elif name in instance and retyped is not None:
                     declared = _as_declared(instance[name], _resolved(validator, subschema))
                     if repr(declared) != repr(instance[name]):
