@@ -72,6 +72,19 @@ def test_the_plan_shows_the_grid_and_the_choice():
     assert {"stage": "select", "job": "multiway", "chosen_on": "dev", "among": 2} in rows
 
 
+def test_a_grid_written_two_ways_is_one_grid():
+    """Values are stored as their keys' types write them, as a run's own values are: the
+    same grid names the same jobs with the same params, however its numbers are written."""
+    as_written = swept_config({"drift_weight": [0, 1], "steps": [3.0, 4]})
+    as_declared = swept_config({"drift_weight": [0.0, 1.0], "steps": [3, 4]})
+    jobs = train_jobs(as_written)
+    assert jobs == train_jobs(as_declared)
+    assert jobs[0] == "multiway+drift_weight=0.0+steps=3"
+    for job in jobs:
+        text = [json.dumps(train_params(c, job), sort_keys=True) for c in (as_written, as_declared)]
+        assert text[0] == text[1]
+
+
 @pytest.mark.parametrize(
     ("grid", "train", "message"),
     [

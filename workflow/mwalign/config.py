@@ -241,7 +241,12 @@ def check_model_names(config: dict[str, Any]) -> None:
 
 def check_sweeps(config: dict[str, Any]) -> None:
     """A run's ``sweep`` varies train settings only, and every point of its grid is a valid
-    run (checked against the schema as if the run were written with the point's values)."""
+    run (checked against the schema as if the run were written with the point's values).
+
+    The grid's values are then stored as their keys' types write them (``steps: [30.0]``
+    is 30, ``drift_weight: [0]`` is 0.0), as a value written in the run is, so the same
+    grid written two ways names the same jobs (the schema refuses ``[1, 1.0]``: one value
+    twice)."""
     from mwalign.jobs import sweep_points
 
     # every point is chosen on the same metric, and report_to never changes a model
@@ -252,15 +257,20 @@ def check_sweeps(config: dict[str, Any]) -> None:
                 raise ConfigError(
                     f"config.runs.{name}.sweep.{key}: not a train setting; allowed: {allowed}"
                 )
+        declared: dict[tuple[str, str], Any] = {}
         for point_name, point in sweep_points(config, name).items():
             single = {k: v for k, v in run.items() if k != "sweep"} | point
             try:
-                apply_schema(copy.deepcopy({**config, "runs": {name: single}}))
+                checked = apply_schema(copy.deepcopy({**config, "runs": {name: single}}))
             except ConfigError as err:
                 detail = str(err).removeprefix("invalid config:\n  ").replace("\n  ", "; ")
                 raise ConfigError(
                     f"config.runs.{name}.sweep: point {point_name!r} is not a valid run: {detail}"
                 ) from None
+            for key, value in point.items():
+                declared[key, repr(value)] = checked["runs"][name][key]
+        for key, values in (run.get("sweep") or {}).items():
+            run["sweep"][key] = [declared[key, repr(value)] for value in values]
 
 
 def _as_config_error(check: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
