@@ -217,12 +217,12 @@ _GRID = "temperature: 0.05 0.1; drift_weight: 0.1 1.0"
 _SMALL = (
     "train.batch_ids (128 vs 32), train.temperature (0.05 vs 0.1), train.row_languages (4 vs "
     "null), train.train_rows (10000 vs null), train.denominator (negatives vs standard), "
-    f"train.drift_weight (1.0 vs 0), sweep ({_GRID} vs null)"
+    f"train.drift_weight (1.0 vs 0.0), sweep ({_GRID} vs null)"
 )
 _FULL = (
     "train.batch_ids (32 vs 128), train.temperature (0.1 vs 0.05), train.row_languages (null "
     "vs 4), train.train_rows (null vs 10000), train.denominator (standard vs negatives), "
-    f"train.drift_weight (0 vs 1.0), sweep (null vs {_GRID})"
+    f"train.drift_weight (0.0 vs 1.0), sweep (null vs {_GRID})"
 )
 PAPER_NOT_COMPARED = [
     *(
@@ -403,3 +403,38 @@ def test_a_dry_run_lists_the_report_plan(tmp_path):
         "compared: enx vs base-tiny (against its base student)",
         "not compared: english vs enx: differ in train.pairs (english vs all)",
     ]
+
+
+@pytest.mark.parametrize(
+    ("overlay", "expected"),
+    [
+        (
+            "experiments/evidence-protocol.yaml",
+            [
+                "multiway vs enx (matched on ids)",
+                "mw4std-s10 vs enx4pstd-s10 (matched on pairs, the paper's protocol)",
+                "mw4std-s40 vs enx4pstd-s40 (matched on pairs, the paper's protocol)",
+                "mw4-s10 vs enx4p-s10 (matched on pairs, the paper's protocol)",
+                "mw4-s40 vs enx4p-s40 (matched on pairs, the paper's protocol)",
+            ],
+        ),
+        (
+            "experiments/evidence-raw-student.yaml",
+            [
+                "multiway vs enx (matched on ids)",
+                "gemma-multiway vs gemma-enx (matched on ids)",
+                "gemma-mw4-s10 vs gemma-enx4p-s10 (matched on pairs, the paper's protocol)",
+                "gemma-mw4-s40 vs gemma-enx4p-s40 (matched on pairs, the paper's protocol)",
+            ],
+        ),
+    ],
+)
+def test_evidence_overlays_compare_each_step_count_with_its_own(overlay, expected):
+    """The evidence overlays of docs/results.md pair every multi-way run with the En-X run
+    of its own step count and loss only: a learning curve, not a cross-step comparison."""
+    config: dict = {}
+    for name in ("config.yaml", overlay):
+        update_config(config, yaml.safe_load((ROOT / name).read_text()))
+    lines = config_comparisons(validate_config(config)).lines()
+    compared = [line.removeprefix("compared: ") for line in lines if line.startswith("compared")]
+    assert [line for line in compared if "base student" not in line] == expected

@@ -75,9 +75,10 @@ def _with_defaults(validator_class: type, retyped: list | None = None) -> type:
 
     A default is filled in as its key's type writes it (a number key's default 0 is 0.0),
     as a value written in a config file is: a key left to its default and the same value
-    written out give the same params, so neither reruns a job. A value written as another type than its key declares (3.0 for an integer, 1 for a
-    number) is appended to ``retyped`` as (mapping, key, value as declared), for
-    :func:`apply_schema` to write once the config is valid (messages show it as written).
+    written out give the same params, so neither reruns a job. A value written as another
+    type than its key declares (3.0 for an integer, 1 for a number) is appended to
+    ``retyped`` as (mapping, key, value as declared), for :func:`apply_schema` to write
+    once the config is valid (messages show it as written).
     """
     validate_properties = validator_class.VALIDATORS["properties"]
 
