@@ -568,3 +568,35 @@ def test_mixture_of_hub_sources_parses_without_the_hub(monkeypatch):
     assert config["corpus"]["mixture"]["x"]["huggingface"]["split"] == "train"  # defaults
     assert config["corpus"]["mixture"]["y"]["file"]["format"] == "auto"
     assert check_corpus_size(config, cache_dir=".") == 7
+
+
+def test_mixture_bible_source_is_kept_apart_from_the_evaluation_verses():
+    """evaluate.bible's books and edition are checked against every Bible source."""
+    from conftest import make_config
+    from mwalign.config import ConfigError
+
+    old = {"source": "bible", "bible": {"books": [1, 20]}}
+    new = {"source": "bible", "bible": {"books": [30, 50]}}
+    corpus = {"source": "mixture", "mixture": {"old": old, "new": new}}
+    with pytest.raises(ConfigError, match=r"overlaps config.corpus.mixture.new.bible.books"):
+        make_config({"corpus": corpus, "translate": {"backend": "transformers"}})
+
+
+def test_mixture_hub_source_offline_names_its_key(monkeypatch, tmp_path):
+    from conftest import make_config
+    from mwalign.config import ConfigError
+    from mwalign.sample.checks import check_offline
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "datasets"))
+    hub = {"source": "huggingface", "huggingface": {"name": "owner/no-such-pairs"}}
+    local = mixture_sources(tmp_path)["alpha"]
+    corpus = {"source": "mixture", "mixture": {"hub": hub, "local": local}, "size": 4}
+    config = make_config({"corpus": corpus, "translate": {"backend": "transformers"}})
+    message = r"config.corpus.mixture.hub.huggingface.name 'owner/no-such-pairs' is a Hugging"
+    with pytest.raises(ConfigError, match=message):
+        check_offline(config, hint="")
+    message = r"corpus.mixture.hub.huggingface.name 'owner/no-such-pairs' needs the Hugging Face"
+    with pytest.raises(ValueError, match=message):
+        run_mixture(tmp_path, config["corpus"])
+    assert not (tmp_path / "m.parquet").exists()
