@@ -600,3 +600,18 @@ def test_mixture_hub_source_offline_names_its_key(monkeypatch, tmp_path):
     with pytest.raises(ValueError, match=message):
         run_mixture(tmp_path, config["corpus"])
     assert not (tmp_path / "m.parquet").exists()
+
+
+def test_cost_estimate_weights_a_mixture_by_its_shares(tmp_path):
+    """mwalign cost's mean sentence length: each local source's filtered mean, weighted by
+    its share (size 3: a gives 2 sentences, b gives 1)."""
+    from conftest import make_config
+    from mwalign.cost.texts import corpus_chars
+
+    (tmp_path / "a.txt").write_text("".join(f"{i:02d} short line here..\n" for i in range(5)))
+    (tmp_path / "b.txt").write_text("".join(f"{i:02d} {'x' * 37}\n" for i in range(5)))
+    sources = {n: {"source": "file", "file": {"path": str(tmp_path / f"{n}.txt")}} for n in "ab"}
+    corpus = {"source": "mixture", "mixture": sources, "size": 3, "min_chars": 5}
+    config = make_config({"corpus": corpus, "translate": {"backend": "transformers"}})
+    chars, where = corpus_chars(config, tmp_path)
+    assert chars == pytest.approx((2 * 20 + 1 * 40) / 3) and "mixture" in where
