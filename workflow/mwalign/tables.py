@@ -15,7 +15,8 @@ from mwalign.paths import SOURCE_LANGUAGE
 # sample: results/corpus/en.parquet, one row per English sentence.
 #   id:     stable row id, 0..N-1 in sampled order
 #   text:   normalised English sentence
-#   source: where the corpus came from ("bible:4", "file:corpus.txt", "hf:wikitext")
+#   source: where the corpus came from ("bible:4", "file:corpus.txt", "hf:wikitext"); in a
+#           corpus.mixture, the source's name first ("opus100:hf:Helsinki-NLP/opus-100")
 #   ref:    a locator inside that source ("1:1:1" = book:chapter:verse for the Bible,
 #           a line or row number for files); the reference backend looks it up
 CORPUS = pa.schema(

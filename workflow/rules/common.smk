@@ -27,6 +27,7 @@ from mwalign.models.integrity import check_model_folders
 from mwalign.models.params import fetch_params
 from mwalign.products import find_damaged, incomplete_outputs
 from mwalign.paths import CT2_DIR, MODELS_DIR, SIMILARITY_SUFFIX, SOURCE_LANGUAGE
+from mwalign.sample.corpus import corpus_sources
 from mwalign.schedule import PRIORITY, job_threads
 from mwalign.train.params import dataset_name, train_params
 from mwalign.train.sweep import selection_params
@@ -156,9 +157,13 @@ def translation_stats(lang):
 
 
 def corpus_file_input(wildcards):
-    """The corpus file when corpus.source is file, so that editing it reruns sample."""
-    corpus = config["corpus"]
-    return [corpus["file"]["path"]] if corpus["source"] == "file" else []
+    """The corpus files (corpus.source file, or the file sources of a mixture), so that
+    editing one reruns sample."""
+    return [
+        settings["file"]["path"]
+        for _, settings in corpus_sources(config["corpus"])
+        if settings["source"] == "file"
+    ]
 
 
 def translate_gpus(translate):

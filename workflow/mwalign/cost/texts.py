@@ -61,15 +61,23 @@ def corpus_chars(config: dict[str, Any], root: Path) -> tuple[float, str]:
     if sampled.is_file():
         texts = read_table(sampled).column("text").to_pylist()
         return sum(map(len, texts)) / len(texts), f"{sampled}"
-    corpus = config["corpus"]
-    if corpus["source"] in ("bible", "file"):
-        from mwalign.sample.corpus import clean, read_corpus
+    from mwalign.sample.corpus import clean, corpus_sources, read_corpus, shares
 
-        counts: Counter = Counter()
-        frame = clean(
-            read_corpus(corpus, counts), corpus["min_chars"], corpus["max_chars"], counts, Counter()
-        )
-        return float(frame["text"].str.len().mean()), f"corpus.source {corpus['source']}, filtered"
+    corpus = config["corpus"]
+    sources = corpus_sources(corpus)
+    if all(settings["source"] in ("bible", "file") for _, settings in sources):
+        # a mixture's sources weighted by their shares of corpus.size, as they are sampled
+        means = {}
+        for key, settings in sources:
+            counts: Counter = Counter()
+            raw = read_corpus(settings, counts, key)
+            frame = clean(raw, corpus["min_chars"], corpus["max_chars"], counts, Counter())
+            means[key] = float(frame["text"].str.len().mean())
+        where = f"corpus.source {corpus['source']}, filtered"
+        if len(means) == 1:
+            return next(iter(means.values())), where
+        weights = shares(corpus["size"], list(means))
+        return sum(weights[key] * means[key] for key in means) / corpus["size"], where
     return ASSUMED_CHARS, f"assumed {ASSUMED_CHARS:.0f} (corpus not at hand)"
 
 

@@ -24,6 +24,7 @@ from mwalign.errors import ConfigError
 from mwalign.hub import hub_dataset_cached
 from mwalign.languages import LANGUAGES
 from mwalign.paths import MTEB_CACHE_DIR, SOURCE_LANGUAGE
+from mwalign.sample.corpus import corpus_sources
 
 from .langcodes import flores_code
 from .params import OFFLINE_TASKS
@@ -68,19 +69,20 @@ def _check_bible(settings: dict[str, Any], config: dict[str, Any]) -> None:
     books = settings["books"]
     if books[0] > books[1]:
         raise ValueError(f"config.evaluate.bible.books {books}: first book after last book")
-    corpus = config["corpus"]
-    if corpus["source"] == "bible":
-        train_books = corpus["bible"]["books"]
+    for key, source in corpus_sources(config["corpus"]):
+        if source["source"] != "bible":
+            continue
+        train_books = source["bible"]["books"]
         if books[0] <= train_books[1] and train_books[0] <= books[1]:
             raise ValueError(
-                f"config.evaluate.bible.books {books} overlaps config.corpus.bible.books "
+                f"config.evaluate.bible.books {books} overlaps config.{key}.bible.books "
                 f"{train_books}: evaluation must not reuse verses that training may sample; "
                 "choose disjoint books"
             )
-        if settings["english_edition"] == corpus["bible"]["edition"]:
+        if settings["english_edition"] == source["bible"]["edition"]:
             raise ValueError(
                 f"config.evaluate.bible.english_edition {settings['english_edition']!r} is the "
-                "training edition (config.corpus.bible.edition); choose another English "
+                f"training edition (config.{key}.bible.edition); choose another English "
                 "edition, e.g. '2' or 'k'"
             )
 

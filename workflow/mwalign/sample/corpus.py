@@ -1,8 +1,9 @@
 """Stage `sample`: read an English corpus, normalise, filter, deduplicate, take a seeded sample.
 
 Sources: the packaged Bible (``bible``), a local file (``file``: .txt one sentence per
-line, .jsonl, .parquet), or a Hugging Face dataset (``huggingface``, online). Every
-dropped row is counted by reason in the stats written next to the corpus.
+line, .jsonl, .parquet), a Hugging Face dataset (``huggingface``, online), or several of
+these sampled equally (``mixture``, :func:`sample_mixture`). Every dropped row is counted
+by reason in the stats written next to the corpus.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from mwalign.text import has_control, normalise
 
 log = logging.getLogger(__name__)
 
-SOURCES = ("bible", "file", "huggingface")
+SOURCES = ("bible", "file", "huggingface")  # the sources a mixture may hold
 FILE_FORMATS = ("txt", "jsonl", "parquet")
 # Suffix of a corpus file -> its format, for corpus.file.format: auto.
 FILE_SUFFIXES = {"txt": "txt", "text": "txt", "jsonl": "jsonl", "ndjson": "jsonl",
@@ -36,7 +37,7 @@ def read_bible(settings: dict) -> pd.DataFrame:
     return pd.DataFrame({"text": frame["text"], "source": f"bible:{edition}", "ref": frame["ref"]})
 
 
-def file_format(path: Path, fmt: str) -> str:
+def file_format(path: Path, fmt: str, key: str = "corpus.file") -> str:
     """The format of the corpus file ``path``: ``fmt``, or from its suffix when ``auto``."""
     if fmt != "auto":
         return fmt
@@ -44,9 +45,9 @@ def file_format(path: Path, fmt: str) -> str:
     if suffix in FILE_SUFFIXES:
         return FILE_SUFFIXES[suffix]
     raise ValueError(
-        f"corpus.file.path {str(path)!r}: cannot tell the format from the suffix "
+        f"{key}.path {str(path)!r}: cannot tell the format from the suffix "
         f"{path.suffix!r} (known suffixes: {', '.join('.' + s for s in FILE_SUFFIXES)}); "
-        f"set corpus.file.format to one of {list(FILE_FORMATS)}"
+        f"set {key}.format to one of {list(FILE_FORMATS)}"
     )
 
 
@@ -64,15 +65,48 @@ def _read_text_lines(path: Path, counts: Counter) -> list[str | None]:
     return lines
 
 
-def _jsonl_value(record: object, column: str, counts: Counter) -> str | None:
+def corpus_sources(corpus: dict) -> list[tuple[str, dict]]:
+    """(config key, settings) of every source of the ``corpus`` section: the section itself,
+    or each ``corpus.mixture`` entry in sorted-name order. Each settings mapping has
+    ``source`` and that source's object (``bible``, ``file`` or ``huggingface``)."""
+    if corpus["source"] != "mixture":
+        return [("corpus", corpus)]
+    mixture = corpus.get("mixture") or {}
+    return [(f"corpus.mixture.{name}", mixture[name]) for name in sorted(mixture)]
+
+
+def lookup(record: dict, column: str, keys_seen: set[str]) -> tuple[bool, object]:
+    """(found, value) of ``column`` in ``record``: a key, or where the record has no such
+    key, a dotted path (``translation.en``: the key ``en`` of the dict under
+    ``translation``). The keys met on the way are added to ``keys_seen``, dotted where
+    nested, for the message naming them when no record has ``column``."""
+    keys_seen.update(record)
+    if column in record or "." not in column:
+        return column in record, record.get(column)
+    value: object = record
+    prefix = ""
+    for part in column.split("."):
+        if not isinstance(value, dict):
+            return False, None
+        if prefix:
+            keys_seen.update(prefix + str(key) for key in value)
+        if part not in value:
+            return False, None
+        value, prefix = value[part], f"{prefix}{part}."
+    keys_seen.add(column)
+    return True, value
+
+
+def _jsonl_value(record: object, column: str, counts: Counter, keys_seen: set[str]) -> str | None:
     """The text of one JSONL record; None (counted) when it has none."""
     if not isinstance(record, dict):
         counts["invalid_json"] += 1  # a JSON value that is not an object
         return None
-    if column not in record:
+    found, value = lookup(record, column, keys_seen)
+    if not found:
         counts["missing_text"] += 1
         return None
-    return _text_or_none(record[column], counts)
+    return _text_or_none(value, counts)
 
 
 def _text_or_none(value: object, counts: Counter) -> str | None:
@@ -83,8 +117,11 @@ def _text_or_none(value: object, counts: Counter) -> str | None:
     return None
 
 
-def _read_jsonl(path: Path, column: str, counts: Counter) -> list[str | None]:
-    """Texts of ``column`` per line; an error when no record has that key at all."""
+def _read_jsonl(
+    path: Path, column: str, counts: Counter, key: str = "corpus.file"
+) -> list[str | None]:
+    """Texts of ``column`` (a key, or a dotted path into dict values) per line; an error
+    when no record has it at all."""
     texts: list[str | None] = []
     keys_seen: set[str] = set()
     for line in _read_text_lines(path, counts):
@@ -97,57 +134,59 @@ def _read_jsonl(path: Path, column: str, counts: Counter) -> list[str | None]:
             counts["invalid_json"] += 1
             texts.append(None)
             continue
-        if isinstance(record, dict):
-            keys_seen.update(record)
-        texts.append(_jsonl_value(record, column, counts))
+        texts.append(_jsonl_value(record, column, counts, keys_seen))
     if keys_seen and column not in keys_seen:
         raise ValueError(
-            f"{path}: no record has the text column {column!r} (set corpus.file.text_column); "
+            f"{path}: no record has the text column {column!r} (set {key}.text_column); "
             f"keys: {sorted(keys_seen)}"
         )
     return texts
 
 
-def _read_parquet(path: Path, column: str, counts: Counter) -> list[str | None]:
+def _read_parquet(
+    path: Path, column: str, counts: Counter, key: str = "corpus.file"
+) -> list[str | None]:
     try:
         table = files.read_table(path)
     except files.StageInputError as err:
-        raise ValueError(f"corpus.file.path {str(path)!r}: {err}") from None
+        raise ValueError(f"{key}.path {str(path)!r}: {err}") from None
     if column not in table.column_names:
         raise ValueError(
-            f"{path}: no text column {column!r} (set corpus.file.text_column); "
+            f"{path}: no text column {column!r} (set {key}.text_column); "
             f"columns: {table.column_names}"
         )
     kind = table.schema.field(column).type
     if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
         raise ValueError(
             f"{path}: text column {column!r} has type {kind}; allowed: string "
-            "(set corpus.file.text_column to the column holding the sentences)"
+            f"(set {key}.text_column to the column holding the sentences)"
         )
     return [_text_or_none(value, counts) for value in table.column(column).to_pylist()]
 
 
-def read_file(settings: dict, counts: Counter) -> pd.DataFrame:
+def read_file(settings: dict, counts: Counter, key: str = "corpus.file") -> pd.DataFrame:
     path = Path(settings["path"])
     if not path.is_file():
-        raise ValueError(f"corpus.file.path {str(path)!r} is not a file")
-    fmt = file_format(path, settings["format"])
+        raise ValueError(f"{key}.path {str(path)!r} is not a file")
+    fmt = file_format(path, settings["format"], key)
     column = settings["text_column"]
     if fmt == "txt":
         texts = _read_text_lines(path, counts)
     elif fmt == "jsonl":
-        texts = _read_jsonl(path, column, counts)
+        texts = _read_jsonl(path, column, counts, key)
     else:
-        texts = _read_parquet(path, column, counts)
+        texts = _read_parquet(path, column, counts, key)
     refs = [str(number) for number in range(1, len(texts) + 1)]
     return pd.DataFrame({"text": texts, "source": f"file:{path.name}", "ref": refs})
 
 
-def read_huggingface(settings: dict, counts: Counter) -> pd.DataFrame:
+def read_huggingface(
+    settings: dict, counts: Counter, key: str = "corpus.huggingface"
+) -> pd.DataFrame:
     from mwalign.hub import hub_dataset_reason
 
     name, column = settings["name"], settings["text_column"]
-    reason = hub_dataset_reason(name, key="corpus.huggingface.name")
+    reason = hub_dataset_reason(name, key=f"{key}.name")
     if reason is not None:
         raise ValueError(reason)
     import datasets  # heavy; only needed online
@@ -156,30 +195,55 @@ def read_huggingface(settings: dict, counts: Counter) -> pd.DataFrame:
         data = datasets.load_dataset(name, settings["config"], split=settings["split"])
     except ConnectionError as err:
         raise ValueError(
-            f"corpus.huggingface.name {name!r}: the Hugging Face hub stopped answering ({err}); "
+            f"{key}.name {name!r}: the Hugging Face hub stopped answering ({err}); "
             "rerun where it is reachable"
         ) from err
-    if column not in data.column_names:
-        raise ValueError(
-            f"Hugging Face dataset {name!r} has no column {column!r} "
-            f"(set corpus.huggingface.text_column); columns: {data.column_names}"
-        )
-    texts = [_text_or_none(value, counts) for value in data[column]]
+    texts = hub_texts(data, column, counts, name=name, key=key)
     refs = [str(index) for index in range(len(texts))]
     return pd.DataFrame({"text": texts, "source": f"hf:{name}", "ref": refs})
 
 
-def read_corpus(settings: dict, counts: Counter) -> pd.DataFrame:
-    """Raw rows of the configured source: columns text (str, or None counted in ``counts``),
-    source, ref."""
+def hub_texts(data, column: str, counts: Counter, *, name: str, key: str) -> list[str | None]:
+    """Texts of ``column`` of a loaded dataset (anything with ``column_names`` and columns
+    by name): a column, or a dotted path ``translation.en`` into a dict column; rows
+    without the key are None, counted as missing_text."""
+    head = column.split(".", 1)[0]
+    if column in data.column_names:
+        return [_text_or_none(value, counts) for value in data[column]]
+    if "." not in column or head not in data.column_names:
+        raise ValueError(
+            f"Hugging Face dataset {name!r} has no column {column!r} "
+            f"(set {key}.text_column, a column or a dotted path into a dict column such as "
+            f"translation.en); columns: {data.column_names}"
+        )
+    texts: list[str | None] = []
+    keys_seen: set[str] = set()
+    for value in data[head]:
+        found, text = lookup({head: value}, column, keys_seen)
+        if not found:
+            counts["missing_text"] += 1
+            texts.append(None)
+        else:
+            texts.append(_text_or_none(text, counts))
+    if texts and column not in keys_seen:
+        raise ValueError(
+            f"Hugging Face dataset {name!r}: no row has {column!r} (set {key}.text_column); "
+            f"keys: {sorted(keys_seen)}"
+        )
+    return texts
+
+
+def read_corpus(settings: dict, counts: Counter, key: str = "corpus") -> pd.DataFrame:
+    """Raw rows of one source (the ``corpus`` section, or a ``corpus.mixture`` entry whose
+    config key is ``key``): columns text (str, or None counted in ``counts``), source, ref."""
     source = settings["source"]
     if source == "bible":
         return read_bible(settings["bible"])
     if source == "file":
-        return read_file(settings["file"], counts)
+        return read_file(settings["file"], counts, f"{key}.file")
     if source == "huggingface":
-        return read_huggingface(settings["huggingface"], counts)
-    raise ValueError(f"unknown corpus.source {source!r}; allowed: {list(SOURCES)}")
+        return read_huggingface(settings["huggingface"], counts, f"{key}.huggingface")
+    raise ValueError(f"unknown {key}.source {source!r}; allowed: {list(SOURCES)}")
 
 
 def clean(
@@ -239,6 +303,10 @@ def sample_corpus(
     ``settings`` is the validated ``corpus`` section of the config. The stats count every
     row read: ``rows_read == sum(dropped.values()) + usable``.
     """
+    if settings["source"] == "mixture":
+        return sample_mixture(
+            settings=settings, seed=seed, out_path=out_path, stats_path=stats_path
+        )
     counts: Counter = Counter()
     changed: Counter = Counter()
     raw = read_corpus(settings, counts)
@@ -264,4 +332,115 @@ def sample_corpus(
     }
     files.write_json(stats, stats_path)
     log.info("sampled %d of %d usable sentences (%d read)", len(sample), len(cleaned), len(raw))
+    return stats
+
+
+def shares(size: int, names: list[str]) -> dict[str, int]:
+    """Each source's share of ``size``: ``size // n``, the remainder one each to the first
+    names in sorted order."""
+    ordered = sorted(names)
+    base, extra = divmod(size, len(ordered))
+    return {name: base + (index < extra) for index, name in enumerate(ordered)}
+
+
+def _draw(frame: pd.DataFrame, size: int, seed: int) -> pd.DataFrame:
+    """``size`` rows of ``frame`` chosen with ``seed`` (without replacement)."""
+    chosen = np.random.default_rng(seed).choice(len(frame), size=size, replace=False)
+    return frame.iloc[chosen].reset_index(drop=True)
+
+
+def sample_mixture(
+    *, settings: dict, seed: int, out_path: str | Path, stats_path: str | Path
+) -> dict:
+    """The stage for ``corpus.source: mixture``: an equal share of ``corpus.size`` from each
+    source of ``corpus.mixture``.
+
+    Sources are taken in sorted-name order, so the order they are written in changes
+    nothing. Each is read and cleaned on its own (:func:`clean`); a sentence already kept
+    by an earlier source is then dropped from the later one (counted as ``duplicates``
+    there). Each source's share is drawn with ``derive_seed(seed, "sample", name)``; the
+    drawn rows are shuffled together with ``derive_seed(seed, "sample")`` and numbered
+    0..n-1, and their ``source`` column is ``"{name}:{source}"`` (e.g.
+    ``"europarl:hf:Helsinki-NLP/europarl"``). The stats hold the totals (as for one
+    source) and a ``sources`` block per source; ``rows_read == sum(dropped) + usable`` holds
+    for both.
+    """
+    mixture = settings["mixture"]
+    names = sorted(mixture)
+    ordered = {name: mixture[name] for name in names}
+    share = shares(settings["size"], names)
+    seen: set[str] = set()
+    counts: Counter = Counter()
+    changed: Counter = Counter()
+    parts: list[pd.DataFrame] = []
+    per_source: dict[str, dict] = {}
+    for name in names:
+        key = f"corpus.mixture.{name}"
+        own: Counter = Counter()
+        raw = read_corpus(mixture[name], own, key)
+        cleaned = clean(raw, settings["min_chars"], settings["max_chars"], own, changed)
+        repeated = cleaned["text"].isin(seen).to_numpy()
+        own["duplicates"] += int(repeated.sum())
+        cleaned = cleaned[~repeated].reset_index(drop=True)
+        seen.update(cleaned["text"])
+        dropped = {reason: own[reason] for reason in sorted(own)}
+        if cleaned.empty:
+            raise ValueError(
+                f"{key} has no usable sentences: {len(raw)} rows read, dropped {dropped}; "
+                f"check {key}.source, its settings and corpus.min_chars/max_chars"
+            )
+        take = share[name]
+        if len(cleaned) < take:
+            if settings["if_smaller"] != "take_all":
+                raise ValueError(
+                    f"{key} has {len(cleaned)} usable sentences but its share of corpus.size "
+                    f"{settings['size']} is {take}; lower corpus.size or set "
+                    "corpus.if_smaller: take_all (the corpus is then smaller)"
+                )
+            log.warning(
+                "%s has %d usable sentences < its share %d: taking all of them "
+                "(corpus.if_smaller: take_all; the other sources do not make up the rest)",
+                key,
+                len(cleaned),
+                take,
+            )
+            take = len(cleaned)
+        source_seed = derive_seed(seed, "sample", name)
+        drawn = _draw(cleaned, take, source_seed)
+        drawn["source"] = name + ":" + drawn["source"].astype(str)
+        parts.append(drawn)
+        counts.update(own)
+        per_source[name] = {
+            "source": mixture[name]["source"],
+            "rows_read": len(raw),
+            "dropped": dropped,
+            "usable": len(cleaned),
+            "share": share[name],
+            "sampled": len(drawn),
+            "seed": source_seed,
+        }
+    job_seed = derive_seed(seed, "sample")
+    combined = pd.concat(parts, ignore_index=True)
+    order = np.random.default_rng(job_seed).permutation(len(combined))
+    sample = combined.iloc[order].reset_index(drop=True)
+    sample.insert(0, "id", np.arange(len(sample), dtype=np.int64))
+    files.write_table(pa.Table.from_pandas(sample, preserve_index=False), out_path, tables.CORPUS)
+    stats = {
+        "rows_read": sum(block["rows_read"] for block in per_source.values()),
+        "dropped": {reason: counts[reason] for reason in sorted(counts)},
+        "normalised": {reason: changed[reason] for reason in sorted(changed)},
+        "usable": sum(block["usable"] for block in per_source.values()),
+        "sampled": len(sample),
+        "requested": settings["size"],
+        "took_all": len(sample) < settings["size"],
+        "sources": per_source,
+        "provenance": provenance("sample", {**settings, "mixture": ordered}, job_seed),
+    }
+    files.write_json(stats, stats_path)
+    log.info(
+        "sampled %d sentences from %d sources (%s)",
+        len(sample),
+        len(names),
+        ", ".join(f"{name}: {block['sampled']}" for name, block in per_source.items()),
+    )
     return stats
