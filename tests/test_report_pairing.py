@@ -416,6 +416,7 @@ def test_a_dry_run_lists_the_report_plan(tmp_path):
                 "mw4std-s40 vs enx4pstd-s40 (matched on pairs, the paper's protocol)",
                 "mw4-s10 vs enx4p-s10 (matched on pairs, the paper's protocol)",
                 "mw4-s40 vs enx4p-s40 (matched on pairs, the paper's protocol)",
+                "mw4-s100 vs enx4p-s100 (matched on pairs, the paper's protocol)",
             ],
         ),
         (
