@@ -29,9 +29,8 @@ from mwalign.languages import language
 from mwalign.paths import (
     BASE_PREFIX,
     CHECKS_CACHE_DIR,
-    MAX_NAME_LENGTH,
-    SAFE_NAME,
     SOURCE_LANGUAGE,
+    check_name,
 )
 
 SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
@@ -208,20 +207,6 @@ def canonical_languages(config: dict[str, Any]) -> None:
     config["teacher"]["languages"] = sorted(
         teacher, key=lambda code: (code != SOURCE_LANGUAGE, code)
     )
-
-
-def check_name(kind: str, name: str) -> None:
-    """Run, student and task names become file names: letters, digits, '.', '_', '-'."""
-    if not isinstance(name, str) or not SAFE_NAME.fullmatch(name):
-        raise ConfigError(
-            f"{kind} name {name!r} is not allowed; use letters, digits, '.', '_' and '-' "
-            "(starting with a letter or digit)"
-        )
-    if len(name) > MAX_NAME_LENGTH:
-        raise ConfigError(
-            f"{kind} name {name[:20]!r}... has {len(name)} characters; at most "
-            f"{MAX_NAME_LENGTH} are allowed (mwalign.paths.MAX_NAME_LENGTH): it becomes file names"
-        )
 
 
 def check_model_names(config: dict[str, Any]) -> None:

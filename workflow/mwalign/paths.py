@@ -1,4 +1,5 @@
-"""File names and paths shared by several stages: the one place each is written.
+"""File names and paths shared by several stages: the one place each is written, and the check
+that a name may become one.
 
 Paths are relative to the working directory (the project root in a workflow run).
 """
@@ -7,6 +8,8 @@ from __future__ import annotations
 
 import re
 
+from mwalign.errors import ConfigError
+
 # What a name must look like to become a file or folder name (runs, students, GGUF path
 # parts): letters, digits, '.', '_' and '-', starting with a letter or digit.
 # Matched whole (fullmatch, \Z): "abc\n" is not a name.
@@ -14,6 +17,21 @@ SAFE_NAME = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9._-]*\Z")
 # Longest run or student name: it becomes file names ({run}-seed{k}, .{run}.work, ...)
 # that must stay under the file systems' 255 bytes.
 MAX_NAME_LENGTH = 64
+
+
+def check_name(kind: str, name: str) -> None:
+    """Run, student and task names become file names: letters, digits, '.', '_', '-'."""
+    if not isinstance(name, str) or not SAFE_NAME.fullmatch(name):
+        raise ConfigError(
+            f"{kind} name {name!r} is not allowed; use letters, digits, '.', '_' and '-' "
+            "(starting with a letter or digit)"
+        )
+    if len(name) > MAX_NAME_LENGTH:
+        raise ConfigError(
+            f"{kind} name {name[:20]!r}... has {len(name)} characters; at most "
+            f"{MAX_NAME_LENGTH} are allowed (mwalign.paths.MAX_NAME_LENGTH): it becomes file names"
+        )
+
 
 # The language every corpus sentence is written in; the target languages are configured.
 SOURCE_LANGUAGE = "en"

@@ -23,6 +23,7 @@ from typing import Any
 from mwalign import bible
 from mwalign.errors import ConfigError
 from mwalign.hub import hub_dataset_cached
+from mwalign.paths import check_name
 from mwalign.sample.corpus import clean, corpus_sources, file_format, read_bible, shares
 
 # The code that decides which verses are usable: a change to one counts again.
@@ -48,8 +49,6 @@ def check_config(corpus: dict[str, Any]) -> None:
 def _check_mixture(corpus: dict[str, Any]) -> None:
     """``corpus.mixture`` is set exactly when ``source`` is mixture, with two or more
     sources named like runs (names become part of seeds and of the ``source`` column)."""
-    from mwalign.config import check_name
-
     mixture = corpus.get("mixture")
     if corpus["source"] != "mixture":
         if mixture is not None:
