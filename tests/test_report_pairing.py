@@ -426,6 +426,7 @@ def test_a_dry_run_lists_the_report_plan(tmp_path):
                 "gemma-multiway vs gemma-enx (matched on ids)",
                 "gemma-mw4-s10 vs gemma-enx4p-s10 (matched on pairs, the paper's protocol)",
                 "gemma-mw4-s40 vs gemma-enx4p-s40 (matched on pairs, the paper's protocol)",
+                "gemma-mw4-s100 vs gemma-enx4p-s100 (matched on pairs, the paper's protocol)",
                 "gemma-mw4-paper-s40 vs gemma-enx4p-paper-s40"
                 " (matched on pairs, the paper's protocol)",
             ],
