@@ -335,7 +335,7 @@ def test_every_config_file_is_read_with_file_line_and_column(tmp_path):
 
 def test_names_are_matched_whole_and_bounded_and_near_misses_suggested(tmp_path):
     from mwalign.bible import check_edition
-    from mwalign.config import check_name
+    from mwalign.paths import check_name
 
     with pytest.raises(ConfigError, match="not allowed"):
         check_name("run", "abc\n")
