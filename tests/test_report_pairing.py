@@ -190,9 +190,10 @@ def test_the_paper_protocol(multiway, enx, paper):
     assert pairing.paper_protocol is paper
 
 
-def _paper_config() -> dict:
+def _experiment_config(overlay: str = "experiments/paper.yaml") -> dict:
+    """config.yaml with a shipped overlay on top, validated as a run reads them."""
     config: dict = {}
-    for name in ("config.yaml", "experiments/paper.yaml"):
+    for name in ("config.yaml", overlay):
         update_config(config, yaml.safe_load((ROOT / name).read_text()))
     return validate_config(config)
 
@@ -241,7 +242,7 @@ PAPER_NOT_COMPARED = [
 
 
 def test_paper_experiment_comparisons():
-    config = _paper_config()
+    config = _experiment_config()
     lines = config_comparisons(config).lines()
     compared = [line.removeprefix("compared: ") for line in lines if "base student" not in line]
     compared = [line for line in compared if not line.startswith("not compared")]
@@ -436,9 +437,6 @@ def test_a_dry_run_lists_the_report_plan(tmp_path):
 def test_evidence_overlays_compare_each_step_count_with_its_own(overlay, expected):
     """The evidence overlays of docs/results.md pair every multi-way run with the En-X run
     of its own step count and loss only: a learning curve, not a cross-step comparison."""
-    config: dict = {}
-    for name in ("config.yaml", overlay):
-        update_config(config, yaml.safe_load((ROOT / name).read_text()))
-    lines = config_comparisons(validate_config(config)).lines()
+    lines = config_comparisons(_experiment_config(overlay)).lines()
     compared = [line.removeprefix("compared: ") for line in lines if line.startswith("compared")]
     assert [line for line in compared if "base student" not in line] == expected
