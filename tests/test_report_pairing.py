@@ -11,6 +11,7 @@ import pytest
 import yaml
 from mwalign import cli
 from mwalign.config import validate_config
+from mwalign.report.budget import planned_text
 from mwalign.report.pairing import (
     MAY_DIFFER,
     NotCompared,
@@ -330,6 +331,27 @@ def test_summary_states_matching_what_each_side_saw_and_what_is_not_compared(tmp
     assert "- english vs enx: differ in train.pairs (english vs all)" in section
     row = next(line for line in section.splitlines() if line.startswith("| Bitext mining | all"))
     assert row.split(" | ")[10] == "–"  # an XLM-R student, but not the paper's protocol
+
+
+def test_runs_trained_by_epochs_say_their_epochs_and_pairs_per_epoch(tmp_path):
+    """Runs trained by epochs have no fixed steps or pair budget: the summary says their
+    epochs and pairs per epoch (``up to`` with early stopping) instead of failing."""
+    by_epochs = {**PROTOCOL, "steps": None, "epochs": 4, "patience": 2, "train_rows": 320}
+    meta = {run: run_meta(run, run) for run in ("multiway", "enx")}
+    for info in meta.values():
+        info["settings"]["train"].update(by_epochs)
+    section = _report(tmp_path, meta)
+    assert (
+        "- multiway vs enx: matched on pairs (as many training pairs in all). "
+        "multiway: planned up to 4 epochs × 16 rows (96 pairs per step, 1,920 pairs per epoch "
+        "from 320 train rows); not counted (no record). "
+        "enx: planned up to 4 epochs × 16 rows (16 pairs per step, 1,920 pairs per epoch "
+        "from 1,920 train rows); not counted (no record)"
+    ) in section
+    whole = {**by_epochs, "train_rows": None, "patience": None}  # every row, no early stop
+    assert planned_text(resolved("enx", **whole)) == (
+        "4 epochs × 16 rows (16 pairs per step, 1 pair per train row per epoch)"
+    )
 
 
 def test_the_paper_gain_stands_beside_the_paper_protocol_only(tmp_path):

@@ -23,12 +23,28 @@ COUNTED = (("distinct_sentences", "distinct sentences"), ("pairs", "pairs"), ("s
 
 def planned_text(params: dict[str, Any]) -> str:
     """``{steps} steps x {rows} rows ({pairs} pairs per step, {budget} pairs)``, and the
-    train rows read where a run reads a subset."""
+    train rows read where a run reads a subset; for a run trained by epochs, ``{epochs}
+    epochs x {rows} rows ({pairs} pairs per step, {pairs} pairs per epoch)`` (``up to``
+    with early stopping), as its steps follow from the rows it reads."""
     budget = derived_budget(params)
-    subset = f", from {budget['train_rows']:,} train rows" if budget["train_rows"] else ""
+    rows, pairs_per_step = budget["train_rows"], budget["pairs_per_step"]
+    if budget["steps"] is None:
+        hyper = params["train"]
+        length = f"{'up to ' if hyper.get('patience') else ''}{hyper['epochs']:,} epochs"
+        per_row = budget["pairs_per_row"]
+        per_epoch = (
+            f"{rows * per_row:,} pairs per epoch from {rows:,} train rows"
+            if rows
+            else f"{per_row:,} pair{'s' * (per_row > 1)} per train row per epoch"
+        )
+        return (
+            f"{length} × {budget['batch_rows']:,} rows "
+            f"({pairs_per_step:,} pairs per step, {per_epoch})"
+        )
+    subset = f", from {rows:,} train rows" if rows else ""
     return (
         f"{budget['steps']:,} steps × {budget['batch_rows']:,} rows "
-        f"({budget['pairs_per_step']:,} pairs per step, {budget['pair_budget']:,} pairs{subset})"
+        f"({pairs_per_step:,} pairs per step, {budget['pair_budget']:,} pairs{subset})"
     )
 
 
