@@ -450,6 +450,7 @@ def test_a_dry_run_lists_the_report_plan(tmp_path):
                 "gemma-mw4-s10 vs gemma-enx4p-s10 (matched on pairs, the paper's protocol)",
                 "gemma-mw4-s40 vs gemma-enx4p-s40 (matched on pairs, the paper's protocol)",
                 "gemma-mw4-s100 vs gemma-enx4p-s100 (matched on pairs, the paper's protocol)",
+                "gemma-mw4-es vs gemma-enx4p-es (matched on pairs, the paper's protocol)",
                 "gemma-mw4-paper-s40 vs gemma-enx4p-paper-s40"
                 " (matched on pairs, the paper's protocol)",
             ],
