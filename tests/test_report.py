@@ -389,6 +389,37 @@ def test_loss_curves_of_every_run_on_one_figure(tmp_path):
     assert loss_plot({"none": tmp_path / "missing.csv"}, tmp_path / "x.png") is None
 
 
+def test_seeds_of_a_run_share_a_colour_and_many_runs_get_distinct_ones(tmp_path):
+    """One colour and one legend entry per run (its seeds drawn alike); a grid larger than
+    a palette still gets a colour per run, and its legend goes below the axes."""
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import to_rgba
+    from mwalign.report.plots import LEGEND_INSIDE_MAX, loss_figure
+
+    curves, runs = {}, {}
+    for r in range(12):
+        for seed in range(2):
+            path = tmp_path / f"run{r}-seed{seed}" / "loss_curve.csv"
+            path.parent.mkdir()
+            rows = [f"{s},{s / 10},{(r + 1) / s},5e-05,1.0" for s in range(1, 6)]
+            path.write_text("step,epoch,loss,learning_rate,grad_norm\n" + "\n".join(rows) + "\n")
+            curves[path.parent.name], runs[path.parent.name] = path, f"run{r}"
+    figure = loss_figure(curves, runs=runs)
+    axes = figure.axes[0]
+    colour = {line.get_label(): to_rgba(line.get_color()) for line in axes.lines}
+    labelled = [label for label in colour if not label.startswith("_")]
+    assert labelled == [f"run{r}" for r in range(12)]
+    assert len(set(colour[label] for label in labelled)) == 12
+    by_run = {}
+    for line, model in zip(axes.lines, curves, strict=True):
+        by_run.setdefault(runs[model], set()).add(to_rgba(line.get_color()))
+    assert all(len(colours) == 1 for colours in by_run.values())
+    legend = axes.get_legend()
+    assert len(legend.get_texts()) == 12 > LEGEND_INSIDE_MAX
+    assert legend.get_bbox_to_anchor().y0 < axes.get_window_extent().y0  # below the axes
+    plt.close(figure)
+
+
 def test_cards_carry_the_folder_card_and_the_headline_scores(experiment):
     from mwalign.report.stats import model_averages
 

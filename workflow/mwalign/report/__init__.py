@@ -142,7 +142,10 @@ def _plots(scores, models, pairs, trained, model_dirs, plot_dir: Path) -> list[P
         if models[model]["data"] != BASE
     }
     dev_curves = {model: path.with_name(DEV_CURVE_FILE) for model, path in curves.items()}
-    figures.append(loss_plot(curves, plot_dir / "loss-curves.png", dev_curves=dev_curves))
+    runs = {model: models[model]["run"] for model in curves}
+    figures.append(
+        loss_plot(curves, plot_dir / "loss-curves.png", dev_curves=dev_curves, runs=runs)
+    )
     return [figure for figure in figures if figure is not None]
 
 

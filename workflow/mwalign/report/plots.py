@@ -155,12 +155,41 @@ def read_dev_curve(path: Path) -> pd.DataFrame:
     return frame[["step", "dev_loss", "dev_accuracy"]].astype(float)
 
 
-def loss_plot(
-    curves: dict[str, Path], path: Path, dev_curves: dict[str, Path] | None = None
-) -> Path | None:
-    """Training loss against step of every run (``curves``: model -> loss_curve.csv); with
-    ``dev_curves`` (model -> dev_curve.csv, where a run evaluated on dev) the dev loss is
-    drawn dashed over each run's training loss and the dev bitext accuracy beside it."""
+# Legends with more entries than this go below the axes, in columns, so they hide no curve.
+LEGEND_INSIDE_MAX = 8
+
+
+def run_colors(runs: list[str]) -> dict[str, tuple]:
+    """One distinct colour per run: tab10 up to 10 runs, tab20 up to 20, then evenly spaced
+    samples of a continuous map, so no two runs of a large grid share a colour."""
+    if len(runs) <= 10:
+        palette = plt.get_cmap("tab10").colors
+    elif len(runs) <= 20:
+        palette = plt.get_cmap("tab20").colors
+    else:
+        palette = [plt.get_cmap("turbo")(x) for x in np.linspace(0.05, 0.95, len(runs))]
+    return {run: tuple(palette[i]) for i, run in enumerate(runs)}
+
+
+def _legend(axes, entries: int) -> None:
+    """The axes' legend inside when short, else below the figure in columns."""
+    if entries <= LEGEND_INSIDE_MAX:
+        axes.legend(frameon=False)
+    else:
+        axes.legend(frameon=False, fontsize="small", ncols=3, loc="upper center",
+                    bbox_to_anchor=(0.5, -0.15))  # fmt: skip
+
+
+def loss_figure(
+    curves: dict[str, Path],
+    dev_curves: dict[str, Path] | None = None,
+    runs: dict[str, str] | None = None,
+) -> plt.Figure | None:
+    """Training loss against step of every trained model (``curves``: model ->
+    loss_curve.csv); with ``dev_curves`` (model -> dev_curve.csv, where a run evaluated on
+    dev) the dev loss is drawn dashed over each model's training loss and the dev bitext
+    accuracy beside it. ``runs`` (model -> run) gives the seeds of a run one colour and one
+    legend entry; without it every model is its own run. None when no curve has a row."""
     frames = {
         name: read_loss_curve(csv_path) for name, csv_path in curves.items() if csv_path.exists()
     }
@@ -173,35 +202,54 @@ def loss_plot(
         if name in frames and csv_path.exists()
     }
     dev = {name: frame for name, frame in dev.items() if not frame.empty}
+    run_of = {name: (runs or {}).get(name, name) for name in frames}
+    colors = run_colors(list(dict.fromkeys(run_of.values())))
+    height = 4.5 + 0.2 * math.ceil(len(colors) / 3) * (len(colors) > LEGEND_INSIDE_MAX)
     if dev:
         figure, (axes, dev_axes) = plt.subplots(
-            1, 2, figsize=(PAGE_WIDTH, 4.5), layout="constrained"
+            1, 2, figsize=(PAGE_WIDTH, height), layout="constrained"
         )
     else:
-        figure, axes = plt.subplots(figsize=(PAGE_WIDTH * 0.8, 4.5), layout="constrained")
+        figure, axes = plt.subplots(figsize=(PAGE_WIDTH * 0.8, height), layout="constrained")
+    labelled, dev_labelled = set(), set()
     for name, frame in frames.items():
-        (line,) = axes.plot(
-            frame["step"], frame["loss"], marker="." if len(frame) < 60 else None, label=name
-        )
+        run = run_of[name]
+        color = colors[run]
+        axes.plot(
+            frame["step"], frame["loss"], marker="." if len(frame) < 60 else None,
+            color=color, label=None if run in labelled else run,
+        )  # fmt: skip
+        labelled.add(run)
         if name in dev:
-            color = line.get_color()
             axes.plot(dev[name]["step"], dev[name]["dev_loss"], "--", color=color, marker="x")
             dev_axes.plot(
                 dev[name]["step"], 100 * dev[name]["dev_accuracy"], color=color, marker="x",
-                label=name,
+                label=None if run in dev_labelled else run,
             )  # fmt: skip
+            dev_labelled.add(run)
     axes.set_xlabel("training step")
     axes.set_ylabel("loss (each run's own objective)")
     axes.set_title("Training loss" + (" (dashed: dev loss)" if dev else " of every run"))
     axes.grid(alpha=0.3)
-    axes.legend(frameon=False)
+    _legend(axes, len(labelled))
     if dev:
         dev_axes.set_xlabel("training step")
         dev_axes.set_ylabel("dev bitext accuracy × 100")
-        dev_axes.set_title("Dev bitext accuracy (dataset's dev split)")
+        dev_axes.set_title("Dev bitext accuracy (dev split)")
         dev_axes.grid(alpha=0.3)
-        dev_axes.legend(frameon=False)
-    return save_figure(figure, path)
+        _legend(dev_axes, len(dev_labelled))
+    return figure
+
+
+def loss_plot(
+    curves: dict[str, Path],
+    path: Path,
+    dev_curves: dict[str, Path] | None = None,
+    runs: dict[str, str] | None = None,
+) -> Path | None:
+    """:func:`loss_figure` saved to ``path`` (PNG and SVG); None when it draws nothing."""
+    figure = loss_figure(curves, dev_curves=dev_curves, runs=runs)
+    return None if figure is None else save_figure(figure, path)
 
 
 def gain_plot(pairs: pd.DataFrame, models: dict[str, dict], path: Path) -> Path | None:
