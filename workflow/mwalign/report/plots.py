@@ -163,16 +163,16 @@ def run_colors(runs: list[str]) -> dict[str, tuple]:
     """One distinct colour per run: tab10 up to 10 runs, tab20 up to 20, then evenly spaced
     samples of a continuous map, so no two runs of a large grid share a colour."""
     if len(runs) <= 10:
-        palette = plt.get_cmap("tab10").colors
+        palette = matplotlib.colormaps["tab10"].colors
     elif len(runs) <= 20:
-        palette = plt.get_cmap("tab20").colors
+        palette = matplotlib.colormaps["tab20"].colors
     else:
-        palette = [plt.get_cmap("turbo")(x) for x in np.linspace(0.05, 0.95, len(runs))]
+        palette = [matplotlib.colormaps["turbo"](x) for x in np.linspace(0.05, 0.95, len(runs))]
     return {run: tuple(palette[i]) for i, run in enumerate(runs)}
 
 
 def _legend(axes, entries: int) -> None:
-    """The axes' legend inside when short, else below the figure in columns."""
+    """The axes' legend inside when short, else below the axes in columns."""
     if entries <= LEGEND_INSIDE_MAX:
         axes.legend(frameon=False)
     else:
